@@ -1,0 +1,96 @@
+//! The shared application handle.
+
+use std::sync::Arc;
+
+use lwh_domain::{Catalogue, MasterKey};
+use lwh_storage::{DatabaseTarget, Store};
+use lwh_url_policy::{HostResolver, UrlPolicy};
+
+use crate::master_key_file::load_or_create_master_key;
+use crate::settings::Settings;
+
+/// Everything an operation needs: settings, storage, the catalogue of the running plan, the
+/// master key and the URL policy. Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    store: Store,
+    catalogue: Catalogue,
+    master_key: MasterKey,
+    policy: UrlPolicy,
+    resolver: Arc<dyn HostResolver>,
+}
+
+impl App {
+    /// Opens the configured database, applies migrations and loads the master key.
+    pub async fn open(settings: Settings, resolver: Arc<dyn HostResolver>) -> Result<Self, String> {
+        settings.validate().map_err(|p| p.join("; "))?;
+        let target = DatabaseTarget::from_settings(&settings.database_url, &settings.data_dir)?;
+        let master_key = load_or_create_master_key(&settings.data_dir)?;
+        let store = Store::open(&target)
+            .await
+            .map_err(|e| format!("cannot open {}: {e}", target.redacted()))?;
+        store
+            .migrate()
+            .await
+            .map_err(|e| format!("cannot migrate {}: {e}", target.redacted()))?;
+        Self::from_parts(settings, store, master_key, resolver)
+    }
+
+    /// Assembles an app from an already opened (and migrated) store.
+    pub fn from_parts(
+        settings: Settings,
+        store: Store,
+        master_key: MasterKey,
+        resolver: Arc<dyn HostResolver>,
+    ) -> Result<Self, String> {
+        settings.validate().map_err(|p| p.join("; "))?;
+        let catalogue = Catalogue::for_plan(settings.plan, &settings.extra_events)
+            .map_err(|e| e.to_string())?;
+        let policy = UrlPolicy::new(settings.allow_http, settings.allowed_networks.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                settings,
+                store,
+                catalogue,
+                master_key,
+                policy,
+                resolver,
+            }),
+        })
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The events offered on the running plan.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.inner.catalogue
+    }
+
+    /// The key that seals webhook secrets.
+    pub fn master_key(&self) -> &MasterKey {
+        &self.inner.master_key
+    }
+
+    /// The SSRF policy.
+    pub fn policy(&self) -> &UrlPolicy {
+        &self.inner.policy
+    }
+
+    /// The resolver used at save time (and by the sender at connect time).
+    pub fn resolver(&self) -> &Arc<dyn HostResolver> {
+        &self.inner.resolver
+    }
+}

@@ -1,0 +1,19 @@
+//! The application layer: settings, and every operation the REST API, the console and the CLI
+//! share — so a rule (plan cap, URL policy, secret handling) is enforced in one place whatever
+//! the door a request came through.
+
+mod app;
+mod duration;
+mod error;
+mod master_key_file;
+mod settings;
+pub mod tokens;
+pub mod users;
+pub mod webhooks;
+
+pub use app::App;
+pub use duration::Dur;
+pub use error::AppError;
+pub use master_key_file::load_or_create_master_key;
+pub use settings::{LogFormat, Settings};
+pub use tokens::Scope;

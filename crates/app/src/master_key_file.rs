@@ -1,0 +1,72 @@
+//! Where the master key comes from: `LEARNOMY_WEBHOOKS_MASTER_KEY`, else `data_dir/master.key`,
+//! created on first start with mode 0600 so only the service's user can read it.
+
+use std::io::Write;
+use std::path::Path;
+
+use lwh_domain::MasterKey;
+
+/// Environment variable that, when set, holds the master key (hex or base64 of 32 bytes).
+pub const MASTER_KEY_ENV: &str = "LEARNOMY_WEBHOOKS_MASTER_KEY";
+
+/// Loads the master key from the environment or `data_dir/master.key`, generating the file
+/// when neither exists. Fails loudly on an unreadable or malformed key: starting with a new key
+/// would make every stored secret undecryptable.
+pub fn load_or_create_master_key(data_dir: &Path) -> Result<MasterKey, String> {
+    if let Ok(text) = std::env::var(MASTER_KEY_ENV) {
+        return MasterKey::parse(&text).map_err(|e| format!("{MASTER_KEY_ENV}: {e}"));
+    }
+    let path = data_dir.join("master.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => MasterKey::parse(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir)
+                .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+            let key = MasterKey::generate();
+            write_private(&path, &key.to_hex())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated a new master key");
+            Ok(key)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_a_private_key_file_once_and_reuses_it() {
+        let dir = std::env::temp_dir().join(format!("lwh-key-{}", rand::random::<u64>()));
+        let first = load_or_create_master_key(&dir).unwrap();
+        let again = load_or_create_master_key(&dir).unwrap();
+        assert_eq!(first.to_hex(), again.to_hex());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("master.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(dir.join("master.key"), "garbage").unwrap();
+        assert!(load_or_create_master_key(&dir).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

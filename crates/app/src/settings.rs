@@ -1,0 +1,245 @@
+//! Every setting of the service, with its safe default (DESIGN §1).
+//!
+//! Loaded by the binary from `learnomy-webhooks.toml`, then `LEARNOMY_WEBHOOKS_<KEY>`
+//! environment variables, then flags. The docs' configuration reference is generated from
+//! [`Settings::reference`], so it cannot drift from this struct.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use lwh_domain::catalogue::ExtraEvent;
+use lwh_domain::Plan;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::Dur;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, ids as fields.
+    Json,
+}
+
+/// The service's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Folder for the SQLite file and the master key.
+    pub data_dir: PathBuf,
+    /// Empty for SQLite in `data_dir`; `postgres://…` for PostgreSQL.
+    pub database_url: String,
+    /// `free` or `pro`.
+    pub plan: Plan,
+    /// Copied into every payload as `site_url` when set.
+    pub site_url: String,
+    /// Allow plain `http://` delivery URLs (development only).
+    pub allow_http: bool,
+    /// CIDRs exempted from the SSRF policy, e.g. `["127.0.0.0/8"]`.
+    pub allowed_networks: Vec<IpNet>,
+    /// Delays after attempts 1..n; a delivery gets `1 + len` attempts.
+    pub retry_schedule: Vec<Dur>,
+    /// Continuous failure (with at least 5 failed attempts) before a webhook becomes Failed.
+    pub failed_after: Dur,
+    /// How often a Failed webhook is probed with `ping`.
+    pub failed_probe_interval: Dur,
+    /// TCP + TLS connect timeout per attempt.
+    pub connect_timeout: Dur,
+    /// Whole-request timeout per attempt.
+    pub request_timeout: Dur,
+    /// Concurrent requests to one webhook.
+    pub max_in_flight_per_webhook: usize,
+    /// Days finished deliveries, attempts and payloads are kept.
+    pub retention_days: u32,
+    /// Pro: events added to the catalogue.
+    pub extra_events: Vec<ExtraEvent>,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            plan: Plan::Free,
+            site_url: String::new(),
+            allow_http: false,
+            allowed_networks: Vec::new(),
+            retry_schedule: ["5s", "1m", "5m", "30m", "2h", "6h", "12h"]
+                .iter()
+                .filter_map(|t| humantime::parse_duration(t).ok().map(Dur))
+                .collect(),
+            failed_after: Dur::secs(24 * 3600),
+            failed_probe_interval: Dur::secs(3600),
+            connect_timeout: Dur::secs(5),
+            request_timeout: Dur::secs(15),
+            max_in_flight_per_webhook: 32,
+            retention_days: 30,
+            extra_events: Vec::new(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks values serde cannot: ranges and combinations. Returns every problem found.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if self.retry_schedule.is_empty() {
+            problems.push("retry_schedule must list at least one delay".to_owned());
+        }
+        if self.max_in_flight_per_webhook == 0 {
+            problems.push("max_in_flight_per_webhook must be at least 1".to_owned());
+        }
+        if self.retention_days == 0 {
+            problems.push("retention_days must be at least 1".to_owned());
+        }
+        if self.request_timeout.get().is_zero() || self.connect_timeout.get().is_zero() {
+            problems.push("connect_timeout and request_timeout must be positive".to_owned());
+        }
+        if !self.site_url.is_empty() && url::Url::parse(&self.site_url).is_err() {
+            problems.push(format!("site_url {:?} is not a URL", self.site_url));
+        }
+        if !self.extra_events.is_empty() && self.plan == Plan::Free {
+            problems.push(
+                "extra_events are a Pro feature: set plan = \"pro\" or remove them".to_owned(),
+            );
+        }
+        if let Err(e) = lwh_domain::Catalogue::for_plan(self.plan, &self.extra_events) {
+            problems.push(e.to_string());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The defaults as a commented TOML file: the configuration reference.
+    pub fn reference() -> String {
+        let defaults = toml_like(&Settings::default());
+        let mut out = String::from(
+            "# learnomy-webhooks.toml — every setting with its default.\n\
+             # Each key can also be set as LEARNOMY_WEBHOOKS_<KEY> in the environment.\n\n",
+        );
+        for (key, doc) in FIELD_DOCS {
+            out.push_str(&format!("# {doc}\n"));
+            if let Some(line) = defaults.iter().find(|l| l.starts_with(&format!("{key} ="))) {
+                out.push_str(line);
+                out.push('\n');
+            } else {
+                out.push_str(&format!("# {key} = …\n"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// One-line docs for the reference, in file order.
+const FIELD_DOCS: &[(&str, &str)] = &[
+    ("listen", "Address the HTTP server (console, API, health, metrics) listens on."),
+    ("data_dir", "Folder for the SQLite database and master.key."),
+    ("database_url", "Empty: SQLite in data_dir. postgres://user@host/db for PostgreSQL (also DATABASE_URL)."),
+    ("plan", "\"free\" (3 webhooks, core events) or \"pro\" (unlimited, Pro events, delivery log)."),
+    ("site_url", "Copied into every payload as site_url when set."),
+    ("allow_http", "Allow plain http:// delivery URLs. Development only."),
+    ("allowed_networks", "CIDRs exempted from the SSRF policy, e.g. [\"127.0.0.0/8\"]. Empty by default."),
+    ("retry_schedule", "Delays after attempts 1..7, each with ±15% jitter; 8 attempts in all."),
+    ("failed_after", "Continuous failure (and at least 5 failed attempts) before a webhook becomes Failed."),
+    ("failed_probe_interval", "How often a Failed webhook gets a ping probe; a 2xx makes it Active again."),
+    ("connect_timeout", "Connect timeout per attempt."),
+    ("request_timeout", "Whole-request timeout per attempt."),
+    ("max_in_flight_per_webhook", "Concurrent requests to one webhook, so one slow endpoint cannot hold up others."),
+    ("retention_days", "Days delivered and failed deliveries, their attempts and payloads are kept."),
+    ("extra_events", "Pro: extra catalogue events, e.g. [{ slug = \"badge_awarded\", label = \"Badge awarded\" }]."),
+    ("log_format", "\"text\" or \"json\" (also --log-format)."),
+];
+
+fn toml_like(settings: &Settings) -> Vec<String> {
+    let value = serde_json::to_value(settings).unwrap_or_default();
+    let Some(map) = value.as_object() else {
+        return Vec::new();
+    };
+    map.iter()
+        .map(|(k, v)| format!("{k} = {}", toml_value(v)))
+        .collect()
+}
+
+fn toml_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(toml_value).collect::<Vec<_>>().join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_contract() {
+        let s = Settings::default();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.retry_schedule.len(), 7);
+        assert_eq!(s.retry_schedule[6], Dur::secs(12 * 3600));
+        assert_eq!(s.max_in_flight_per_webhook, 32);
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn reads_the_documented_toml() {
+        let text = r#"
+            listen = "127.0.0.1:9000"
+            plan = "pro"
+            allowed_networks = ["127.0.0.0/8"]
+            retry_schedule = ["1s", "2s"]
+            failed_after = "10m"
+            extra_events = [{ slug = "badge_awarded", label = "Badge awarded" }]
+        "#;
+        let s: Settings = toml::from_str(text).unwrap();
+        assert_eq!(s.plan, Plan::Pro);
+        assert_eq!(s.retry_schedule, vec![Dur::secs(1), Dur::secs(2)]);
+        assert_eq!(s.failed_after, Dur::secs(600));
+        assert!(s.validate().is_ok());
+        assert!(toml::from_str::<Settings>("nonsense_key = 1").is_err());
+        assert!(toml::from_str::<Settings>("failed_after = \"soon\"").is_err());
+    }
+
+    #[test]
+    fn refuses_inconsistent_values() {
+        let s = Settings {
+            retry_schedule: vec![],
+            extra_events: vec![ExtraEvent {
+                slug: "x_y".into(),
+                label: None,
+                description: None,
+            }],
+            ..Settings::default()
+        };
+        let problems = s.validate().unwrap_err();
+        assert!(problems.iter().any(|p| p.contains("retry_schedule")));
+        assert!(problems.iter().any(|p| p.contains("Pro feature")));
+    }
+
+    #[test]
+    fn reference_documents_every_key() {
+        let reference = Settings::reference();
+        let parsed: Settings = toml::from_str(&reference).unwrap();
+        assert_eq!(parsed, Settings::default());
+        for (key, _) in FIELD_DOCS {
+            assert!(reference.contains(&format!("{key} =")), "{key}");
+        }
+    }
+}

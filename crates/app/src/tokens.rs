@@ -1,0 +1,200 @@
+//! API tokens (`lwh_…`): created once, stored as a SHA-256 hash, checked by hash.
+//!
+//! Tokens are 40 random alphanumerics (≈238 bits), so a fast hash is enough — there is nothing
+//! to brute-force — and a lookup costs one indexed query.
+
+use std::fmt;
+
+use lwh_domain::{Timestamp, TokenId};
+use lwh_storage::{ApiTokenRecord, NewApiToken};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::error::AppError;
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Ingestion only (`POST /api/v1/events…`) — what the LMS needs.
+    EventsWrite,
+    /// Everything, including webhook management.
+    WebhooksManage,
+}
+
+impl Scope {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::EventsWrite => "events:write",
+            Scope::WebhooksManage => "webhooks:manage",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "events:write" => Some(Scope::EventsWrite),
+            "webhooks:manage" => Some(Scope::WebhooksManage),
+            _ => None,
+        }
+    }
+
+    /// Whether a token of this scope may do what `required` demands.
+    pub fn grants(self, required: Scope) -> bool {
+        self == Scope::WebhooksManage || self == required
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A token just created: the only moment its value exists outside the client.
+pub struct CreatedToken {
+    /// The stored record.
+    pub record: ApiTokenRecord,
+    /// The token itself.
+    pub token: String,
+}
+
+impl fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("record", &self.record)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A request's verified identity.
+#[derive(Debug, Clone)]
+pub struct TokenIdentity {
+    /// Which token.
+    pub id: TokenId,
+    /// What it may do.
+    pub scope: Scope,
+}
+
+/// SHA-256 hex of a token or session cookie, the only form stored.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// `prefix` followed by `len` random alphanumerics from the OS CSPRNG.
+pub fn random_token(prefix: &str, len: usize) -> String {
+    let body: String = rand::rngs::OsRng
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect();
+    format!("{prefix}{body}")
+}
+
+impl App {
+    /// Creates a token with `scope`; the value is returned here and never again.
+    pub async fn create_api_token(
+        &self,
+        scope: Scope,
+        name: &str,
+    ) -> Result<CreatedToken, AppError> {
+        let name = name.trim();
+        if name.chars().count() > 100 {
+            return Err(AppError::field("name", "must be at most 100 characters"));
+        }
+        let token = random_token("lwh_", 40);
+        let new = NewApiToken {
+            id: TokenId::generate(),
+            name: if name.is_empty() {
+                "unnamed".to_owned()
+            } else {
+                name.to_owned()
+            },
+            token_hash: hash_token(&token),
+            prefix: token.chars().take(12).collect(),
+            scope: scope.as_str().to_owned(),
+            now: Timestamp::now(),
+        };
+        self.store().insert_api_token(&new).await?;
+        let record = ApiTokenRecord {
+            id: new.id,
+            name: new.name,
+            prefix: new.prefix,
+            scope: new.scope,
+            created_at: new.now,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        tracing::info!(token_id = %record.id, scope = %scope, "API token created");
+        Ok(CreatedToken { record, token })
+    }
+
+    /// The identity behind a bearer token, or `None` if it is unknown or revoked.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Option<TokenIdentity>, AppError> {
+        if !token.starts_with("lwh_") || token.len() > 200 {
+            return Ok(None);
+        }
+        let Some(record) = self.store().find_api_token(&hash_token(token)).await? else {
+            return Ok(None);
+        };
+        let Some(scope) = Scope::parse(&record.scope) else {
+            return Err(AppError::Internal(format!(
+                "token {} has scope {}",
+                record.id, record.scope
+            )));
+        };
+        let now = Timestamp::now();
+        if record
+            .last_used_at
+            .is_none_or(|t| now.millis() - t.millis() > 60_000)
+        {
+            self.store().touch_api_token(record.id, now).await?;
+        }
+        Ok(Some(TokenIdentity {
+            id: record.id,
+            scope,
+        }))
+    }
+
+    /// Every token, newest first.
+    pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRecord>, AppError> {
+        Ok(self.store().list_api_tokens().await?)
+    }
+
+    /// Revokes a token at once.
+    pub async fn revoke_api_token(&self, id: TokenId) -> Result<(), AppError> {
+        if self.store().revoke_api_token(id, Timestamp::now()).await? {
+            tracing::info!(token_id = %id, "API token revoked");
+            Ok(())
+        } else {
+            Err(AppError::NotFound("token"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manage_grants_everything_and_write_only_itself() {
+        assert!(Scope::WebhooksManage.grants(Scope::EventsWrite));
+        assert!(Scope::WebhooksManage.grants(Scope::WebhooksManage));
+        assert!(Scope::EventsWrite.grants(Scope::EventsWrite));
+        assert!(!Scope::EventsWrite.grants(Scope::WebhooksManage));
+        assert_eq!(Scope::parse("events:write"), Some(Scope::EventsWrite));
+        assert_eq!(Scope::parse("admin"), None);
+    }
+
+    #[test]
+    fn tokens_are_prefixed_random_and_hashed() {
+        let a = random_token("lwh_", 40);
+        assert!(a.starts_with("lwh_") && a.len() == 44);
+        assert_ne!(a, random_token("lwh_", 40));
+        assert_eq!(hash_token(&a).len(), 64);
+        assert!(!hash_token(&a).contains(&a[4..]));
+    }
+}

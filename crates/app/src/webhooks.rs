@@ -1,0 +1,238 @@
+//! Managing webhooks: create, edit, pause/disable/re-activate, delete, list.
+
+use lwh_domain::{FieldError, Plan, Timestamp, WebhookId, WebhookSecret, WebhookStatus};
+use lwh_storage::{NewWebhook, WebhookChanges, WebhookRecord};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::error::AppError;
+
+/// Most event slugs a single request may list (the catalogue is far smaller).
+const MAX_EVENTS_IN_REQUEST: usize = 500;
+
+/// A webhook just created, with its secret — the only time the secret is returned.
+#[derive(Debug)]
+pub struct CreatedWebhook {
+    /// The stored webhook.
+    pub webhook: WebhookRecord,
+    /// The secret, to show once.
+    pub secret: WebhookSecret,
+}
+
+/// Slot usage for the page header and the API list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// Webhooks that exist.
+    pub used: u64,
+    /// The plan's cap; `None` on Pro.
+    pub limit: Option<u64>,
+    /// The running plan.
+    pub plan: Plan,
+}
+
+impl Usage {
+    /// Whether another webhook may be created.
+    pub fn can_add(&self) -> bool {
+        self.plan.allows_another_webhook(self.used)
+    }
+}
+
+/// An edit request; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookEdit {
+    /// New delivery URL.
+    pub url: Option<String>,
+    /// New event list.
+    pub events: Option<Vec<String>>,
+    /// Requested status: Active, Paused or Disabled.
+    pub status: Option<WebhookStatus>,
+}
+
+impl App {
+    /// Creates a webhook after checking the plan cap, the URL (syntax and SSRF, with DNS), the
+    /// events and the optional client secret.
+    pub async fn create_webhook(
+        &self,
+        url: &str,
+        events: &[String],
+        secret: Option<&str>,
+    ) -> Result<CreatedWebhook, AppError> {
+        let usage = self.usage().await?;
+        if !usage.can_add() {
+            return Err(AppError::PlanLimitReached(usage.limit.unwrap_or_default()));
+        }
+        let mut errors = Vec::new();
+        let url_syntax = self.check_url_syntax(url).map_err(|e| errors.push(e)).ok();
+        let events = self.check_events(events).map_err(|e| errors.extend(e)).ok();
+        let secret = match secret {
+            None => Some(WebhookSecret::generate()),
+            Some(text) => WebhookSecret::parse(text)
+                .map_err(|e| errors.push(FieldError::new("secret", e.to_string())))
+                .ok(),
+        };
+        let (Some(url_syntax), Some(events), Some(secret)) = (url_syntax, events, secret) else {
+            return Err(AppError::Validation(errors));
+        };
+        let url = self.check_url_reachable(url_syntax).await?;
+
+        let id = WebhookId::generate();
+        let new = NewWebhook {
+            id,
+            url,
+            events,
+            secret_ciphertext: self.master_key().seal(&secret, &id.to_string()),
+            now: Timestamp::now(),
+        };
+        let webhook = self
+            .store()
+            .insert_webhook(&new, self.settings().plan.webhook_limit())
+            .await?;
+        tracing::info!(webhook_id = %id, "webhook created");
+        Ok(CreatedWebhook { webhook, secret })
+    }
+
+    /// Edits URL, events and/or status. The secret is never changed by an edit.
+    pub async fn update_webhook(
+        &self,
+        id: WebhookId,
+        edit: WebhookEdit,
+    ) -> Result<WebhookRecord, AppError> {
+        let mut errors = Vec::new();
+        let url = edit
+            .url
+            .as_deref()
+            .map(|u| self.check_url_syntax(u))
+            .transpose()
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
+        let events = edit
+            .events
+            .as_deref()
+            .map(|e| self.check_events(e))
+            .transpose()
+            .map_err(|e| errors.extend(e))
+            .ok()
+            .flatten();
+        if edit.status == Some(WebhookStatus::Failed) {
+            errors.push(FieldError::new(
+                "status",
+                "must be active, paused or disabled (Failed is set automatically)",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Validation(errors));
+        }
+        let url = match url {
+            Some(u) => Some(self.check_url_reachable(u).await?),
+            None => None,
+        };
+        let changes = WebhookChanges {
+            url,
+            events,
+            status: edit.status,
+        };
+        let updated = self
+            .store()
+            .update_webhook(id, &changes, Timestamp::now())
+            .await?
+            .ok_or(AppError::NotFound("webhook"))?;
+        tracing::info!(webhook_id = %id, status = updated.status.as_str(), "webhook updated");
+        Ok(updated)
+    }
+
+    /// Deletes a webhook and everything queued for it.
+    pub async fn delete_webhook(&self, id: WebhookId) -> Result<(), AppError> {
+        if self.store().delete_webhook(id).await? {
+            tracing::info!(webhook_id = %id, "webhook deleted");
+            Ok(())
+        } else {
+            Err(AppError::NotFound("webhook"))
+        }
+    }
+
+    /// One webhook.
+    pub async fn get_webhook(&self, id: WebhookId) -> Result<WebhookRecord, AppError> {
+        self.store()
+            .get_webhook(id)
+            .await?
+            .ok_or(AppError::NotFound("webhook"))
+    }
+
+    /// Every webhook with the slot usage.
+    pub async fn list_webhooks(&self) -> Result<(Vec<WebhookRecord>, Usage), AppError> {
+        let webhooks = self.store().list_webhooks().await?;
+        let usage = Usage {
+            used: webhooks.len() as u64,
+            limit: self.settings().plan.webhook_limit(),
+            plan: self.settings().plan,
+        };
+        Ok((webhooks, usage))
+    }
+
+    /// Slot usage alone.
+    pub async fn usage(&self) -> Result<Usage, AppError> {
+        Ok(Usage {
+            used: self.store().count_webhooks().await?,
+            limit: self.settings().plan.webhook_limit(),
+            plan: self.settings().plan,
+        })
+    }
+
+    /// The secret of a stored webhook, decrypted for signing.
+    pub fn webhook_secret(&self, webhook: &WebhookRecord) -> Result<WebhookSecret, AppError> {
+        self.master_key()
+            .open(&webhook.secret_ciphertext, &webhook.id.to_string())
+            .map_err(|e| AppError::Internal(e.to_string()))
+    }
+
+    /// Syntax, scheme, user-info, length and IP-literal rules — no DNS.
+    fn check_url_syntax(&self, text: &str) -> Result<url::Url, FieldError> {
+        self.policy()
+            .check_url(text)
+            .map_err(|rejection| FieldError::new("url", rejection.to_string()))
+    }
+
+    /// The SSRF part that needs DNS: every resolved address must be allowed. Refusals are
+    /// `url_not_allowed`, whose message names the rule.
+    async fn check_url_reachable(&self, url: url::Url) -> Result<String, AppError> {
+        match self.policy().resolve(&url, self.resolver().as_ref()).await {
+            Ok(_) => Ok(url.to_string()),
+            Err(rejection) => Err(AppError::UrlNotAllowed(FieldError::new(
+                "url",
+                rejection.to_string(),
+            ))),
+        }
+    }
+
+    /// A non-empty list of events this plan offers, normalised to catalogue order.
+    fn check_events(&self, events: &[String]) -> Result<Vec<String>, Vec<FieldError>> {
+        if events.is_empty() {
+            return Err(vec![FieldError::new("events", "choose at least one event")]);
+        }
+        if events.len() > MAX_EVENTS_IN_REQUEST {
+            return Err(vec![FieldError::new(
+                "events",
+                format!("list at most {MAX_EVENTS_IN_REQUEST} events"),
+            )]);
+        }
+        let errors: Vec<FieldError> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, slug)| !self.catalogue().contains(slug))
+            .map(|(i, slug)| {
+                let message = if lwh_domain::Catalogue::is_builtin_pro_event(slug) {
+                    format!("{slug:?} is a Pro event: it is available in Learnomy Pro")
+                } else {
+                    format!("{slug:?} is not an event of the catalogue")
+                };
+                FieldError::new(format!("events[{i}]"), message)
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(self.catalogue().normalize(events))
+        } else {
+            Err(errors)
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! What the API returns: response shapes, separate from storage records so nothing (the
+//! sealed secret above all) leaves the server by accident.
+
+use lwh_app::webhooks::Usage;
+use lwh_storage::WebhookRecord;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Learnomy's REST envelope: `{"data": …}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Data<T> {
+    /// The payload.
+    pub data: T,
+}
+
+impl<T> Data<T> {
+    /// Wraps a value.
+    pub fn new(data: T) -> Self {
+        Self { data }
+    }
+}
+
+/// A webhook as the API shows it. There is no secret field: the secret is only ever in
+/// [`CreatedWebhookView`].
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    /// `wh_` + ULID.
+    #[schema(example = "wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2")]
+    pub id: String,
+    /// The delivery URL.
+    #[schema(example = "https://hooks.zapier.com/hooks/catch/123/abc/")]
+    pub url: String,
+    /// Subscribed event slugs.
+    #[schema(example = json!(["course_completed", "certificate_issued"]))]
+    pub events: Vec<String>,
+    /// `active`, `paused`, `disabled` or `failed`.
+    #[schema(example = "active")]
+    pub status: &'static str,
+    /// Why the webhook is Failed, when it is.
+    pub status_reason: Option<String>,
+    /// When the status last changed (RFC 3339).
+    #[schema(format = DateTime)]
+    pub status_changed_at: String,
+    /// Most recent delivery attempt (RFC 3339), `null` if never.
+    #[schema(format = DateTime)]
+    pub last_triggered_at: Option<String>,
+    /// Creation time (RFC 3339).
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// Last edit (RFC 3339).
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<&WebhookRecord> for WebhookView {
+    fn from(w: &WebhookRecord) -> Self {
+        Self {
+            id: w.id.to_string(),
+            url: w.url.clone(),
+            events: w.events.clone(),
+            status: w.status.as_str(),
+            status_reason: w.status_reason.clone(),
+            status_changed_at: w.status_changed_at.to_rfc3339(),
+            last_triggered_at: w.last_triggered_at.map(|t| t.to_rfc3339()),
+            created_at: w.created_at.to_rfc3339(),
+            updated_at: w.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+/// The answer to creating a webhook: the only response that carries the secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhookView {
+    /// The new webhook.
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    /// The secret key. Store it now: it is never returned again.
+    #[schema(example = "k3F9mQ2xV7pL0sT4wZ8cR1bN6yH5dJ2a")]
+    pub secret: String,
+}
+
+/// Slot usage on the current plan.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageView {
+    /// Webhooks that exist.
+    pub used: u64,
+    /// The cap (3 on Free), `null` when unlimited.
+    pub limit: Option<u64>,
+    /// `free` or `pro`.
+    #[schema(example = "free")]
+    pub plan: &'static str,
+}
+
+impl From<Usage> for UsageView {
+    fn from(u: Usage) -> Self {
+        Self {
+            used: u.used,
+            limit: u.limit,
+            plan: u.plan.as_str(),
+        }
+    }
+}
+
+/// The webhook list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookList {
+    /// Every webhook, oldest first.
+    pub data: Vec<WebhookView>,
+    /// Slot usage.
+    pub usage: UsageView,
+    /// Always `null`: the list is never paginated (Free has 3, Pro lists are small).
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,212 @@
+//! `/api/v1/webhooks`: list, create, get, edit, delete.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use lwh_app::webhooks::WebhookEdit;
+use lwh_domain::{WebhookId, WebhookStatus};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::api::views::{CreatedWebhookView, Data, WebhookList, WebhookView};
+use crate::auth::{Authorized, Manage};
+use crate::error::{ApiError, Problem};
+use crate::json::StrictJson;
+use crate::AppState;
+
+/// Creating a webhook.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookRequest {
+    /// Absolute https:// URL, at most 2048 characters, no user name or password; it must pass
+    /// the SSRF policy.
+    #[schema(example = "https://hooks.zapier.com/hooks/catch/123/abc/")]
+    pub url: String,
+    /// Event slugs from the catalogue (at least one).
+    #[schema(example = json!(["course_completed"]))]
+    pub events: Vec<String>,
+    /// Your own secret (16–128 printable ASCII characters); omit it to get a random
+    /// 32-character key.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// A status an admin may set.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminStatus {
+    /// Deliver (also re-activates a Failed webhook and releases what it held).
+    Active,
+    /// Hold new and queued deliveries until resumed.
+    Paused,
+    /// Skip new events and cancel queued deliveries.
+    Disabled,
+}
+
+impl From<AdminStatus> for WebhookStatus {
+    fn from(s: AdminStatus) -> Self {
+        match s {
+            AdminStatus::Active => WebhookStatus::Active,
+            AdminStatus::Paused => WebhookStatus::Paused,
+            AdminStatus::Disabled => WebhookStatus::Disabled,
+        }
+    }
+}
+
+/// Editing a webhook: send only what changes. The secret cannot be changed (delete and
+/// re-create the webhook for a new one).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhookRequest {
+    /// New delivery URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// New event list (replaces the old one).
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    /// New status.
+    #[serde(default)]
+    pub status: Option<AdminStatus>,
+}
+
+fn parse_id(text: &str) -> Result<WebhookId, ApiError> {
+    text.parse().map_err(|_| ApiError::not_found("webhook"))
+}
+
+/// Every webhook, with the plan's slot usage.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks",
+    tag = "webhooks",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "All webhooks", body = WebhookList),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Token scope too narrow", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn list_webhooks(
+    _auth: Authorized<Manage>,
+    State(state): State<AppState>,
+) -> Result<Json<WebhookList>, ApiError> {
+    let (webhooks, usage) = state.app.list_webhooks().await?;
+    Ok(Json(WebhookList {
+        data: webhooks.iter().map(WebhookView::from).collect(),
+        usage: usage.into(),
+        next_cursor: None,
+    }))
+}
+
+/// Creates a webhook. The response is the only one that contains the secret.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks",
+    tag = "webhooks",
+    security(("bearer" = [])),
+    request_body = CreateWebhookRequest,
+    responses(
+        (status = 201, description = "Created; `secret` is shown this once", body = Data<CreatedWebhookView>),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`plan_limit_reached` on Free with 3 webhooks, or token scope too narrow", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed` or `url_not_allowed`", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn create_webhook(
+    _auth: Authorized<Manage>,
+    State(state): State<AppState>,
+    StrictJson(body): StrictJson<CreateWebhookRequest>,
+) -> Result<(StatusCode, Json<Data<CreatedWebhookView>>), ApiError> {
+    let created = state
+        .app
+        .create_webhook(&body.url, &body.events, body.secret.as_deref())
+        .await?;
+    let view = CreatedWebhookView {
+        webhook: WebhookView::from(&created.webhook),
+        secret: created.secret.expose().to_owned(),
+    };
+    Ok((StatusCode::CREATED, Json(Data::new(view))))
+}
+
+/// One webhook (never its secret).
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{id}",
+    tag = "webhooks",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Webhook id (`wh_…`)")),
+    responses(
+        (status = 200, description = "The webhook", body = Data<WebhookView>),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Token scope too narrow", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn get_webhook(
+    _auth: Authorized<Manage>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Data<WebhookView>>, ApiError> {
+    let webhook = state.app.get_webhook(parse_id(&id)?).await?;
+    Ok(Json(Data::new(WebhookView::from(&webhook))))
+}
+
+/// Changes the URL, the events and/or the status. The secret is preserved.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/webhooks/{id}",
+    tag = "webhooks",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Webhook id (`wh_…`)")),
+    request_body = UpdateWebhookRequest,
+    responses(
+        (status = 200, description = "The updated webhook", body = Data<WebhookView>),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Token scope too narrow", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed` or `url_not_allowed`", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn update_webhook(
+    _auth: Authorized<Manage>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    StrictJson(body): StrictJson<UpdateWebhookRequest>,
+) -> Result<Json<Data<WebhookView>>, ApiError> {
+    let id = parse_id(&id)?;
+    let edit = WebhookEdit {
+        url: body.url,
+        events: body.events,
+        status: body.status.map(Into::into),
+    };
+    let webhook = state.app.update_webhook(id, edit).await?;
+    Ok(Json(Data::new(WebhookView::from(&webhook))))
+}
+
+/// Deletes a webhook and cancels everything queued for it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/webhooks/{id}",
+    tag = "webhooks",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Webhook id (`wh_…`)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Token scope too narrow", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn delete_webhook(
+    _auth: Authorized<Manage>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.app.delete_webhook(parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

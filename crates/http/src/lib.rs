@@ -1,0 +1,33 @@
+//! Everything Learnomy webhooks serves over HTTP: the REST API under `/api/v1` (and its OpenAPI
+//! document), `/healthz` and `/readyz`. Handlers are thin: they decode, call an [`lwh_app::App`]
+//! operation and encode; every error becomes an RFC 9457 problem in [`error`].
+
+pub mod api;
+pub mod auth;
+pub mod error;
+mod health;
+pub mod json;
+
+use axum::Router;
+use lwh_app::App;
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The application operations.
+    pub app: App,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let (api, _openapi) = api::router_with_openapi();
+    Router::new()
+        .merge(health::router())
+        .merge(api)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            error::panic_response,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,97 @@
+//! The few places where SQLite and PostgreSQL differ, named in one file.
+//!
+//! Queries are written once, with PostgreSQL's `$1` placeholders; for SQLite they are rewritten
+//! to its numbered `?1` form. Rewritten texts are interned, because sqlx borrows the SQL text
+//! for the life of a query and caches prepared statements by that text.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+/// Which database a [`crate::Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded, single process, the default.
+    Sqlite,
+    /// Shared by any number of processes.
+    Postgres,
+}
+
+impl Backend {
+    /// The lowercase name, for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// `text` in this backend's placeholder syntax.
+    pub(crate) fn sql(self, text: &'static str) -> &'static str {
+        match self {
+            Backend::Postgres => text,
+            Backend::Sqlite => intern(text),
+        }
+    }
+
+    /// Like [`Backend::sql`] for text built at run time (e.g. multi-row VALUES lists).
+    pub(crate) fn sql_owned(self, text: String) -> &'static str {
+        static POSTGRES: LazyLock<Mutex<HashMap<String, &'static str>>> =
+            LazyLock::new(Default::default);
+        match self {
+            Backend::Sqlite => intern(&text),
+            Backend::Postgres => {
+                let mut map = POSTGRES.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(found) = map.get(&text) {
+                    return found;
+                }
+                let leaked: &'static str = Box::leak(text.clone().into_boxed_str());
+                map.insert(text, leaked);
+                leaked
+            }
+        }
+    }
+}
+
+fn intern(text: &str) -> &'static str {
+    static SQLITE: LazyLock<Mutex<HashMap<String, &'static str>>> = LazyLock::new(Default::default);
+    let mut map = SQLITE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = map.get(text) {
+        return found;
+    }
+    let rewritten: &'static str = Box::leak(to_sqlite_placeholders(text).into_boxed_str());
+    map.insert(text.to_owned(), rewritten);
+    rewritten
+}
+
+/// `$12` → `?12` outside string literals.
+fn to_sqlite_placeholders(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_literal = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_literal = !in_literal;
+                out.push(c);
+            }
+            '$' if !in_literal && chars.peek().is_some_and(|n| n.is_ascii_digit()) => out.push('?'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_placeholders_but_not_literals() {
+        assert_eq!(
+            to_sqlite_placeholders("SELECT '$1' , $1, $22 FROM t WHERE a = '$x'"),
+            "SELECT '$1' , ?1, ?22 FROM t WHERE a = '$x'"
+        );
+        assert_eq!(Backend::Postgres.sql("SELECT $1"), "SELECT $1");
+        assert_eq!(Backend::Sqlite.sql("SELECT $1"), "SELECT ?1");
+    }
+}

@@ -1,0 +1,292 @@
+//! Webhook rows, their subscriptions, and what a status change does to queued deliveries.
+
+use std::collections::HashMap;
+
+use lwh_domain::{Timestamp, WebhookId, WebhookStatus};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+use crate::connect::Store;
+use crate::dialect::Backend;
+use crate::error::StoreError;
+use crate::records::{NewWebhook, WebhookChanges, WebhookRecord};
+use crate::rows;
+
+const WEBHOOK_COLUMNS: &str = "id, url, status, status_reason, status_changed_at, \
+     last_triggered_at, created_at, updated_at, secret_ciphertext";
+
+/// Statuses of deliveries that are still queued (held or due).
+const QUEUED: &str = "status IN ('pending', 'retrying')";
+
+impl Store {
+    /// Inserts a webhook unless `limit` webhooks already exist; the count and the insert are
+    /// one atomic step, so two concurrent creations cannot both take the last Free slot.
+    pub async fn insert_webhook(
+        &self,
+        new: &NewWebhook,
+        limit: Option<u64>,
+    ) -> Result<WebhookRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Serialise creations across processes; released at commit.
+            sqlx::query("SELECT pg_advisory_xact_lock(727001)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let inserted = sqlx::query(self.backend.sql(
+            "INSERT INTO webhooks (id, url, secret_ciphertext, status, status_changed_at, \
+             created_at, updated_at) \
+             SELECT $1, $2, $3, 'active', $4, $4, $4 \
+             WHERE (SELECT COUNT(*) FROM webhooks) < $5",
+        ))
+        .bind(new.id.to_string())
+        .bind(&new.url)
+        .bind(&new.secret_ciphertext)
+        .bind(new.now.millis())
+        .bind(limit.map_or(i64::MAX, |l| l as i64))
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::LimitReached);
+        }
+        self.replace_events(&mut tx, new.id, &new.events).await?;
+        tx.commit().await?;
+        self.get_webhook(new.id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("inserted webhook vanished".into()))
+    }
+
+    async fn replace_events(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: WebhookId,
+        events: &[String],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            self.backend
+                .sql("DELETE FROM webhook_events WHERE webhook_id = $1"),
+        )
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+        for (position, event) in events.iter().enumerate() {
+            sqlx::query(self.backend.sql(
+                "INSERT INTO webhook_events (event, webhook_id, position) VALUES ($1, $2, $3)",
+            ))
+            .bind(event)
+            .bind(id.to_string())
+            .bind(position as i64)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Every webhook, oldest first.
+    pub async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>, StoreError> {
+        let rows = sqlx::query(self.backend.sql_owned(format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut events = self.all_subscriptions().await?;
+        rows.iter()
+            .map(|row| {
+                let mut record = decode_webhook(row)?;
+                record.events = events.remove(&record.id).unwrap_or_default();
+                Ok(record)
+            })
+            .collect()
+    }
+
+    async fn all_subscriptions(&self) -> Result<HashMap<WebhookId, Vec<String>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT webhook_id, event FROM webhook_events ORDER BY webhook_id, position",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut map: HashMap<WebhookId, Vec<String>> = HashMap::new();
+        for row in &rows {
+            map.entry(rows::parsed(row, "webhook_id")?)
+                .or_default()
+                .push(rows::text(row, "event")?);
+        }
+        Ok(map)
+    }
+
+    /// How many webhooks exist (for the plan's usage counter).
+    pub async fn count_webhooks(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM webhooks")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(rows::int(&row, "n")?.max(0) as u64)
+    }
+
+    /// One webhook with its subscriptions.
+    pub async fn get_webhook(&self, id: WebhookId) -> Result<Option<WebhookRecord>, StoreError> {
+        let Some(row) = sqlx::query(self.backend.sql_owned(format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let mut record = decode_webhook(&row)?;
+        let events = sqlx::query(
+            self.backend
+                .sql("SELECT event FROM webhook_events WHERE webhook_id = $1 ORDER BY position"),
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        record.events = events
+            .iter()
+            .map(|r| rows::text(r, "event"))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(record))
+    }
+
+    /// Applies an edit. A status change also moves the webhook's queued deliveries: Paused
+    /// holds them, Disabled cancels them, Active releases held ones in creation order and
+    /// clears the failure record. Returns `None` when the webhook does not exist.
+    pub async fn update_webhook(
+        &self,
+        id: WebhookId,
+        changes: &WebhookChanges,
+        now: Timestamp,
+    ) -> Result<Option<WebhookRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let found = sqlx::query(
+            self.backend
+                .sql("UPDATE webhooks SET url = COALESCE($2, url), updated_at = $3 WHERE id = $1"),
+        )
+        .bind(id.to_string())
+        .bind(changes.url.clone())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        if found.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if let Some(events) = &changes.events {
+            self.replace_events(&mut tx, id, events).await?;
+        }
+        if let Some(status) = changes.status {
+            self.set_status_in(&mut tx, id, status, None, now).await?;
+        }
+        tx.commit().await?;
+        self.get_webhook(id).await
+    }
+
+    /// Moves a webhook to `status` (with a reason, for Failed) and applies what that means for
+    /// its queued deliveries. A no-op when the status is unchanged.
+    pub(crate) async fn set_status_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: WebhookId,
+        status: WebhookStatus,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let changed = sqlx::query(self.backend.sql(
+            "UPDATE webhooks SET status = $2, status_reason = $3, status_changed_at = $4, \
+             updated_at = $4 WHERE id = $1 AND status <> $2",
+        ))
+        .bind(id.to_string())
+        .bind(status.as_str())
+        .bind(reason.map(str::to_owned))
+        .bind(now.millis())
+        .execute(&mut **tx)
+        .await?;
+        if changed.rows_affected() == 0 {
+            return Ok(());
+        }
+        let id = id.to_string();
+        match status {
+            WebhookStatus::Paused | WebhookStatus::Failed => {
+                sqlx::query(self.backend.sql_owned(format!(
+                    "UPDATE deliveries SET due_at = NULL, claimed_by = NULL, updated_at = $2 \
+                     WHERE webhook_id = $1 AND {QUEUED}"
+                )))
+                .bind(&id)
+                .bind(now.millis())
+                .execute(&mut **tx)
+                .await?;
+            }
+            WebhookStatus::Disabled => {
+                sqlx::query(self.backend.sql_owned(format!(
+                    "UPDATE deliveries SET status = 'failed', due_at = NULL, claimed_by = NULL, \
+                     last_error = 'webhook disabled', updated_at = $2 \
+                     WHERE webhook_id = $1 AND {QUEUED}"
+                )))
+                .bind(&id)
+                .bind(now.millis())
+                .execute(&mut **tx)
+                .await?;
+            }
+            WebhookStatus::Active => {
+                // Held deliveries become due at their creation time, so the claimer sends
+                // them oldest first.
+                sqlx::query(self.backend.sql_owned(format!(
+                    "UPDATE deliveries SET due_at = created_at, updated_at = $2 \
+                     WHERE webhook_id = $1 AND {QUEUED} AND due_at IS NULL"
+                )))
+                .bind(&id)
+                .bind(now.millis())
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(self.backend.sql(
+                    "UPDATE webhooks SET failing_since = NULL, failures_since_success = 0, \
+                     next_probe_at = NULL, status_reason = NULL WHERE id = $1",
+                ))
+                .bind(&id)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes a webhook with its subscriptions, deliveries and attempts, so nothing more is
+    /// sent to it. Returns whether it existed.
+    pub async fn delete_webhook(&self, id: WebhookId) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        let mut tx = self.pool.begin().await?;
+        for sql in [
+            "DELETE FROM attempts WHERE delivery_id IN \
+             (SELECT id FROM deliveries WHERE webhook_id = $1)",
+            "DELETE FROM deliveries WHERE webhook_id = $1",
+            "DELETE FROM webhook_events WHERE webhook_id = $1",
+        ] {
+            sqlx::query(self.backend.sql(sql))
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let gone = sqlx::query(self.backend.sql("DELETE FROM webhooks WHERE id = $1"))
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(gone.rows_affected() > 0)
+    }
+}
+
+fn decode_webhook(row: &AnyRow) -> Result<WebhookRecord, StoreError> {
+    let status_text = rows::text(row, "status")?;
+    Ok(WebhookRecord {
+        id: rows::parsed(row, "id")?,
+        url: rows::text(row, "url")?,
+        events: Vec::new(),
+        status: WebhookStatus::parse(&status_text)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown webhook status {status_text}")))?,
+        status_reason: rows::opt_text(row, "status_reason")?,
+        status_changed_at: rows::time(row, "status_changed_at")?,
+        last_triggered_at: rows::opt_time(row, "last_triggered_at")?,
+        created_at: rows::time(row, "created_at")?,
+        updated_at: rows::time(row, "updated_at")?,
+        secret_ciphertext: rows::bytes(row, "secret_ciphertext")?,
+    })
+}

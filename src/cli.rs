@@ -1,0 +1,122 @@
+//! The command line: one binary, one subcommand per job (DESIGN §1).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Learnomy Outgoing Webhooks: POSTs a signed JSON payload to every webhook subscribed to an
+/// LMS event, with an admin console, a REST API and a durable delivery engine.
+///
+/// Start with `learnomy-webhooks serve`; data goes to ./data (SQLite) unless --database-url
+/// points at PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "learnomy-webhooks", version, propagate_version = true)]
+pub struct Cli {
+    /// Settings shared by every subcommand.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted before or after any subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// TOML config file [default: ./learnomy-webhooks.toml if it exists].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Folder for the SQLite database and master.key [default: ./data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// postgres://user@host/db to use PostgreSQL instead of the embedded SQLite database.
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Log line format [default: text].
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+/// `--log-format` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (console, API, health, metrics) and the delivery workers.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage console users.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Check an X-Learnomy-Signature against a captured body read from stdin: exit 0 if it
+    /// matches, 1 if it does not.
+    Verify {
+        /// The webhook's secret key.
+        #[arg(long)]
+        secret: String,
+        /// The X-Learnomy-Signature header value (hex).
+        #[arg(long)]
+        signature: String,
+    },
+}
+
+/// `admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a console user; the password is prompted for, or read from stdin.
+    CreateUser(UserArgs),
+    /// Set a new password for a console user and sign them out everywhere.
+    ResetPassword(UserArgs),
+}
+
+/// A user name and how to read the password.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    /// Login name.
+    pub name: String,
+    /// Read the password as one line from stdin instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it alone on stdout (it is not shown again).
+    Create {
+        /// `events:write` (ingestion only, for the LMS) or `webhooks:manage` (everything).
+        #[arg(long, value_parser = ["events:write", "webhooks:manage"])]
+        scope: String,
+        /// A name to recognise the token by.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token by id (tok_…).
+    Revoke {
+        /// Token id from `token list`.
+        id: String,
+    },
+}

@@ -1,0 +1,44 @@
+//! One module per subcommand.
+
+mod admin;
+mod serve;
+mod token;
+mod verify;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use lwh_app::App;
+use lwh_url_policy::SystemResolver;
+
+use crate::cli::{Cli, Command};
+use crate::{config, logging};
+
+/// Runs the chosen subcommand.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Verify { secret, signature } = &cli.command {
+        return verify::run(secret, signature);
+    }
+    let listen = match &cli.command {
+        Command::Serve { listen } => *listen,
+        _ => None,
+    };
+    let settings = config::load(&cli.global, listen)?;
+    logging::init(settings.log_format);
+    let app = App::open(settings, Arc::new(SystemResolver))
+        .await
+        .map_err(|e| anyhow!(e))?;
+    let outcome = match cli.command {
+        Command::Serve { .. } => serve::run(app.clone()).await,
+        Command::Migrate => {
+            eprintln!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin(cmd) => admin::run(&app, cmd).await,
+        Command::Token(cmd) => token::run(&app, cmd).await,
+        Command::Verify { .. } => unreachable!("handled above"),
+    };
+    app.store().close().await;
+    outcome
+}

@@ -1,0 +1,50 @@
+//! `token create | list | revoke`.
+
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use lwh_app::{App, Scope};
+use lwh_domain::TokenId;
+
+use crate::cli::TokenCommand;
+
+/// Runs a token subcommand.
+pub async fn run(app: &App, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TokenCommand::Create { scope, name } => {
+            let scope = Scope::parse(&scope).ok_or_else(|| anyhow!("unknown scope {scope}"))?;
+            let created = app.create_api_token(scope, &name).await?;
+            // The token alone on stdout, so scripts can capture it.
+            println!("{}", created.token);
+            eprintln!(
+                "created {} ({}, scope {}); it is not shown again",
+                created.record.id, created.record.name, created.record.scope
+            );
+        }
+        TokenCommand::List => {
+            let tokens = app.list_api_tokens().await?;
+            if tokens.is_empty() {
+                eprintln!("no tokens yet: learnomy-webhooks token create --scope webhooks:manage");
+            }
+            for t in tokens {
+                let state = match t.revoked_at {
+                    Some(at) => format!("revoked {at}"),
+                    None => match t.last_used_at {
+                        Some(at) => format!("last used {at}"),
+                        None => "never used".to_owned(),
+                    },
+                };
+                println!(
+                    "{}\t{}…\t{}\t{}\tcreated {}\t{}",
+                    t.id, t.prefix, t.scope, t.name, t.created_at, state
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let id: TokenId = id.parse().context("token ids look like tok_01J…")?;
+            app.revoke_api_token(id).await?;
+            eprintln!("revoked {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,112 @@
+//! Every API route refuses requests without a token, with an unknown or revoked token, and
+//! with a token whose scope is too narrow. The routes are read from the OpenAPI document, so a
+//! new route is covered the day it is added.
+
+mod common;
+
+use common::{settings, with_server};
+use lwh_domain::Plan;
+use reqwest::Method;
+use serde_json::Value;
+
+/// Every (method, path) of the API, with `{id}` filled with a well-formed id.
+fn api_routes() -> Vec<(Method, String)> {
+    let doc: Value = serde_json::from_str(&lwh_http::api::openapi_json()).unwrap();
+    let mut routes = vec![(Method::GET, "/api/v1/openapi.json".to_owned())];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let path = path.replace("{id}", "wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2");
+            routes.push((method, path));
+        }
+    }
+    assert!(routes.len() >= 6, "{routes:?}");
+    routes
+}
+
+fn is_ingestion(path: &str) -> bool {
+    path.starts_with("/api/v1/events")
+}
+
+both_backends!(
+    every_api_route_needs_the_right_token,
+    |backend| async move {
+        with_server(backend, settings(Plan::Pro), |s| async move {
+            let revoked = s
+                .app
+                .create_api_token(lwh_app::Scope::WebhooksManage, "old")
+                .await
+                .unwrap();
+            s.app.revoke_api_token(revoked.record.id).await.unwrap();
+            for (method, path) in api_routes() {
+                let url = s.url(&path);
+                let bodyless = s.client.request(method.clone(), &url);
+                let attempts = [
+                    ("no token", bodyless),
+                    (
+                        "garbage",
+                        s.client
+                            .request(method.clone(), &url)
+                            .bearer_auth("lwh_garbage"),
+                    ),
+                    (
+                        "basic",
+                        s.client
+                            .request(method.clone(), &url)
+                            .basic_auth("admin", Some("admin")),
+                    ),
+                    (
+                        "revoked",
+                        s.client
+                            .request(method.clone(), &url)
+                            .bearer_auth(&revoked.token),
+                    ),
+                ];
+                for (what, req) in attempts {
+                    let res = req.json(&serde_json::json!({})).send().await.unwrap();
+                    assert_eq!(res.status(), 401, "{what}: {method} {path}");
+                    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+                    let body: Value = res.json().await.unwrap();
+                    assert_eq!(body["code"], "unauthorized");
+                }
+                if !is_ingestion(&path) {
+                    let res = s
+                        .client
+                        .request(method.clone(), &url)
+                        .bearer_auth(&s.events_token)
+                        .json(&serde_json::json!({}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 403, "events:write on {method} {path}");
+                    let body: Value = res.json().await.unwrap();
+                    assert_eq!(body["code"], "forbidden");
+                }
+            }
+            // The health probes stay open.
+            for path in ["/healthz", "/readyz"] {
+                assert_eq!(
+                    s.client.get(s.url(path)).send().await.unwrap().status(),
+                    200,
+                    "{path}"
+                );
+            }
+        })
+        .await
+    }
+);
+
+#[test]
+fn the_openapi_document_is_3_1_and_generated_from_the_routes() {
+    let doc: Value = serde_json::from_str(&lwh_http::api::openapi_json()).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/webhooks",
+        "/api/v1/webhooks/{id}",
+        "/api/v1/catalogue",
+    ] {
+        assert!(paths.contains_key(path), "{path}");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}

@@ -1,0 +1,269 @@
+//! The behaviour-test harness: every test runs once on SQLite and once on PostgreSQL, against a
+//! real HTTP server on 127.0.0.1, with its own database (a temporary SQLite file, or a fresh
+//! PostgreSQL schema that is dropped afterwards).
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use lwh_app::{App, Scope, Settings};
+use lwh_domain::MasterKey;
+use lwh_storage::{Backend, DatabaseTarget, Store};
+use lwh_url_policy::HostResolver;
+use sqlx::{Connection, Executor};
+
+/// PostgreSQL server used by the suite; override with `LEARNOMY_TEST_POSTGRES_URL`.
+pub fn postgres_admin_url() -> String {
+    std::env::var("LEARNOMY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A database of its own for one test.
+pub struct TestDb {
+    pub target: DatabaseTarget,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    TempDir(tempfile::TempDir),
+    Schema(String),
+}
+
+impl TestDb {
+    /// A fresh, empty database on `backend`. PostgreSQL must be reachable: the suite fails
+    /// rather than silently skipping its PostgreSQL half.
+    pub async fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let target = DatabaseTarget::Sqlite(dir.path().join("test.db"));
+                Self {
+                    target,
+                    cleanup: Cleanup::TempDir(dir),
+                }
+            }
+            Backend::Postgres => {
+                let schema = format!("t_{}", ulid::Ulid::new().to_string().to_lowercase());
+                let admin = postgres_admin_url();
+                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL is required for the test suite ({admin}): {e}. \
+                         Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+                    )
+                });
+                conn.execute(format!("CREATE SCHEMA {schema}").as_str())
+                    .await
+                    .expect("create schema");
+                let sep = if admin.contains('?') { '&' } else { '?' };
+                let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}");
+                Self {
+                    target: DatabaseTarget::Postgres(url),
+                    cleanup: Cleanup::Schema(schema),
+                }
+            }
+        }
+    }
+
+    /// Removes what [`TestDb::create`] made.
+    pub async fn drop_all(self) {
+        match self.cleanup {
+            Cleanup::TempDir(dir) => drop(dir),
+            Cleanup::Schema(schema) => {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                    let _ = conn
+                        .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// The PostgreSQL schema name, when on PostgreSQL.
+    pub fn schema(&self) -> Option<&str> {
+        match &self.cleanup {
+            Cleanup::Schema(s) => Some(s),
+            Cleanup::TempDir(_) => None,
+        }
+    }
+}
+
+/// A resolver with fixed answers; any other name resolves to a public address. Lets tests save
+/// `https://hooks.example.com/…` without DNS, and change answers between save and send.
+#[derive(Clone, Default)]
+pub struct StubResolver {
+    answers: Arc<Mutex<HashMap<String, Vec<IpAddr>>>>,
+}
+
+impl StubResolver {
+    /// Answer `ips` for `host` from now on.
+    pub fn set(&self, host: &str, ips: &[&str]) {
+        let ips = ips.iter().map(|i| i.parse().expect("ip")).collect();
+        self.answers.lock().unwrap().insert(host.to_owned(), ips);
+    }
+}
+
+impl HostResolver for StubResolver {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send + 'a>> {
+        let answer = self.answers.lock().unwrap().get(host).cloned();
+        Box::pin(async move {
+            Ok(match answer {
+                Some(ips) => ips,
+                None if host.ends_with(".invalid") => Vec::new(),
+                None => vec!["93.184.216.34".parse().expect("ip")],
+            })
+        })
+    }
+}
+
+/// A running service for one test.
+pub struct TestServer {
+    pub app: App,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub manage_token: String,
+    pub events_token: String,
+    pub master_key: MasterKey,
+    pub resolver: StubResolver,
+    pub db: Option<TestDb>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    /// Starts the API on 127.0.0.1 with `settings` (data_dir and database are set here).
+    pub async fn start(backend: Backend, settings: Settings) -> Self {
+        let db = TestDb::create(backend).await;
+        let store = Store::open(&db.target).await.expect("open store");
+        store.migrate().await.expect("migrate");
+        let master_key = MasterKey::generate();
+        let resolver = StubResolver::default();
+        let app = App::from_parts(
+            settings,
+            store,
+            master_key.clone(),
+            Arc::new(resolver.clone()),
+        )
+        .expect("valid settings");
+        let manage_token = app
+            .create_api_token(Scope::WebhooksManage, "test manage")
+            .await
+            .expect("token")
+            .token;
+        let events_token = app
+            .create_api_token(Scope::EventsWrite, "test events")
+            .await
+            .expect("token")
+            .token;
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let router = lwh_http::router(lwh_http::AppState { app: app.clone() });
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self {
+            app,
+            base,
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client"),
+            manage_token,
+            events_token,
+            master_key,
+            resolver,
+            db: Some(db),
+            server,
+        }
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request with the manage token.
+    pub fn manage(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.manage_token)
+    }
+
+    /// Creates a webhook through the API; returns the `data` object (with its secret).
+    pub async fn create_webhook(&self, url: &str, events: &[&str]) -> serde_json::Value {
+        let res = self
+            .manage(reqwest::Method::POST, "/api/v1/webhooks")
+            .json(&serde_json::json!({"url": url, "events": events}))
+            .send()
+            .await
+            .expect("request");
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(status, 201, "create webhook: {body}");
+        body["data"].clone()
+    }
+
+    /// Stops the server and drops the database.
+    pub async fn finish(mut self) {
+        self.server.abort();
+        self.app.store().close().await;
+        if let Some(db) = self.db.take() {
+            db.drop_all().await;
+        }
+    }
+}
+
+/// Settings for tests: defaults plus the given plan.
+pub fn settings(plan: lwh_domain::Plan) -> Settings {
+    Settings {
+        plan,
+        ..Settings::default()
+    }
+}
+
+/// Runs `body` with a server on `backend`, then cleans up even if the body panicked.
+pub async fn with_server<F, Fut>(backend: Backend, settings: Settings, body: F)
+where
+    F: FnOnce(Arc<TestServer>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let server = Arc::new(TestServer::start(backend, settings).await);
+    let outcome = tokio::spawn(body(server.clone())).await;
+    match Arc::try_unwrap(server) {
+        Ok(server) => server.finish().await,
+        Err(_) => panic!("the test kept a handle on the server"),
+    }
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Declares one test per backend: `both_backends!(name, |backend| async { … })` makes
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)(lwh_storage::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                ($body)(lwh_storage::Backend::Postgres).await
+            }
+        }
+    };
+}

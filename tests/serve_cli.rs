@@ -1,0 +1,220 @@
+//! The binary as a new user meets it: `serve` with no flags on a fresh folder, and the CLI.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_learnomy-webhooks");
+
+fn fresh_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+/// A command with no LEARNOMY_WEBHOOKS_* or DATABASE_URL leaking in from the environment.
+fn clean_command(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LEARNOMY_WEBHOOKS_") || key == "DATABASE_URL" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+#[tokio::test]
+async fn serve_with_no_flags_starts_on_sqlite_and_answers_healthz() {
+    let dir = fresh_dir();
+    let mut child = clean_command(dir.path())
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut healthy = false;
+    while Instant::now() < deadline {
+        if let Ok(res) = client.get("http://127.0.0.1:8080/healthz").send().await {
+            healthy = res.status() == 200;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready = client
+        .get("http://127.0.0.1:8080/readyz")
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(healthy, "serve did not answer /healthz: {stderr}");
+    assert_eq!(ready.ok(), Some(200));
+    assert!(
+        stderr.contains("token create"),
+        "serve should say how to get a token: {stderr}"
+    );
+    assert!(dir.path().join("data/learnomy-webhooks.db").exists());
+    let key = dir.path().join("data/master.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
+
+#[test]
+fn token_create_prints_the_token_alone_and_list_never_shows_it() {
+    let dir = fresh_dir();
+    let out = clean_command(dir.path())
+        .args([
+            "token",
+            "create",
+            "--scope",
+            "events:write",
+            "--name",
+            "lms",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.trim();
+    assert_eq!(stdout.lines().count(), 1);
+    assert!(token.starts_with("lwh_") && token.len() == 44, "{stdout}");
+    // Global flags work after the subcommand too.
+    let list = clean_command(dir.path())
+        .args(["token", "list", "--data-dir", "./data"])
+        .output()
+        .expect("run");
+    let listed = String::from_utf8(list.stdout).unwrap();
+    assert!(listed.contains("events:write") && listed.contains("lms"));
+    assert!(!listed.contains(&token[12..]), "token value listed");
+    let bad = clean_command(dir.path())
+        .args(["token", "create", "--scope", "root"])
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn admin_create_user_reads_the_password_from_stdin() {
+    let dir = fresh_dir();
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = clean_command(dir.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().expect("wait")
+    };
+    let ok = run(
+        &["admin", "create-user", "admin", "--password-stdin"],
+        "a long enough password\n",
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let dup = run(
+        &["admin", "create-user", "admin", "--password-stdin"],
+        "a long enough password\n",
+    );
+    assert!(!dup.status.success());
+    let short = run(
+        &["admin", "create-user", "other", "--password-stdin"],
+        "short\n",
+    );
+    assert_eq!(short.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("password"));
+    let reset = run(
+        &["admin", "reset-password", "admin", "--password-stdin"],
+        "another long password\n",
+    );
+    assert!(reset.status.success());
+}
+
+#[test]
+fn verify_checks_a_captured_signature() {
+    let body = r#"{"id":"evt_test","event":"course_completed","created_at":"2026-11-27T10:00:00Z","data":{"course_id":42,"user_id":7}}"#;
+    let run = |sig: &str| {
+        let mut child = Command::new(BIN)
+            .args([
+                "verify",
+                "--secret",
+                "k3F9mQ2xV7pL0sT4wZ8cR1bN6yH5dJ2a",
+                "--signature",
+                sig,
+            ])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        child.wait().expect("wait").code()
+    };
+    assert_eq!(
+        run("b321320ab5ce3fcaa179e4e3725039f221d3563c2ee0f1f1436dccb36abe4464"),
+        Some(0)
+    );
+    assert_eq!(
+        run("b321320ab5ce3fcaa179e4e3725039f221d3563c2ee0f1f1436dccb36abe4465"),
+        Some(1)
+    );
+}
+
+#[test]
+fn a_config_file_and_environment_override_defaults() {
+    let dir = fresh_dir();
+    std::fs::write(
+        dir.path().join("custom.toml"),
+        "data_dir = \"./elsewhere\"\nplan = \"pro\"\n",
+    )
+    .unwrap();
+    let out = clean_command(dir.path())
+        .args(["--config", "custom.toml", "migrate"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("elsewhere/learnomy-webhooks.db").exists());
+    let bad = clean_command(dir.path())
+        .env("LEARNOMY_WEBHOOKS_PLAN", "platinum")
+        .arg("migrate")
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr)
+        .to_lowercase()
+        .contains("plan"));
+    let missing = clean_command(dir.path())
+        .args(["--config", "nope.toml", "migrate"])
+        .output()
+        .expect("run");
+    assert!(!missing.status.success());
+}
