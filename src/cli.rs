@@ -61,6 +61,8 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Run delivery workers only, without HTTP (scale-out with PostgreSQL).
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
     /// Manage console users.
@@ -69,6 +71,8 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Report an event through the API (for scripts and smoke tests).
+    Emit(EmitArgs),
     /// Check an X-Learnomy-Signature against a captured body read from stdin: exit 0 if it
     /// matches, 1 if it does not.
     Verify {
@@ -119,4 +123,23 @@ pub enum TokenCommand {
         /// Token id from `token list`.
         id: String,
     },
+}
+
+/// `emit EVENT --data JSON`
+#[derive(Debug, Args)]
+pub struct EmitArgs {
+    /// Event slug, e.g. course_completed.
+    pub event: String,
+    /// The event's data as a JSON object.
+    #[arg(long, default_value = "{}")]
+    pub data: String,
+    /// Idempotency key: repeating it within 24 h creates nothing new.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Service base URL [default: http://<listen> from the config].
+    #[arg(long)]
+    pub url: Option<String>,
+    /// API token with scope events:write (or webhooks:manage).
+    #[arg(long, env = "LEARNOMY_WEBHOOKS_TOKEN", hide_env_values = true)]
+    pub token: String,
 }

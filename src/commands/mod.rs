@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
 mod admin;
+mod emit;
 mod serve;
 mod token;
 mod verify;
+mod worker;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,6 +22,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Verify { secret, signature } = &cli.command {
         return verify::run(secret, signature);
     }
+    if let Command::Emit(args) = &cli.command {
+        let settings = config::load(&cli.global, None)?;
+        return emit::run(&settings, args).await;
+    }
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
         _ => None,
@@ -31,13 +37,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow!(e))?;
     let outcome = match cli.command {
         Command::Serve { .. } => serve::run(app.clone()).await,
+        Command::Worker => worker::run(app.clone()).await,
         Command::Migrate => {
             eprintln!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(cmd) => admin::run(&app, cmd).await,
         Command::Token(cmd) => token::run(&app, cmd).await,
-        Command::Verify { .. } => unreachable!("handled above"),
+        Command::Verify { .. } | Command::Emit(_) => unreachable!("handled above"),
     };
     app.store().close().await;
     outcome

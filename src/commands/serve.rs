@@ -27,11 +27,18 @@ pub async fn run(app: App) -> anyhow::Result<ExitCode> {
         eprintln!("  get an API token:  learnomy-webhooks token create --scope webhooks:manage");
     }
     eprintln!();
-    let router = lwh_http::router(AppState { app });
-    axum::serve(listener, router)
+    let sender = lwh_delivery::sender_for(&app).map_err(anyhow::Error::msg)?;
+    let engine = lwh_delivery::start(app.clone(), sender.clone())
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let router = lwh_http::router(AppState { app, sender });
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("the HTTP server failed")?;
+        .context("the HTTP server failed");
+    tracing::info!("HTTP server stopped; finishing deliveries in flight");
+    engine.shutdown().await;
+    served?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
@@ -134,6 +136,7 @@ pub struct TestServer {
     pub resolver: StubResolver,
     pub db: Option<TestDb>,
     server: tokio::task::JoinHandle<()>,
+    engine: Option<lwh_delivery::EngineHandle>,
 }
 
 impl TestServer {
@@ -165,7 +168,14 @@ impl TestServer {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let router = lwh_http::router(lwh_http::AppState { app: app.clone() });
+        let sender = lwh_delivery::sender_for(&app).expect("sender");
+        let engine = lwh_delivery::start(app.clone(), sender.clone())
+            .await
+            .expect("engine");
+        let router = lwh_http::router(lwh_http::AppState {
+            app: app.clone(),
+            sender,
+        });
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
@@ -182,6 +192,7 @@ impl TestServer {
             resolver,
             db: Some(db),
             server,
+            engine: Some(engine),
         }
     }
 
@@ -214,10 +225,29 @@ impl TestServer {
     /// Stops the server and drops the database.
     pub async fn finish(mut self) {
         self.server.abort();
+        if let Some(engine) = self.engine.take() {
+            engine.shutdown().await;
+        }
         self.app.store().close().await;
         if let Some(db) = self.db.take() {
             db.drop_all().await;
         }
+    }
+}
+
+/// Settings for delivery tests: receivers on 127.0.0.1 over plain http, quick retries and
+/// short timeouts.
+pub fn delivery_settings(plan: lwh_domain::Plan) -> Settings {
+    let ms = |n| lwh_app::Dur(std::time::Duration::from_millis(n));
+    Settings {
+        plan,
+        allow_http: true,
+        allowed_networks: vec!["127.0.0.0/8".parse().expect("cidr")],
+        retry_schedule: vec![ms(100), ms(100), ms(100)],
+        connect_timeout: ms(1000),
+        request_timeout: ms(1000),
+        failed_probe_interval: ms(300),
+        ..Settings::default()
     }
 }
 

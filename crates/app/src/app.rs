@@ -23,6 +23,7 @@ struct Inner {
     master_key: MasterKey,
     policy: UrlPolicy,
     resolver: Arc<dyn HostResolver>,
+    work: Arc<tokio::sync::Notify>,
 }
 
 impl App {
@@ -60,6 +61,7 @@ impl App {
                 master_key,
                 policy,
                 resolver,
+                work: Arc::new(tokio::sync::Notify::new()),
             }),
         })
     }
@@ -87,6 +89,12 @@ impl App {
     /// The SSRF policy.
     pub fn policy(&self) -> &UrlPolicy {
         &self.inner.policy
+    }
+
+    /// Signalled when deliveries may have become due (ingestion, resume, redeliver), so this
+    /// process's worker claims them at once instead of at its next poll.
+    pub fn work_signal(&self) -> &Arc<tokio::sync::Notify> {
+        &self.inner.work
     }
 
     /// The resolver used at save time (and by the sender at connect time).

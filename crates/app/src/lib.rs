@@ -3,8 +3,10 @@
 //! the door a request came through.
 
 mod app;
+pub mod deliveries;
 mod duration;
 mod error;
+pub mod ingest;
 mod master_key_file;
 mod settings;
 pub mod tokens;

@@ -138,6 +138,9 @@ impl App {
             .await?
             .ok_or(AppError::NotFound("webhook"))?;
         tracing::info!(webhook_id = %id, status = updated.status.as_str(), "webhook updated");
+        if updated.status.sends() {
+            self.work_signal().notify_one();
+        }
         Ok(updated)
     }
 

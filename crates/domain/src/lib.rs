@@ -3,10 +3,13 @@
 //! reused unchanged by the API, the console, the CLI and the delivery engine.
 
 pub mod catalogue;
+pub mod delivery;
 pub mod ids;
+pub mod lifecycle;
 pub mod master_key;
 pub mod payload;
 pub mod plan;
+pub mod retry;
 pub mod secret;
 pub mod signing;
 pub mod timestamp;
@@ -14,6 +17,7 @@ pub mod validation;
 pub mod webhook;
 
 pub use catalogue::{Catalogue, CatalogueEntry};
+pub use delivery::{AttemptOutcome, DeliveryStatus, ErrorKind};
 pub use ids::{DeliveryId, EventId, TokenId, UserId, WebhookId};
 pub use master_key::MasterKey;
 pub use plan::Plan;

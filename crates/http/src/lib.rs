@@ -1,5 +1,5 @@
 //! Everything Learnomy webhooks serves over HTTP: the REST API under `/api/v1` (and its OpenAPI
-//! document), `/healthz` and `/readyz`. Handlers are thin: they decode, call an [`lwh_app::App`]
+//! document), `/healthz`, `/readyz` and `/metrics`. Handlers are thin: they decode, call an [`lwh_app::App`]
 //! operation and encode; every error becomes an RFC 9457 problem in [`error`].
 
 pub mod api;
@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 mod health;
 pub mod json;
+pub mod metrics;
 
 use axum::Router;
 use lwh_app::App;
@@ -16,6 +17,8 @@ use lwh_app::App;
 pub struct AppState {
     /// The application operations.
     pub app: App,
+    /// The HTTP client of the delivery engine (Test button).
+    pub sender: lwh_delivery::Sender,
 }
 
 /// The whole HTTP surface.
@@ -23,6 +26,7 @@ pub fn router(state: AppState) -> Router {
     let (api, _openapi) = api::router_with_openapi();
     Router::new()
         .merge(health::router())
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(api)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -121,6 +121,19 @@ impl Store {
         Ok(())
     }
 
+    /// Starts a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), waiting for it under `busy_timeout`: a deferred transaction that
+    /// reads first and writes later can fail at once with SQLITE_BUSY when another writer got
+    /// in between.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Which backend this store uses.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -95,3 +95,21 @@ mod tests {
         assert_eq!(Backend::Sqlite.sql("SELECT $1"), "SELECT ?1");
     }
 }
+
+/// `$first, $first+1, …` — `n` placeholders for an `IN (…)` list.
+pub(crate) fn placeholders(n: usize, first: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+
+    #[test]
+    fn builds_in_lists() {
+        assert_eq!(placeholders(3, 2), "$2, $3, $4");
+    }
+}

@@ -5,8 +5,11 @@
 //! default (WAL, one file under `data_dir`); PostgreSQL lets many processes share one queue.
 
 mod connect;
+mod deliveries;
 pub mod dialect;
 mod error;
+mod ingest;
+mod queue;
 mod records;
 mod rows;
 mod tokens;
@@ -16,7 +19,9 @@ mod webhooks;
 pub use connect::{DatabaseTarget, Store};
 pub use dialect::Backend;
 pub use error::StoreError;
+pub use ingest::IDEMPOTENCY_WINDOW_MS;
 pub use records::{
-    ApiTokenRecord, NewApiToken, NewWebhook, SessionRecord, UserRecord, WebhookChanges,
-    WebhookRecord,
+    ApiTokenRecord, AttemptRecord, AttemptRow, ClaimedDelivery, DeliverySummary, FailureRules,
+    IngestOutcome, NewApiToken, NewEvent, NewWebhook, NextStep, QueueStats, SessionRecord,
+    UserRecord, WebhookChanges, WebhookRecord,
 };

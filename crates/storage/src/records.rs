@@ -112,3 +112,156 @@ pub struct NewApiToken {
     /// Creation time.
     pub now: Timestamp,
 }
+
+/// An event to store at ingestion.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// `evt_…`
+    pub id: lwh_domain::EventId,
+    /// Catalogue slug (or `ping`).
+    pub slug: String,
+    /// The exact bytes every attempt will POST.
+    pub payload: Vec<u8>,
+    /// Client key making a retried request harmless for 24 h.
+    pub idempotency_key: Option<String>,
+}
+
+/// What ingestion did with one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// The event's id (the first one's, for a repeated idempotency key).
+    pub event_id: lwh_domain::EventId,
+    /// Deliveries created for it.
+    pub deliveries: u64,
+    /// True when the idempotency key matched an earlier event and nothing was created.
+    pub duplicate: bool,
+}
+
+/// A delivery a worker has claimed, with everything needed to send it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    /// `dlv_…`, the `X-Learnomy-Delivery` header.
+    pub id: lwh_domain::DeliveryId,
+    /// Target webhook.
+    pub webhook_id: WebhookId,
+    /// The event, whose id is the Standard Webhooks `webhook-id`.
+    pub event_id: lwh_domain::EventId,
+    /// The event slug, the `X-Learnomy-Event` header.
+    pub event: String,
+    /// Body bytes, identical on every attempt.
+    pub payload: std::sync::Arc<[u8]>,
+    /// Attempts already made (all series).
+    pub attempts: i64,
+    /// Attempts made before the current series began (redelivery starts a new series).
+    pub series_start: i64,
+}
+
+impl ClaimedDelivery {
+    /// The number the coming attempt will carry in the log (1-based, across series).
+    pub fn next_attempt_number(&self) -> i64 {
+        self.attempts + 1
+    }
+
+    /// The coming attempt's position in the current series (1-based), for the retry schedule.
+    pub fn attempt_in_series(&self) -> u32 {
+        (self.attempts - self.series_start + 1).max(1) as u32
+    }
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    /// A 2xx: Delivered.
+    Delivered,
+    /// Retry at this time (held instead if the webhook is no longer Active).
+    RetryAt(Timestamp),
+    /// No attempt left: Failed.
+    GiveUp,
+}
+
+/// One finished attempt to store.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    /// The delivery.
+    pub delivery_id: lwh_domain::DeliveryId,
+    /// Its webhook.
+    pub webhook_id: WebhookId,
+    /// Attempt number (1-based, across series).
+    pub number: i64,
+    /// When the attempt started.
+    pub started_at: Timestamp,
+    /// What came back.
+    pub outcome: lwh_domain::AttemptOutcome,
+    /// What happens next.
+    pub next: NextStep,
+}
+
+/// The automatic-Failed rules, from settings.
+#[derive(Debug, Clone, Copy)]
+pub struct FailureRules {
+    /// `failed_after` in milliseconds.
+    pub failed_after_ms: i64,
+    /// `failed_probe_interval` in milliseconds.
+    pub probe_interval_ms: i64,
+}
+
+/// A delivery as the log lists it.
+#[derive(Debug, Clone)]
+pub struct DeliverySummary {
+    /// `dlv_…`
+    pub id: lwh_domain::DeliveryId,
+    /// Its webhook.
+    pub webhook_id: WebhookId,
+    /// Its event.
+    pub event_id: lwh_domain::EventId,
+    /// The event slug.
+    pub event: String,
+    /// Current status.
+    pub status: lwh_domain::DeliveryStatus,
+    /// Attempts made, all series.
+    pub attempts: i64,
+    /// Failed attempts in the current series (the "retry count").
+    pub retry_count: i64,
+    /// Status code of the latest attempt.
+    pub last_status_code: Option<i64>,
+    /// Error of the latest attempt (or why it was cancelled).
+    pub last_error: Option<String>,
+    /// When the next attempt is due (`None` when finished or held).
+    pub next_attempt_at: Option<Timestamp>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// One attempt as the log shows it.
+#[derive(Debug, Clone)]
+pub struct AttemptRow {
+    /// 1-based number.
+    pub number: i64,
+    /// Start time.
+    pub started_at: Timestamp,
+    /// Duration.
+    pub duration_ms: i64,
+    /// HTTP status, if any answer.
+    pub status_code: Option<i64>,
+    /// Error kind name, if failed.
+    pub error_kind: Option<String>,
+    /// Error detail.
+    pub error: Option<String>,
+    /// First 2 KiB of the response body.
+    pub response_excerpt: Option<String>,
+}
+
+/// Queue figures for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct QueueStats {
+    /// Deliveries with a due time (due now, scheduled retries, claimed).
+    pub scheduled: i64,
+    /// Of those, due now or overdue.
+    pub due_now: i64,
+    /// Age of the oldest due delivery in milliseconds.
+    pub oldest_due_age_ms: i64,
+    /// Webhooks per status name.
+    pub webhooks_by_status: Vec<(String, i64)>,
+}

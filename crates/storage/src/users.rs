@@ -31,7 +31,7 @@ impl Store {
         password_hash: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             self.backend
                 .sql("UPDATE users SET password_hash = $2, updated_at = $3 WHERE name = $1"),

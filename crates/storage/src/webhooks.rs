@@ -26,7 +26,7 @@ impl Store {
         new: &NewWebhook,
         limit: Option<u64>,
     ) -> Result<WebhookRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             // Serialise creations across processes; released at commit.
             sqlx::query("SELECT pg_advisory_xact_lock(727001)")
@@ -157,7 +157,7 @@ impl Store {
         changes: &WebhookChanges,
         now: Timestamp,
     ) -> Result<Option<WebhookRecord>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let found = sqlx::query(
             self.backend
                 .sql("UPDATE webhooks SET url = COALESCE($2, url), updated_at = $3 WHERE id = $1"),
@@ -253,7 +253,7 @@ impl Store {
     /// sent to it. Returns whether it existed.
     pub async fn delete_webhook(&self, id: WebhookId) -> Result<bool, StoreError> {
         let id = id.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for sql in [
             "DELETE FROM attempts WHERE delivery_id IN \
              (SELECT id FROM deliveries WHERE webhook_id = $1)",

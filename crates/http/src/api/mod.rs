@@ -2,6 +2,8 @@
 //! registered through `utoipa-axum`, so the document is generated from the handlers themselves.
 
 mod catalogue;
+mod deliveries;
+mod events;
 mod views;
 mod webhooks;
 
@@ -28,7 +30,9 @@ pub use views::{Data, WebhookView};
     modifiers(&BearerAuth),
     tags(
         (name = "catalogue", description = "Events that can fire a webhook"),
-        (name = "webhooks", description = "Webhook management")
+        (name = "webhooks", description = "Webhook management"),
+        (name = "events", description = "Event ingestion for the LMS"),
+        (name = "deliveries", description = "The delivery log (Pro)")
     )
 )]
 struct ApiDoc;
@@ -63,6 +67,13 @@ pub fn router_with_openapi() -> (Router<AppState>, OpenApiDoc) {
             webhooks::update_webhook,
             webhooks::delete_webhook
         ))
+        .routes(routes!(deliveries::test_webhook))
+        .routes(routes!(deliveries::list_deliveries))
+        .routes(routes!(deliveries::recover))
+        .routes(routes!(deliveries::get_delivery))
+        .routes(routes!(deliveries::redeliver))
+        .routes(routes!(events::ingest_event))
+        .routes(routes!(events::ingest_batch))
         .split_for_parts();
     let served = doc.clone();
     let router = router.route(

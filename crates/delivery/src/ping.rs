@@ -1,0 +1,99 @@
+//! `ping`: the Test button and the Failed-webhook probe. Sent at once, bypassing the queue,
+//! with the same signing and SSRF checks, and logged like any delivery.
+
+use lwh_app::webhooks::WebhookEdit;
+use lwh_app::{App, AppError};
+use lwh_domain::catalogue::PING_EVENT;
+use lwh_domain::{AttemptOutcome, DeliveryId, EventId, Timestamp, WebhookId, WebhookStatus};
+use lwh_storage::{AttemptRecord, NewEvent, NextStep};
+use serde_json::json;
+
+use crate::recorder::failure_rules;
+use crate::sender::{Outgoing, Sender};
+use crate::targets;
+
+/// The outcome of a ping, as the Test button shows it.
+#[derive(Debug, Clone)]
+pub struct PingResult {
+    /// The delivery that was logged.
+    pub delivery_id: DeliveryId,
+    /// What came back.
+    pub outcome: AttemptOutcome,
+    /// True when the ping re-activated a Failed webhook.
+    pub reactivated: bool,
+}
+
+/// Sends a `ping` to a webhook now and records it. A 2xx makes a Failed webhook Active again
+/// and releases what it held.
+pub async fn send_ping(
+    app: &App,
+    sender: &Sender,
+    webhook_id: WebhookId,
+) -> Result<PingResult, AppError> {
+    let webhook = app.get_webhook(webhook_id).await?;
+    let target = targets::load(app, webhook_id)
+        .await
+        .ok_or_else(|| AppError::Internal(format!("webhook {webhook_id} cannot be loaded")))?;
+    let now = Timestamp::now();
+    let event_id = EventId::generate();
+    let data = json!({
+        "webhook_id": webhook_id.to_string(),
+        "message": "Test delivery from Learnomy: your endpoint is reachable and can verify the signature.",
+    });
+    let site_url = Some(app.settings().site_url.as_str());
+    let payload = lwh_domain::payload::render(event_id, PING_EVENT, now, site_url, &data);
+    let delivery_id = DeliveryId::generate();
+    let event = NewEvent {
+        id: event_id,
+        slug: PING_EVENT.to_owned(),
+        payload: payload.clone(),
+        idempotency_key: None,
+    };
+    app.store()
+        .insert_ping(&event, delivery_id, webhook_id, now)
+        .await?;
+    let outcome = sender
+        .send(
+            &target,
+            &Outgoing {
+                delivery_id,
+                event_id,
+                event: PING_EVENT,
+                payload: &payload,
+            },
+        )
+        .await;
+    let delivered = outcome.delivered();
+    let record = AttemptRecord {
+        delivery_id,
+        webhook_id,
+        number: 1,
+        started_at: now,
+        outcome: outcome.clone(),
+        next: if delivered {
+            NextStep::Delivered
+        } else {
+            NextStep::GiveUp
+        },
+    };
+    app.store()
+        .record_attempts(&[record], failure_rules(app), Timestamp::now())
+        .await?;
+    let reactivated = delivered && webhook.status == WebhookStatus::Failed;
+    if reactivated {
+        app.update_webhook(
+            webhook_id,
+            WebhookEdit {
+                status: Some(WebhookStatus::Active),
+                ..WebhookEdit::default()
+            },
+        )
+        .await?;
+        tracing::info!(webhook_id = %webhook_id, "webhook answered a ping and is Active again");
+    }
+    Ok(PingResult {
+        delivery_id,
+        outcome,
+        reactivated,
+    })
+}

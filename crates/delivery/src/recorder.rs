@@ -1,0 +1,93 @@
+//! Writes attempt results in batches: one transaction for every result that arrived within a
+//! few milliseconds, so the database commits (and fsyncs) per batch, not per delivery.
+//!
+//! A batch that fails to commit is retried until it succeeds or the process stops; if the
+//! process dies first, the deliveries' leases expire and they are attempted again — the
+//! at-least-once guarantee, with duplicates only from attempts in flight.
+
+use std::time::Duration;
+
+use lwh_app::App;
+use lwh_domain::Timestamp;
+use lwh_storage::{AttemptRecord, FailureRules};
+use tokio::sync::mpsc;
+
+/// Most results written in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// Sends results to the writer task.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: mpsc::Sender<AttemptRecord>,
+}
+
+impl Recorder {
+    /// Starts the writer task; it ends when every `Recorder` is dropped and the queue is empty.
+    pub fn start(app: App) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(16 * 1024);
+        let task = tokio::spawn(write_loop(app, rx));
+        (Self { tx }, task)
+    }
+
+    /// Queues a result for the next batch.
+    pub async fn record(&self, record: AttemptRecord) {
+        if self.tx.send(record).await.is_err() {
+            tracing::error!(
+                "the attempt recorder has stopped; the result will be retried after the lease"
+            );
+        }
+    }
+}
+
+/// The rules for automatic Failed, from settings.
+pub fn failure_rules(app: &App) -> FailureRules {
+    let s = app.settings();
+    FailureRules {
+        failed_after_ms: s.failed_after.get().as_millis() as i64,
+        probe_interval_ms: s.failed_probe_interval.get().as_millis() as i64,
+    }
+}
+
+async fn write_loop(app: App, mut rx: mpsc::Receiver<AttemptRecord>) {
+    let rules = failure_rules(&app);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match app
+                .store()
+                .record_attempts(&batch, rules, Timestamp::now())
+                .await
+            {
+                Ok(failed) => {
+                    for id in failed {
+                        tracing::warn!(webhook_id = %id, "webhook is now Failed; its deliveries are held");
+                    }
+                    for r in &batch {
+                        let outcome = if r.outcome.delivered() {
+                            "delivered"
+                        } else {
+                            "failed"
+                        };
+                        metrics::counter!("learnomy_webhooks_attempts_total", "outcome" => outcome)
+                            .increment(1);
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, results = batch.len(), "cannot record attempts; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        batch.clear();
+    }
+}

@@ -1,0 +1,240 @@
+//! One signed POST to one receiver, and what came back.
+//!
+//! Pooled connections (HTTP/1.1 keep-alive, HTTP/2 by ALPN), rustls, connect and whole-request
+//! timeouts, no redirects, no environment proxies, and a response body read up to 64 KiB of
+//! which 2 KiB are kept for the log.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lwh_domain::signing::{learnomy_signature, standard_webhooks_signature};
+use lwh_domain::{
+    AttemptOutcome, DeliveryId, ErrorKind, EventId, Timestamp, WebhookId, WebhookSecret,
+};
+use lwh_url_policy::{HostResolver, Rejection, UrlPolicy};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::redirect::Policy;
+
+use crate::guarded_resolver::{GuardRejection, GuardedResolver};
+
+/// Most response-body bytes read from a receiver.
+pub const MAX_RESPONSE_READ: usize = 64 * 1024;
+/// Response-body bytes kept in the delivery log.
+pub const RESPONSE_EXCERPT: usize = 2 * 1024;
+
+/// `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("Learnomy-Webhooks/", env!("CARGO_PKG_VERSION"));
+
+/// Where a webhook's deliveries go and how they are signed.
+#[derive(Clone)]
+pub struct Target {
+    /// The webhook.
+    pub webhook_id: WebhookId,
+    /// Its delivery URL.
+    pub url: String,
+    /// Its secret.
+    pub secret: WebhookSecret,
+}
+
+/// One request to make.
+pub struct Outgoing<'a> {
+    /// `X-Learnomy-Delivery`.
+    pub delivery_id: DeliveryId,
+    /// Standard Webhooks `webhook-id`.
+    pub event_id: EventId,
+    /// `X-Learnomy-Event`.
+    pub event: &'a str,
+    /// The stored body bytes.
+    pub payload: &'a [u8],
+}
+
+/// The HTTP client for deliveries. Cheap to share (`Arc` inside reqwest).
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    policy: UrlPolicy,
+}
+
+impl Sender {
+    /// A client with the configured timeouts that connects only where `policy` allows.
+    pub fn new(
+        policy: UrlPolicy,
+        resolver: Arc<dyn HostResolver>,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .redirect(Policy::none())
+            .no_proxy()
+            .connect_timeout(connect_timeout)
+            .timeout(request_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .dns_resolver(Arc::new(GuardedResolver::new(policy.clone(), resolver)))
+            .build()?;
+        Ok(Self { client, policy })
+    }
+
+    /// Sends one attempt; never fails — every problem becomes an [`AttemptOutcome`].
+    pub async fn send(&self, target: &Target, out: &Outgoing<'_>) -> AttemptOutcome {
+        let started = Instant::now();
+        let elapsed = |started: Instant| started.elapsed().as_millis() as i64;
+        // The URL was checked when saved; check again (IP literals, changed policy).
+        if let Err(rejection) = self.policy.check_url(&target.url) {
+            return failure(
+                blocked_kind(&rejection),
+                rejection.to_string(),
+                elapsed(started),
+            );
+        }
+        let request = self
+            .client
+            .post(&target.url)
+            .headers(signed_headers(target, out, Timestamp::now()))
+            .body(out.payload.to_vec());
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let (kind, message) = classify(&e);
+                return failure(kind, message, elapsed(started));
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let (excerpt, body_error) = read_excerpt(response).await;
+        let delivered = (200..300).contains(&status);
+        let error_kind = (!delivered).then_some(ErrorKind::HttpStatus);
+        let error = match (delivered, body_error) {
+            (true, _) => None,
+            (false, _) if (300..400).contains(&status) => {
+                Some(format!("HTTP {status}: redirects are not followed"))
+            }
+            (false, Some(e)) => Some(format!("HTTP {status} ({e})")),
+            (false, None) => Some(format!("HTTP {status}")),
+        };
+        AttemptOutcome {
+            status_code: Some(status),
+            error_kind,
+            error,
+            response_excerpt: Some(excerpt).filter(|e| !e.is_empty()),
+            retry_after_secs: retry_after.filter(|_| status == 429 || status == 503),
+            duration_ms: elapsed(started),
+        }
+    }
+}
+
+/// The request headers of DESIGN §5.
+pub fn signed_headers(target: &Target, out: &Outgoing<'_>, now: Timestamp) -> HeaderMap {
+    let secret = target.secret.expose();
+    let event_id = out.event_id.to_string();
+    let timestamp = now.unix_seconds();
+    let mut h = HeaderMap::with_capacity(8);
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    };
+    put(
+        "x-learnomy-signature",
+        learnomy_signature(secret, out.payload),
+    );
+    put("x-learnomy-event", out.event.to_owned());
+    put("x-learnomy-delivery", out.delivery_id.to_string());
+    put("x-learnomy-webhook", target.webhook_id.to_string());
+    put(
+        "webhook-signature",
+        standard_webhooks_signature(secret, &event_id, timestamp, out.payload),
+    );
+    put("webhook-id", event_id);
+    put("webhook-timestamp", timestamp.to_string());
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h
+}
+
+fn failure(kind: ErrorKind, message: String, duration_ms: i64) -> AttemptOutcome {
+    AttemptOutcome {
+        status_code: None,
+        error_kind: Some(kind),
+        error: Some(message),
+        response_excerpt: None,
+        retry_after_secs: None,
+        duration_ms,
+    }
+}
+
+fn blocked_kind(rejection: &Rejection) -> ErrorKind {
+    match rejection {
+        Rejection::DoesNotResolve(_) => ErrorKind::Dns,
+        _ => ErrorKind::Blocked,
+    }
+}
+
+/// Reads up to [`MAX_RESPONSE_READ`] bytes and keeps the first [`RESPONSE_EXCERPT`] as text.
+async fn read_excerpt(mut response: reqwest::Response) -> (String, Option<String>) {
+    let mut kept: Vec<u8> = Vec::new();
+    let mut read = 0usize;
+    let mut error = None;
+    while read < MAX_RESPONSE_READ {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                read += chunk.len();
+                let room = RESPONSE_EXCERPT.saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                error = Some(if e.is_timeout() {
+                    "response body timed out".to_owned()
+                } else {
+                    "response body cut short".to_owned()
+                });
+                break;
+            }
+        }
+    }
+    (String::from_utf8_lossy(&kept).into_owned(), error)
+}
+
+/// Sorts a reqwest failure into the log's error kinds, with a readable message.
+fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(GuardRejection(rejection)) = err.downcast_ref::<GuardRejection>() {
+            return (blocked_kind(rejection), rejection.to_string());
+        }
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return (ErrorKind::Tls, format!("TLS handshake failed: {err}"));
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if inner.downcast_ref::<rustls::Error>().is_some() {
+                    return (ErrorKind::Tls, format!("TLS handshake failed: {inner}"));
+                }
+            }
+        }
+        source = err.source();
+    }
+    if e.is_timeout() {
+        return (
+            ErrorKind::Timeout,
+            "no complete answer before the timeout".to_owned(),
+        );
+    }
+    let detail = root_cause(e);
+    (ErrorKind::Connect, format!("connection failed: {detail}"))
+}
+
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut last: &(dyn StdError + 'static) = e;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}

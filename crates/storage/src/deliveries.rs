@@ -1,0 +1,252 @@
+//! The delivery log: listing, detail, redelivery, and pruning by retention.
+
+use lwh_domain::{DeliveryId, DeliveryStatus, EventId, Timestamp, WebhookId};
+use sqlx::any::AnyRow;
+
+use crate::connect::Store;
+use crate::error::StoreError;
+use crate::records::{AttemptRow, DeliverySummary, NewEvent};
+use crate::rows;
+
+const SUMMARY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, e.event, d.status, d.attempts, \
+     d.series_start, d.last_status_code, d.last_error, d.due_at, d.created_at, d.updated_at";
+
+impl Store {
+    /// A page of a webhook's deliveries, newest first, optionally of one status, strictly
+    /// older than `before` (the cursor).
+    pub async fn list_deliveries(
+        &self,
+        webhook: WebhookId,
+        status: Option<DeliveryStatus>,
+        before: Option<DeliveryId>,
+        limit: usize,
+    ) -> Result<Vec<DeliverySummary>, StoreError> {
+        // An id beyond every real one stands in for "no cursor", so one statement serves both.
+        let before = before.map_or_else(|| "dlv_~".to_owned(), |b| b.to_string());
+        let rows = match status {
+            Some(status) => {
+                sqlx::query(self.backend.sql_owned(format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id \
+                     WHERE d.webhook_id = $1 AND d.status = $2 AND d.id < $3 \
+                     ORDER BY d.id DESC LIMIT $4"
+                )))
+                .bind(webhook.to_string())
+                .bind(status.as_str())
+                .bind(before)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(self.backend.sql_owned(format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id \
+                     WHERE d.webhook_id = $1 AND d.id < $2 ORDER BY d.id DESC LIMIT $3"
+                )))
+                .bind(webhook.to_string())
+                .bind(before)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(decode_summary).collect()
+    }
+
+    /// One delivery with its payload and attempts (oldest first).
+    pub async fn get_delivery(
+        &self,
+        id: DeliveryId,
+    ) -> Result<Option<(DeliverySummary, Vec<u8>, Vec<AttemptRow>)>, StoreError> {
+        let Some(row) = sqlx::query(self.backend.sql_owned(format!(
+            "SELECT {SUMMARY_COLUMNS}, e.payload FROM deliveries d \
+             JOIN events e ON e.id = d.event_id WHERE d.id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let summary = decode_summary(&row)?;
+        let payload = rows::bytes(&row, "payload")?;
+        let attempts = sqlx::query(self.backend.sql(
+            "SELECT number, started_at, duration_ms, status_code, error_kind, error, response_excerpt \
+             FROM attempts WHERE delivery_id = $1 ORDER BY number",
+        ))
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(AttemptRow {
+                number: rows::int(r, "number")?,
+                started_at: rows::time(r, "started_at")?,
+                duration_ms: rows::int(r, "duration_ms")?,
+                status_code: rows::opt_int(r, "status_code")?,
+                error_kind: rows::opt_text(r, "error_kind")?,
+                error: rows::opt_text(r, "error")?,
+                response_excerpt: rows::opt_text(r, "response_excerpt")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some((summary, payload, attempts)))
+    }
+
+    /// Starts a new attempt series for a finished delivery: Pending, due now (held if the
+    /// webhook is not Active), with a fresh retry budget. Returns false if the delivery does
+    /// not exist or is still queued.
+    pub async fn redeliver(&self, id: DeliveryId, now: Timestamp) -> Result<bool, StoreError> {
+        let done = sqlx::query(self.backend.sql(
+            "UPDATE deliveries SET status = 'pending', series_start = attempts, \
+             due_at = CASE WHEN (SELECT status FROM webhooks w WHERE w.id = deliveries.webhook_id) \
+                      = 'active' THEN $2 ELSE NULL END, \
+             claimed_by = NULL, last_error = NULL, updated_at = $2 \
+             WHERE id = $1 AND status IN ('delivered', 'failed')",
+        ))
+        .bind(id.to_string())
+        .bind(now.millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Redelivers every Failed delivery of a webhook created at or after `since`; returns how
+    /// many were queued again.
+    pub async fn recover(
+        &self,
+        webhook: WebhookId,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(self.backend.sql(
+            "UPDATE deliveries SET status = 'pending', series_start = attempts, \
+             due_at = CASE WHEN (SELECT status FROM webhooks w WHERE w.id = deliveries.webhook_id) \
+                      = 'active' THEN created_at ELSE NULL END, \
+             claimed_by = NULL, last_error = NULL, updated_at = $3 \
+             WHERE webhook_id = $1 AND status = 'failed' AND id >= $2",
+        ))
+        .bind(webhook.to_string())
+        .bind(DeliveryId::lower_bound_at(since.millis()).to_string())
+        .bind(now.millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Stores a `ping` (Test or probe) as an event with one claimed delivery, so its attempt
+    /// is logged like any other.
+    pub async fn insert_ping(
+        &self,
+        event: &NewEvent,
+        delivery: DeliveryId,
+        webhook: WebhookId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(self.backend.sql(
+            "INSERT INTO events (id, event, payload, idempotency_key, deliveries, created_at) \
+             VALUES ($1, $2, $3, NULL, 1, $4)",
+        ))
+        .bind(event.id.to_string())
+        .bind(&event.slug)
+        .bind(&event.payload)
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(self.backend.sql(
+            "INSERT INTO deliveries (id, webhook_id, event_id, status, due_at, claimed_by, \
+             created_at, updated_at) VALUES ($1, $2, $3, 'pending', NULL, 'test', $4, $4)",
+        ))
+        .bind(delivery.to_string())
+        .bind(webhook.to_string())
+        .bind(event.id.to_string())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes deliveries, attempts and events created before `cutoff`, a few thousand rows
+    /// per transaction so writers are never held up for long, and expired sessions. Returns
+    /// the number of deliveries removed.
+    pub async fn prune(&self, cutoff: Timestamp, now: Timestamp) -> Result<u64, StoreError> {
+        let deliveries_before = DeliveryId::lower_bound_at(cutoff.millis()).to_string();
+        let events_before = EventId::lower_bound_at(cutoff.millis()).to_string();
+        let mut removed = 0;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let ids: Vec<String> = sqlx::query(
+                self.backend
+                    .sql("SELECT id FROM deliveries WHERE id < $1 ORDER BY id LIMIT 2000"),
+            )
+            .bind(&deliveries_before)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| rows::text(r, "id"))
+            .collect::<Result<_, _>>()?;
+            if ids.is_empty() {
+                tx.commit().await?;
+                break;
+            }
+            let last = ids.last().cloned().unwrap_or_default();
+            for sql in [
+                "DELETE FROM attempts WHERE delivery_id <= $1 AND delivery_id < $2",
+                "DELETE FROM deliveries WHERE id <= $1 AND id < $2",
+            ] {
+                sqlx::query(self.backend.sql(sql))
+                    .bind(&last)
+                    .bind(&deliveries_before)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            removed += ids.len() as u64;
+        }
+        sqlx::query(self.backend.sql(
+            "DELETE FROM events WHERE id < $1 AND NOT EXISTS \
+             (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
+        ))
+        .bind(events_before)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            self.backend
+                .sql("DELETE FROM sessions WHERE expires_at <= $1"),
+        )
+        .bind(now.millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(removed)
+    }
+}
+
+fn decode_summary(row: &AnyRow) -> Result<DeliverySummary, StoreError> {
+    let status_text = rows::text(row, "status")?;
+    let status = DeliveryStatus::parse(&status_text)
+        .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status_text}")))?;
+    let attempts = rows::int(row, "attempts")?;
+    let series_start = rows::int(row, "series_start")?;
+    let in_series = attempts - series_start;
+    Ok(DeliverySummary {
+        id: rows::parsed(row, "id")?,
+        webhook_id: rows::parsed(row, "webhook_id")?,
+        event_id: rows::parsed(row, "event_id")?,
+        event: rows::text(row, "event")?,
+        status,
+        attempts,
+        retry_count: match status {
+            DeliveryStatus::Delivered | DeliveryStatus::Failed => (in_series - 1).max(0),
+            _ => in_series,
+        },
+        last_status_code: rows::opt_int(row, "last_status_code")?,
+        last_error: rows::opt_text(row, "last_error")?,
+        next_attempt_at: match status.is_queued() {
+            true => rows::opt_time(row, "due_at")?,
+            false => None,
+        },
+        created_at: rows::time(row, "created_at")?,
+        updated_at: rows::time(row, "updated_at")?,
+    })
+}

@@ -1,0 +1,331 @@
+//! The durable queue: claiming due deliveries and recording attempts.
+//!
+//! A delivery is due when `due_at <= now`. Claiming moves `due_at` to the end of a lease, so a
+//! claimed row leaves the due range; if its worker dies, it becomes due again when the lease
+//! ends and another worker picks it up. On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets any
+//! number of processes claim side by side without waiting on each other.
+//!
+//! Claims are made per webhook (index `(webhook_id, due_at)`), at most as many as that
+//! webhook has free in-flight slots: a dead endpoint's backlog is never scanned past, so it
+//! cannot slow the others, and the cost of a claim does not grow with any backlog.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use lwh_domain::lifecycle::{failure_reason, FailureRecord};
+use lwh_domain::{EventId, Timestamp, WebhookId, WebhookStatus};
+
+use crate::connect::Store;
+use crate::dialect::{placeholders, Backend};
+use crate::error::StoreError;
+use crate::records::{AttemptRecord, ClaimedDelivery, FailureRules, NextStep, QueueStats};
+use crate::rows;
+
+impl Store {
+    /// Active webhooks with the time of their last change (workers refresh cached targets
+    /// when it moves).
+    pub async fn active_webhooks(&self) -> Result<Vec<(WebhookId, Timestamp)>, StoreError> {
+        let found = sqlx::query("SELECT id, updated_at FROM webhooks WHERE status = 'active'")
+            .fetch_all(&self.pool)
+            .await?;
+        found
+            .iter()
+            .map(|r| Ok((rows::parsed(r, "id")?, rows::time(r, "updated_at")?)))
+            .collect()
+    }
+
+    /// Claims up to `limit` due deliveries of one webhook, oldest due first, leased to `owner`
+    /// until `lease_until`.
+    pub async fn claim_due(
+        &self,
+        webhook: WebhookId,
+        limit: usize,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = match self.backend {
+            Backend::Postgres => {
+                "UPDATE deliveries SET due_at = $4, claimed_by = $5 WHERE id IN ( \
+                   SELECT id FROM deliveries WHERE webhook_id = $1 AND due_at IS NOT NULL \
+                   AND due_at <= $2 ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, event_id, attempts, series_start"
+            }
+            Backend::Sqlite => {
+                "UPDATE deliveries SET due_at = $4, claimed_by = $5 WHERE id IN ( \
+                   SELECT id FROM deliveries WHERE webhook_id = $1 AND due_at IS NOT NULL \
+                   AND due_at <= $2 ORDER BY due_at LIMIT $3) \
+                 RETURNING id, event_id, attempts, series_start"
+            }
+        };
+        let claimed = sqlx::query(self.backend.sql(sql))
+            .bind(webhook.to_string())
+            .bind(now.millis())
+            .bind(limit as i64)
+            .bind(lease_until.millis())
+            .bind(owner)
+            .fetch_all(&self.pool)
+            .await?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut event_ids: Vec<String> = Vec::with_capacity(claimed.len());
+        for row in &claimed {
+            let id = rows::text(row, "event_id")?;
+            if !event_ids.contains(&id) {
+                event_ids.push(id);
+            }
+        }
+        let events = self.event_payloads(&event_ids).await?;
+        claimed
+            .iter()
+            .filter_map(|row| {
+                let decode = || -> Result<Option<ClaimedDelivery>, StoreError> {
+                    let event_id: EventId = rows::parsed(row, "event_id")?;
+                    // The event was pruned under the delivery: nothing to send.
+                    let Some((slug, payload)) = events.get(&event_id) else {
+                        return Ok(None);
+                    };
+                    Ok(Some(ClaimedDelivery {
+                        id: rows::parsed(row, "id")?,
+                        webhook_id: webhook,
+                        event_id,
+                        event: slug.clone(),
+                        payload: payload.clone(),
+                        attempts: rows::int(row, "attempts")?,
+                        series_start: rows::int(row, "series_start")?,
+                    }))
+                };
+                decode().transpose()
+            })
+            .collect()
+    }
+
+    async fn event_payloads(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<EventId, (String, Arc<[u8]>)>, StoreError> {
+        let sql = format!(
+            "SELECT id, event, payload FROM events WHERE id IN ({})",
+            placeholders(ids.len(), 1)
+        );
+        let mut query = sqlx::query(self.backend.sql_owned(sql));
+        for id in ids {
+            query = query.bind(id);
+        }
+        let found = query.fetch_all(&self.pool).await?;
+        found
+            .iter()
+            .map(|r| {
+                Ok((
+                    rows::parsed(r, "id")?,
+                    (
+                        rows::text(r, "event")?,
+                        Arc::from(rows::bytes(r, "payload")?),
+                    ),
+                ))
+            })
+            .collect()
+    }
+
+    /// Stores finished attempts and their consequences in one transaction: the attempt row,
+    /// the delivery's new status and due time, and the webhook's failure record — which can
+    /// make it Failed (held deliveries, probe scheduled). Returns the webhooks that became
+    /// Failed. Results for deliveries that were cancelled or deleted meanwhile leave them so.
+    pub async fn record_attempts(
+        &self,
+        records: &[AttemptRecord],
+        rules: FailureRules,
+        now: Timestamp,
+    ) -> Result<Vec<WebhookId>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut became_failed = Vec::new();
+        for r in records {
+            let o = &r.outcome;
+            let delivery_id = r.delivery_id.to_string();
+            let webhook_id = r.webhook_id.to_string();
+            let error_kind = o.error_kind.map(|k| k.as_str());
+            sqlx::query(self.backend.sql(
+                "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, \
+                 error_kind, error, response_excerpt) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+                 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = $1) \
+                 ON CONFLICT (delivery_id, number) DO NOTHING",
+            ))
+            .bind(&delivery_id)
+            .bind(r.number)
+            .bind(r.started_at.millis())
+            .bind(o.duration_ms)
+            .bind(o.status_code.map(i64::from))
+            .bind(error_kind)
+            .bind(o.error.clone())
+            .bind(o.response_excerpt.clone())
+            .execute(&mut *tx)
+            .await?;
+
+            if o.delivered() {
+                sqlx::query(self.backend.sql(
+                    "UPDATE webhooks SET last_triggered_at = $2, failing_since = NULL, \
+                     failures_since_success = 0 WHERE id = $1",
+                ))
+                .bind(&webhook_id)
+                .bind(r.started_at.millis())
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                let row = sqlx::query(self.backend.sql(
+                    "UPDATE webhooks SET last_triggered_at = $2, \
+                     failing_since = COALESCE(failing_since, $2), \
+                     failures_since_success = failures_since_success + 1 WHERE id = $1 \
+                     RETURNING failing_since, failures_since_success, status",
+                ))
+                .bind(&webhook_id)
+                .bind(r.started_at.millis())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = row {
+                    let record = FailureRecord {
+                        failing_since: rows::int(&row, "failing_since")?,
+                        failures: rows::int(&row, "failures_since_success")?,
+                    };
+                    let active = rows::text(&row, "status")? == WebhookStatus::Active.as_str();
+                    let reason =
+                        failure_reason(record, now.millis(), rules.failed_after_ms, o.gone());
+                    if let (true, Some(reason)) = (active, reason) {
+                        self.set_status_in(
+                            &mut tx,
+                            r.webhook_id,
+                            WebhookStatus::Failed,
+                            Some(&reason),
+                            now,
+                        )
+                        .await?;
+                        sqlx::query(
+                            self.backend
+                                .sql("UPDATE webhooks SET next_probe_at = $2 WHERE id = $1"),
+                        )
+                        .bind(&webhook_id)
+                        .bind(now.millis() + rules.probe_interval_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                        became_failed.push(r.webhook_id);
+                    }
+                }
+            }
+
+            let (status, due) = match r.next {
+                NextStep::Delivered => ("delivered", None),
+                NextStep::GiveUp => ("failed", None),
+                NextStep::RetryAt(at) => ("retrying", Some(at.millis())),
+            };
+            sqlx::query(self.backend.sql(
+                "UPDATE deliveries SET status = $2, attempts = attempts + 1, \
+                 due_at = CASE WHEN (SELECT status FROM webhooks WHERE id = $3) = 'active' \
+                          THEN $4 ELSE NULL END, \
+                 claimed_by = NULL, last_status_code = $5, last_error = $6, updated_at = $7 \
+                 WHERE id = $1 AND status IN ('pending', 'retrying')",
+            ))
+            .bind(&delivery_id)
+            .bind(status)
+            .bind(&webhook_id)
+            .bind(due)
+            .bind(o.status_code.map(i64::from))
+            .bind(o.error.clone())
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(became_failed)
+    }
+
+    /// Makes every claimed delivery due now. Only for SQLite at start-up: one process owns the
+    /// file, so any claim found then belongs to a process that died.
+    pub async fn release_all_claims(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query(self.backend.sql(
+            "UPDATE deliveries SET due_at = $1, claimed_by = NULL \
+             WHERE claimed_by IS NOT NULL AND due_at IS NOT NULL AND due_at > $1",
+        ))
+        .bind(now.millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Hands a claimed delivery back unsent (shutdown): due again at once.
+    pub async fn release_claims(
+        &self,
+        ids: &[lwh_domain::DeliveryId],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "UPDATE deliveries SET due_at = $1, claimed_by = NULL \
+                 WHERE due_at IS NOT NULL AND id IN ({})",
+                placeholders(chunk.len(), 2)
+            );
+            let mut query = sqlx::query(self.backend.sql_owned(sql)).bind(now.millis());
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            query.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Failed webhooks whose next `ping` probe is due.
+    pub async fn webhooks_due_for_probe(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<WebhookId>, StoreError> {
+        let found = sqlx::query(self.backend.sql(
+            "SELECT id FROM webhooks WHERE status = 'failed' \
+             AND (next_probe_at IS NULL OR next_probe_at <= $1)",
+        ))
+        .bind(now.millis())
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(|r| rows::parsed(r, "id")).collect()
+    }
+
+    /// Schedules a Failed webhook's next probe.
+    pub async fn set_next_probe(&self, id: WebhookId, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query(
+            self.backend
+                .sql("UPDATE webhooks SET next_probe_at = $2 WHERE id = $1"),
+        )
+        .bind(id.to_string())
+        .bind(at.millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Queue figures for `/metrics`.
+    pub async fn queue_stats(&self, now: Timestamp) -> Result<QueueStats, StoreError> {
+        let row = sqlx::query(self.backend.sql(
+            "SELECT COUNT(*) AS scheduled, \
+             COALESCE(SUM(CASE WHEN due_at <= $1 THEN 1 ELSE 0 END), 0) AS due_now, \
+             MIN(due_at) AS oldest FROM deliveries WHERE due_at IS NOT NULL",
+        ))
+        .bind(now.millis())
+        .fetch_one(&self.pool)
+        .await?;
+        let oldest = rows::opt_int(&row, "oldest")?;
+        let by_status = sqlx::query("SELECT status, COUNT(*) AS n FROM webhooks GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(QueueStats {
+            scheduled: rows::int(&row, "scheduled")?,
+            due_now: rows::int(&row, "due_now")?,
+            oldest_due_age_ms: oldest.map_or(0, |o| (now.millis() - o).max(0)),
+            webhooks_by_status: by_status
+                .iter()
+                .map(|r| Ok((rows::text(r, "status")?, rows::int(r, "n")?)))
+                .collect::<Result<_, StoreError>>()?,
+        })
+    }
+}

@@ -1,0 +1,676 @@
+//! The delivery engine end to end: a real receiver on 127.0.0.1, real signatures, retries,
+//! statuses and the delivery log — on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::receiver::{Answer, Receiver};
+use common::{delivery_settings, with_server, TestServer};
+use lwh_domain::Plan;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn emit(s: &TestServer, event: &str, data: Value) -> Value {
+    let res = s
+        .client
+        .post(s.url("/api/v1/events"))
+        .bearer_auth(&s.events_token)
+        .json(&json!({"event": event, "data": data}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    res.json::<Value>().await.unwrap()["data"].clone()
+}
+
+async fn get(s: &TestServer, path: &str) -> Value {
+    let res = s.manage(Method::GET, path).send().await.unwrap();
+    assert!(res.status().is_success(), "{path}: {}", res.status());
+    res.json().await.unwrap()
+}
+
+async fn log(s: &TestServer, webhook: &str, query: &str) -> Value {
+    get(s, &format!("/api/v1/webhooks/{webhook}/deliveries{query}")).await
+}
+
+/// Polls `check` until it returns Some, or panics.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn patch_status(s: &TestServer, id: &str, status: &str) {
+    let res = s
+        .manage(Method::PATCH, &format!("/api/v1/webhooks/{id}"))
+        .json(&json!({"status": status}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+both_backends!(signed_post_reaches_the_receiver, |backend| async move {
+    let mut settings = delivery_settings(Plan::Free);
+    settings.site_url = "https://academy.example".into();
+    with_server(backend, settings, |s| async move {
+        let rx = Receiver::start().await;
+        let hook = s.create_webhook(&rx.url("/hook"), &["course_completed"]).await;
+        let secret = hook["secret"].as_str().unwrap().to_owned();
+        let webhook_id = hook["id"].as_str().unwrap().to_owned();
+        let accepted = emit(&s, "course_completed", json!({"enrollment_id": 9, "user_id": 7, "course_id": 42})).await;
+        assert_eq!(accepted["deliveries"], 1);
+        let got = rx.wait_for(1, WAIT).await;
+        let r = &got[0];
+
+        // The seed's scheme: HMAC-SHA256(secret, raw body), lowercase hex.
+        assert_eq!(
+            r.header("x-learnomy-signature"),
+            lwh_domain::signing::learnomy_signature(&secret, &r.body)
+        );
+        assert!(lwh_domain::signing::verify_learnomy_signature(&secret, &r.body, &r.header("x-learnomy-signature")));
+        assert_eq!(r.header("content-type"), "application/json");
+        assert!(r.header("user-agent").starts_with("Learnomy-Webhooks/"));
+        assert_eq!(r.header("x-learnomy-event"), "course_completed");
+        assert_eq!(r.header("x-learnomy-webhook"), webhook_id);
+        assert!(r.header("x-learnomy-delivery").starts_with("dlv_"));
+        assert_eq!(r.header("webhook-id"), accepted["id"].as_str().unwrap());
+
+        // The body is the contract's payload, compact, in order.
+        let body = std::str::from_utf8(&r.body).unwrap();
+        assert!(body.starts_with(&format!("{{\"id\":\"{}\",\"event\":\"course_completed\",\"created_at\":\"", accepted["id"].as_str().unwrap())), "{body}");
+        assert!(body.ends_with(",\"site_url\":\"https://academy.example\",\"data\":{\"enrollment_id\":9,\"user_id\":7,\"course_id\":42}}"), "{body}");
+
+        // Standard Webhooks headers verify with the standard-webhooks library, given
+        // whsec_ + base64(secret).
+        let wh = standardwebhooks::Webhook::new(&lwh_domain::signing::standard_webhooks_secret(&secret)).unwrap();
+        let mut headers = standardwebhooks_headers(r);
+        assert!(wh.verify(&r.body, &headers).is_ok(), "standard webhooks signature must verify");
+        headers.insert("webhook-signature", "v1,AAAA".parse().unwrap());
+        assert!(wh.verify(&r.body, &headers).is_err());
+
+        // Last Triggered is set.
+        let w = get(&s, &format!("/api/v1/webhooks/{webhook_id}")).await;
+        assert!(w["data"]["last_triggered_at"].is_string());
+        rx.wait_for(1, WAIT).await;
+        assert_eq!(rx.count(), 1, "exactly one request");
+    })
+    .await
+});
+
+fn standardwebhooks_headers(r: &common::receiver::Received) -> axum::http::HeaderMap {
+    let mut h = axum::http::HeaderMap::new();
+    for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        h.insert(name, r.header(name).parse().unwrap());
+    }
+    h
+}
+
+both_backends!(
+    retries_then_delivers_with_identical_bytes,
+    |backend| async move {
+        with_server(backend, delivery_settings(Plan::Pro), |s| async move {
+            let rx = Receiver::start().await;
+            rx.script(&[Answer::Status(500), Answer::Status(500)]);
+            let hook = s.create_webhook(&rx.url("/r"), &["quiz_passed"]).await;
+            let id = hook["id"].as_str().unwrap().to_owned();
+            emit(&s, "quiz_passed", json!({"score": 90})).await;
+            let got = rx.wait_for(3, WAIT).await;
+            assert!(
+                got.iter().all(|r| r.body == got[0].body),
+                "identical body bytes on every retry"
+            );
+            let delivery_ids: Vec<String> = got
+                .iter()
+                .map(|r| r.header("x-learnomy-delivery"))
+                .collect();
+            assert!(delivery_ids.iter().all(|d| d == &delivery_ids[0]));
+            let delivered = eventually("delivered", || async {
+                let page = log(&s, &id, "").await;
+                let d = page["data"][0].clone();
+                (d["status"] == "delivered").then_some(d)
+            })
+            .await;
+            assert_eq!(delivered["attempts"], 3);
+            assert_eq!(delivered["retry_count"], 2);
+            assert_eq!(delivered["response_code"], 200);
+            let detail = get(
+                &s,
+                &format!("/api/v1/deliveries/{}", delivered["id"].as_str().unwrap()),
+            )
+            .await;
+            let attempts = detail["data"]["attempts_log"].as_array().unwrap().clone();
+            assert_eq!(attempts.len(), 3);
+            assert_eq!(attempts[0]["status_code"], 500);
+            assert_eq!(attempts[0]["error_kind"], "http_status");
+            assert_eq!(attempts[2]["status_code"], 200);
+            assert_eq!(detail["data"]["payload"]["data"], json!({"score": 90}));
+        })
+        .await
+    }
+);
+
+both_backends!(retrying_shows_the_retry_count, |backend| async move {
+    let mut settings = delivery_settings(Plan::Pro);
+    settings.retry_schedule = vec![
+        lwh_app::Dur(Duration::from_millis(50)),
+        lwh_app::Dur(Duration::from_millis(50)),
+        lwh_app::Dur(Duration::from_secs(600)),
+    ];
+    with_server(backend, settings, |s| async move {
+        let rx = Receiver::start().await;
+        rx.always(Answer::Status(500));
+        let hook = s.create_webhook(&rx.url("/r"), &["quiz_passed"]).await;
+        let id = hook["id"].as_str().unwrap().to_owned();
+        emit(&s, "quiz_passed", json!({})).await;
+        rx.wait_for(3, WAIT).await;
+        let d = eventually("retrying with 3 failures", || async {
+            let page = log(&s, &id, "?status=retrying").await;
+            let d = page["data"][0].clone();
+            (d["retry_count"] == 3).then_some(d)
+        })
+        .await;
+        assert_eq!(d["status"], "retrying");
+        assert!(d["next_attempt_at"].is_string());
+    })
+    .await
+});
+
+both_backends!(
+    a_dead_endpoint_ends_failed_after_the_schedule,
+    |backend| async move {
+        let mut settings = delivery_settings(Plan::Pro);
+        settings.request_timeout = lwh_app::Dur(Duration::from_millis(300));
+        with_server(backend, settings, |s| async move {
+            let rx = Receiver::start().await;
+            rx.always(Answer::Hang);
+            let hook = s.create_webhook(&rx.url("/dead"), &["quiz_failed"]).await;
+            let id = hook["id"].as_str().unwrap().to_owned();
+            emit(&s, "quiz_failed", json!({})).await;
+            let d = eventually("failed", || async {
+                let page = log(&s, &id, "?status=failed").await;
+                page["data"].as_array().and_then(|a| a.first().cloned())
+            })
+            .await;
+            assert_eq!(d["attempts"], 4, "1 + 3 scheduled retries");
+            let detail = get(
+                &s,
+                &format!("/api/v1/deliveries/{}", d["id"].as_str().unwrap()),
+            )
+            .await;
+            for a in detail["data"]["attempts_log"].as_array().unwrap() {
+                assert_eq!(a["error_kind"], "timeout", "{a}");
+                assert!(a["duration_ms"].as_i64().unwrap() < 2000);
+            }
+        })
+        .await
+    }
+);
+
+both_backends!(redirects_are_failures_not_followed, |backend| async move {
+    with_server(backend, delivery_settings(Plan::Pro), |s| async move {
+        let rx = Receiver::start().await;
+        rx.always(Answer::Redirect(302));
+        let hook = s.create_webhook(&rx.url("/moved"), &["quiz_failed"]).await;
+        let id = hook["id"].as_str().unwrap().to_owned();
+        emit(&s, "quiz_failed", json!({})).await;
+        let d = eventually("failed", || async {
+            let page = log(&s, &id, "?status=failed").await;
+            page["data"].as_array().and_then(|a| a.first().cloned())
+        })
+        .await;
+        assert_eq!(d["response_code"], 302);
+        assert!(d["error"].as_str().unwrap().contains("redirect"));
+        assert_eq!(
+            rx.count(),
+            4,
+            "each attempt hit the receiver once; nothing followed the Location"
+        );
+    })
+    .await
+});
+
+both_backends!(pause_holds_and_resume_releases, |backend| async move {
+    with_server(backend, delivery_settings(Plan::Pro), |s| async move {
+        let rx = Receiver::start().await;
+        let hook = s.create_webhook(&rx.url("/p"), &["lesson_completed"]).await;
+        let id = hook["id"].as_str().unwrap().to_owned();
+        patch_status(&s, &id, "paused").await;
+        for i in 0..5 {
+            let accepted = emit(&s, "lesson_completed", json!({"n": i})).await;
+            assert_eq!(accepted["deliveries"], 1);
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(rx.count(), 0, "nothing is sent while paused");
+        let pending = log(&s, &id, "?status=pending").await;
+        assert_eq!(pending["data"].as_array().unwrap().len(), 5);
+        patch_status(&s, &id, "active").await;
+        let got = rx.wait_for(5, WAIT).await;
+        let mut seen: Vec<i64> = got
+            .iter()
+            .map(|r| r.json()["data"]["n"].as_i64().unwrap())
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+    })
+    .await
+});
+
+both_backends!(disable_skips_and_cancels, |backend| async move {
+    with_server(backend, delivery_settings(Plan::Pro), |s| async move {
+        let rx = Receiver::start().await;
+        let hook = s.create_webhook(&rx.url("/d"), &["course_published"]).await;
+        let id = hook["id"].as_str().unwrap().to_owned();
+        patch_status(&s, &id, "paused").await;
+        emit(&s, "course_published", json!({})).await;
+        patch_status(&s, &id, "disabled").await;
+        let failed = log(&s, &id, "?status=failed").await;
+        assert_eq!(failed["data"][0]["error"], "webhook disabled");
+        let accepted = emit(&s, "course_published", json!({})).await;
+        assert_eq!(
+            accepted["deliveries"], 0,
+            "no delivery is created for a Disabled webhook"
+        );
+        patch_status(&s, &id, "active").await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(rx.count(), 0, "cancelled deliveries are never sent");
+    })
+    .await
+});
+
+both_backends!(
+    gone_fails_at_once_holds_and_a_test_releases,
+    |backend| async move {
+        with_server(backend, delivery_settings(Plan::Pro), |s| async move {
+            let rx = Receiver::start().await;
+            rx.always(Answer::Status(503));
+            rx.script(&[Answer::Status(410)]);
+            let hook = s.create_webhook(&rx.url("/g"), &["order_completed"]).await;
+            let id = hook["id"].as_str().unwrap().to_owned();
+            emit(&s, "order_completed", json!({"order": 1})).await;
+            eventually("Failed", || async {
+                let w = get(&s, &format!("/api/v1/webhooks/{id}")).await;
+                (w["data"]["status"] == "failed").then_some(())
+            })
+            .await;
+            let w = get(&s, &format!("/api/v1/webhooks/{id}")).await;
+            assert!(w["data"]["status_reason"].as_str().unwrap().contains("410"));
+            let before = rx.count();
+            emit(&s, "order_completed", json!({"order": 2})).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            // Only probes (ping) may arrive while Failed, never held deliveries.
+            assert!(rx.received()[before..]
+                .iter()
+                .all(|r| r.header("x-learnomy-event") == "ping"));
+
+            rx.always(Answer::Status(200));
+            let res = s
+                .manage(Method::POST, &format!("/api/v1/webhooks/{id}/test"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let outcome: Value = res.json().await.unwrap();
+            // The probe may have re-activated it first; either way the Test reached the receiver.
+            assert_eq!(outcome["data"]["delivered"], true, "{outcome}");
+            assert_eq!(outcome["data"]["status_code"], 200);
+            let got = eventually("held deliveries released", || async {
+                let got = rx.received();
+                let orders: Vec<i64> = got
+                    .iter()
+                    .filter(|r| r.header("x-learnomy-event") == "order_completed")
+                    .filter_map(|r| r.json()["data"]["order"].as_i64())
+                    .collect();
+                (orders.contains(&1) && orders.contains(&2)).then_some(got)
+            })
+            .await;
+            assert!(got.iter().any(|r| r.header("x-learnomy-event") == "ping"));
+            let w = get(&s, &format!("/api/v1/webhooks/{id}")).await;
+            assert_eq!(w["data"]["status"], "active");
+        })
+        .await
+    }
+);
+
+both_backends!(
+    a_failed_webhook_recovers_through_the_probe,
+    |backend| async move {
+        with_server(backend, delivery_settings(Plan::Pro), |s| async move {
+            let rx = Receiver::start().await;
+            rx.always(Answer::Status(500));
+            rx.script(&[Answer::Status(410)]);
+            let hook = s
+                .create_webhook(&rx.url("/probe"), &["order_refunded"])
+                .await;
+            let id = hook["id"].as_str().unwrap().to_owned();
+            emit(&s, "order_refunded", json!({})).await;
+            eventually("Failed", || async {
+                let w = get(&s, &format!("/api/v1/webhooks/{id}")).await;
+                (w["data"]["status"] == "failed").then_some(())
+            })
+            .await;
+            rx.always(Answer::Status(204));
+            eventually("Active again by probe", || async {
+                let w = get(&s, &format!("/api/v1/webhooks/{id}")).await;
+                (w["data"]["status"] == "active").then_some(())
+            })
+            .await;
+            eventually("held delivery sent", || async {
+                rx.received()
+                    .iter()
+                    .any(|r| r.header("x-learnomy-event") == "order_refunded" && rx.count() >= 3)
+                    .then_some(())
+            })
+            .await;
+        })
+        .await
+    }
+);
+
+both_backends!(delete_stops_everything, |backend| async move {
+    with_server(backend, delivery_settings(Plan::Free), |s| async move {
+        let rx = Receiver::start().await;
+        let hook = s.create_webhook(&rx.url("/x"), &["review_submitted"]).await;
+        let id = hook["id"].as_str().unwrap().to_owned();
+        patch_status(&s, &id, "paused").await;
+        emit(&s, "review_submitted", json!({})).await;
+        let res = s
+            .manage(Method::DELETE, &format!("/api/v1/webhooks/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+        let accepted = emit(&s, "review_submitted", json!({})).await;
+        assert_eq!(accepted["deliveries"], 0);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(rx.count(), 0);
+    })
+    .await
+});
+
+both_backends!(ingestion_rules, |backend| async move {
+    with_server(backend, delivery_settings(Plan::Free), |s| async move {
+        let rx = Receiver::start().await;
+        s.create_webhook(&rx.url("/i"), &["student_enrolled"]).await;
+        // Nobody subscribes: accepted with 0 deliveries.
+        assert_eq!(emit(&s, "course_deleted", json!({})).await["deliveries"], 0);
+        // Idempotency: the same key returns the first event and creates nothing.
+        let send = |key: &'static str| {
+            s.client
+                .post(s.url("/api/v1/events"))
+                .bearer_auth(&s.events_token)
+                .json(&json!({"event": "student_enrolled", "data": {"user_id": 1}, "idempotency_key": key}))
+                .send()
+        };
+        let first: Value = send("enrol-1").await.unwrap().json().await.unwrap();
+        let again: Value = send("enrol-1").await.unwrap().json().await.unwrap();
+        assert_eq!(first["data"]["id"], again["data"]["id"]);
+        assert_eq!(again["data"]["deliveries"], 1);
+        rx.wait_for(1, WAIT).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(rx.count(), 1, "the repeated key created no second delivery");
+
+        // Unknown and Pro events are refused on Free; nothing is stored.
+        for (event, code) in [("made_up", "unknown_event"), ("gift_redeemed", "unknown_event")] {
+            let res = s.client.post(s.url("/api/v1/events")).bearer_auth(&s.events_token)
+                .json(&json!({"event": event, "data": {}})).send().await.unwrap();
+            assert_eq!(res.status(), 422);
+            let p: Value = res.json().await.unwrap();
+            assert_eq!(p["code"], code);
+            assert_eq!(p["errors"][0]["field"], "event");
+        }
+        for body in [json!({"event": "student_enrolled", "data": [1]}), json!({"event": "student_enrolled", "extra": 1}), json!({"data": {}})] {
+            let res = s.client.post(s.url("/api/v1/events")).bearer_auth(&s.events_token).json(&body).send().await.unwrap();
+            assert_eq!(res.status(), 422, "{body}");
+        }
+
+        // A batch is all or nothing, and the problem names the index.
+        let batch = json!({"events": [
+            {"event": "student_enrolled", "data": {"n": 1}},
+            {"event": "student_enrolled", "data": {"n": 2}},
+            {"event": "nope", "data": {}}
+        ]});
+        let res = s.client.post(s.url("/api/v1/events/batch")).bearer_auth(&s.events_token).json(&batch).send().await.unwrap();
+        assert_eq!(res.status(), 422);
+        let p: Value = res.json().await.unwrap();
+        assert_eq!(p["errors"][0]["field"], "events[2].event");
+        let ok = json!({"events": [
+            {"event": "student_enrolled", "data": {"n": 1}},
+            {"event": "course_deleted", "data": {}},
+            {"event": "student_enrolled", "data": {"n": 2}}
+        ]});
+        let res = s.client.post(s.url("/api/v1/events/batch")).bearer_auth(&s.events_token).json(&ok).send().await.unwrap();
+        assert_eq!(res.status(), 202);
+        let accepted: Value = res.json().await.unwrap();
+        let counts: Vec<i64> = accepted["data"].as_array().unwrap().iter().map(|a| a["deliveries"].as_i64().unwrap()).collect();
+        assert_eq!(counts, vec![1, 0, 1]);
+        rx.wait_for(3, WAIT).await;
+        let too_many = json!({"events": (0..501).map(|_| json!({"event": "course_deleted"})).collect::<Vec<_>>()});
+        let res = s.client.post(s.url("/api/v1/events/batch")).bearer_auth(&s.events_token).json(&too_many).send().await.unwrap();
+        assert_eq!(res.status(), 422);
+    })
+    .await
+});
+
+both_backends!(
+    a_dead_endpoint_does_not_slow_a_healthy_one,
+    |backend| async move {
+        let mut settings = delivery_settings(Plan::Pro);
+        settings.request_timeout = lwh_app::Dur(Duration::from_secs(5));
+        settings.max_in_flight_per_webhook = 8;
+        with_server(backend, settings, |s| async move {
+        let dead = Receiver::start().await;
+        dead.always(Answer::Hang);
+        let healthy = Receiver::start().await;
+        s.create_webhook(&dead.url("/dead"), &["lesson_completed"]).await;
+        s.create_webhook(&healthy.url("/ok"), &["lesson_completed"]).await;
+        let started = Instant::now();
+        let batch = json!({"events": (0..200).map(|i| json!({"event": "lesson_completed", "data": {"i": i}})).collect::<Vec<_>>()});
+        let res = s.client.post(s.url("/api/v1/events/batch")).bearer_auth(&s.events_token).json(&batch).send().await.unwrap();
+        assert_eq!(res.status(), 202);
+        healthy.wait_for(200, Duration::from_secs(4)).await;
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(4), "healthy deliveries took {took:?} beside a dead endpoint");
+        assert!(dead.count() <= 8, "the dead endpoint never gets more than its in-flight cap: {}", dead.count());
+    })
+    .await
+    }
+);
+
+both_backends!(
+    a_name_that_turns_private_after_save_is_never_sent,
+    |backend| async move {
+        let mut settings = delivery_settings(Plan::Pro);
+        settings.allowed_networks = vec![];
+        settings.retry_schedule = vec![lwh_app::Dur(Duration::from_millis(50))];
+        with_server(backend, settings, |s| async move {
+            let rx = Receiver::start().await;
+            s.resolver.set("rebind.example.com", &["93.184.216.34"]);
+            let hook = s
+                .create_webhook(
+                    &format!("http://rebind.example.com:{}/hook", rx.addr.port()),
+                    &["quiz_passed"],
+                )
+                .await;
+            let id = hook["id"].as_str().unwrap().to_owned();
+            // DNS now answers the loopback address: the guard must refuse to connect.
+            s.resolver.set("rebind.example.com", &["127.0.0.1"]);
+            emit(&s, "quiz_passed", json!({})).await;
+            let d = eventually("failed", || async {
+                let page = log(&s, &id, "?status=failed").await;
+                page["data"].as_array().and_then(|a| a.first().cloned())
+            })
+            .await;
+            let detail = get(
+                &s,
+                &format!("/api/v1/deliveries/{}", d["id"].as_str().unwrap()),
+            )
+            .await;
+            for a in detail["data"]["attempts_log"].as_array().unwrap() {
+                assert_eq!(a["error_kind"], "blocked", "{a}");
+            }
+            // One public and one private address: refused too.
+            s.resolver
+                .set("rebind.example.com", &["93.184.216.34", "10.1.2.3"]);
+            let res = s
+                .manage(Method::POST, &format!("/api/v1/webhooks/{id}/test"))
+                .send()
+                .await
+                .unwrap();
+            let outcome: Value = res.json().await.unwrap();
+            assert_eq!(outcome["data"]["delivered"], false);
+            assert!(
+                outcome["data"]["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("10.0.0.0/8"),
+                "{outcome}"
+            );
+            assert_eq!(rx.count(), 0, "nothing ever reached the receiver");
+        })
+        .await
+    }
+);
+
+both_backends!(
+    delivery_log_pages_filters_and_redelivers,
+    |backend| async move {
+        let mut settings = delivery_settings(Plan::Pro);
+        settings.retry_schedule = vec![lwh_app::Dur(Duration::from_millis(50))];
+        with_server(backend, settings, |s| async move {
+            let rx = Receiver::start().await;
+            let hook = s
+                .create_webhook(&rx.url("/log"), &["quiz_passed", "quiz_failed"])
+                .await;
+            let id = hook["id"].as_str().unwrap().to_owned();
+            for i in 0..12 {
+                emit(&s, "quiz_passed", json!({"i": i})).await;
+            }
+            rx.wait_for(12, WAIT).await;
+            rx.always(Answer::Status(500));
+            for i in 0..3 {
+                emit(&s, "quiz_failed", json!({"i": i})).await;
+            }
+            eventually("3 failed", || async {
+                let page = log(&s, &id, "?status=failed").await;
+                (page["data"].as_array().unwrap().len() == 3).then_some(())
+            })
+            .await;
+            // Pages of 5, newest first, through the whole log.
+            let mut seen = Vec::new();
+            let mut cursor = String::new();
+            loop {
+                let page = log(&s, &id, &format!("?limit=5&cursor={cursor}")).await;
+                for d in page["data"].as_array().unwrap() {
+                    seen.push(d["id"].as_str().unwrap().to_owned());
+                }
+                match page["next_cursor"].as_str() {
+                    Some(c) => cursor = c.to_owned(),
+                    None => break,
+                }
+            }
+            assert_eq!(seen.len(), 15);
+            let mut sorted = seen.clone();
+            sorted.sort_unstable_by(|a, b| b.cmp(a));
+            assert_eq!(seen, sorted, "newest first");
+            let delivered = log(&s, &id, "?status=delivered").await;
+            assert_eq!(delivered["data"].as_array().unwrap().len(), 12);
+            let res = s
+                .manage(
+                    Method::GET,
+                    &format!("/api/v1/webhooks/{id}/deliveries?status=lost"),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 422);
+
+            // Redeliver one failed delivery, then recover the rest.
+            rx.always(Answer::Status(200));
+            let failed = log(&s, &id, "?status=failed").await;
+            let one = failed["data"][0]["id"].as_str().unwrap().to_owned();
+            let res = s
+                .manage(Method::POST, &format!("/api/v1/deliveries/{one}/redeliver"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 202);
+            let res = s
+                .manage(Method::POST, &format!("/api/v1/webhooks/{id}/recover"))
+                .json(&json!({"since": "2000-01-01T00:00:00Z"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 202);
+            let recovered: Value = res.json().await.unwrap();
+            assert_eq!(recovered["data"]["redelivered"], 2);
+            eventually("all delivered", || async {
+                let page = log(&s, &id, "?status=delivered").await;
+                (page["data"].as_array().unwrap().len() == 15).then_some(())
+            })
+            .await;
+        })
+        .await
+    }
+);
+
+both_backends!(the_delivery_log_is_pro_only, |backend| async move {
+    with_server(backend, delivery_settings(Plan::Free), |s| async move {
+        let rx = Receiver::start().await;
+        let hook = s.create_webhook(&rx.url("/f"), &["quiz_passed"]).await;
+        let id = hook["id"].as_str().unwrap().to_owned();
+        for path in [
+            format!("/api/v1/webhooks/{id}/deliveries"),
+            "/api/v1/deliveries/dlv_01JDQ8V3W4X5Y6Z7A8B9C0D1E2".to_owned(),
+        ] {
+            let res = s.manage(Method::GET, &path).send().await.unwrap();
+            assert_eq!(res.status(), 403);
+            let p: Value = res.json().await.unwrap();
+            assert_eq!(p["code"], "pro_required");
+        }
+        // Test works on Free and sets Last Triggered.
+        let res = s
+            .manage(Method::POST, &format!("/api/v1/webhooks/{id}/test"))
+            .send()
+            .await
+            .unwrap();
+        let outcome: Value = res.json().await.unwrap();
+        assert_eq!(outcome["data"]["delivered"], true);
+        let got = rx.wait_for(1, WAIT).await;
+        assert_eq!(got[0].header("x-learnomy-event"), "ping");
+        assert_eq!(got[0].json()["event"], "ping");
+        let w = get(&s, &format!("/api/v1/webhooks/{id}")).await;
+        assert!(w["data"]["last_triggered_at"].is_string());
+        // Metrics are open and carry the contract's series.
+        let text = s
+            .client
+            .get(s.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for series in [
+            "learnomy_webhooks_queue_due",
+            "learnomy_webhooks_webhooks{status=\"active\"} 1",
+            "learnomy_webhooks_oldest_due_age_seconds",
+        ] {
+            assert!(text.contains(series), "{series} missing from {text}");
+        }
+        assert!(!text.contains(&rx.url("/f")), "no URLs in metrics");
+    })
+    .await
+});
