@@ -22,6 +22,8 @@ pub enum Answer {
     Redirect(u16),
     /// Never answers (holds the connection).
     Hang,
+    /// 200 after this many milliseconds.
+    SlowOk(u64),
 }
 
 /// One request as received.
@@ -158,6 +160,10 @@ async fn handle(
             [("location", "http://127.0.0.1:1/elsewhere")],
         )
             .into_response(),
+        Answer::SlowOk(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            StatusCode::OK.into_response()
+        }
         Answer::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             StatusCode::OK.into_response()

@@ -10,7 +10,7 @@ use std::time::Duration;
 use lwh_app::App;
 use lwh_domain::Timestamp;
 use lwh_storage::{AttemptRecord, FailureRules};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Most results written in one transaction.
 const MAX_BATCH: usize = 512;
@@ -18,7 +18,7 @@ const MAX_BATCH: usize = 512;
 /// Sends results to the writer task.
 #[derive(Clone)]
 pub struct Recorder {
-    tx: mpsc::Sender<AttemptRecord>,
+    tx: mpsc::Sender<(AttemptRecord, oneshot::Sender<()>)>,
 }
 
 impl Recorder {
@@ -29,13 +29,18 @@ impl Recorder {
         (Self { tx }, task)
     }
 
-    /// Queues a result for the next batch.
+    /// Queues a result for the next batch and waits until it is committed. Workers hold the
+    /// attempt's in-flight slot until then, so "in flight" means "sent and not yet recorded" —
+    /// exactly what a crash can turn into a duplicate.
     pub async fn record(&self, record: AttemptRecord) {
-        if self.tx.send(record).await.is_err() {
+        let (done, committed) = oneshot::channel();
+        if self.tx.send((record, done)).await.is_err() {
             tracing::error!(
                 "the attempt recorder has stopped; the result will be retried after the lease"
             );
+            return;
         }
+        let _ = committed.await;
     }
 }
 
@@ -48,14 +53,19 @@ pub fn failure_rules(app: &App) -> FailureRules {
     }
 }
 
-async fn write_loop(app: App, mut rx: mpsc::Receiver<AttemptRecord>) {
+async fn write_loop(app: App, mut rx: mpsc::Receiver<(AttemptRecord, oneshot::Sender<()>)>) {
     let rules = failure_rules(&app);
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
+    let mut acks = Vec::with_capacity(MAX_BATCH);
+    while let Some((first, ack)) = rx.recv().await {
         batch.push(first);
+        acks.push(ack);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(more) => batch.push(more),
+                Ok((more, ack)) => {
+                    batch.push(more);
+                    acks.push(ack);
+                }
                 Err(_) => break,
             }
         }
@@ -89,5 +99,8 @@ async fn write_loop(app: App, mut rx: mpsc::Receiver<AttemptRecord>) {
             }
         }
         batch.clear();
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
     }
 }

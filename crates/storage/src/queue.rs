@@ -49,10 +49,11 @@ impl Store {
         }
         let sql = match self.backend {
             Backend::Postgres => {
-                "UPDATE deliveries SET due_at = $4, claimed_by = $5 WHERE id IN ( \
-                   SELECT id FROM deliveries WHERE webhook_id = $1 AND due_at IS NOT NULL \
-                   AND due_at <= $2 ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, event_id, attempts, series_start"
+                "WITH due AS (SELECT id FROM deliveries WHERE webhook_id = $1 \
+                   AND due_at IS NOT NULL AND due_at <= $2 ORDER BY due_at LIMIT $3 \
+                   FOR UPDATE SKIP LOCKED) \
+                 UPDATE deliveries d SET due_at = $4, claimed_by = $5 FROM due WHERE d.id = due.id \
+                 RETURNING d.id, d.event_id, d.attempts, d.series_start"
             }
             Backend::Sqlite => {
                 "UPDATE deliveries SET due_at = $4, claimed_by = $5 WHERE id IN ( \

@@ -1,0 +1,137 @@
+//! The real binary as a child process, for crash tests: spawn, wait until healthy, `kill -9`.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_learnomy-webhooks");
+
+/// Environment shared by every process of one test: data dir, database and delivery settings.
+#[derive(Clone, Debug)]
+pub struct ProcessEnv {
+    pub vars: Vec<(String, String)>,
+}
+
+impl ProcessEnv {
+    /// Settings for crash tests: loopback receivers, short timeouts, quick retries.
+    pub fn new(data_dir: &Path, database_url: Option<&str>) -> Self {
+        let mut vars = vec![
+            (
+                "LEARNOMY_WEBHOOKS_DATA_DIR".to_owned(),
+                data_dir.display().to_string(),
+            ),
+            ("LEARNOMY_WEBHOOKS_ALLOW_HTTP".to_owned(), "true".to_owned()),
+            (
+                "LEARNOMY_WEBHOOKS_ALLOWED_NETWORKS".to_owned(),
+                "[\"127.0.0.0/8\"]".to_owned(),
+            ),
+            (
+                "LEARNOMY_WEBHOOKS_RETRY_SCHEDULE".to_owned(),
+                "[\"200ms\", \"200ms\", \"200ms\"]".to_owned(),
+            ),
+            (
+                "LEARNOMY_WEBHOOKS_CONNECT_TIMEOUT".to_owned(),
+                "1s".to_owned(),
+            ),
+            (
+                "LEARNOMY_WEBHOOKS_REQUEST_TIMEOUT".to_owned(),
+                "1s".to_owned(),
+            ),
+            ("LEARNOMY_WEBHOOKS_PLAN".to_owned(), "pro".to_owned()),
+            ("RUST_LOG".to_owned(), "warn".to_owned()),
+        ];
+        if let Some(url) = database_url {
+            vars.push(("DATABASE_URL".to_owned(), url.to_owned()));
+        }
+        Self { vars }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("LEARNOMY_WEBHOOKS_") || key == "DATABASE_URL" {
+                cmd.env_remove(key);
+            }
+        }
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs a CLI subcommand to completion and returns its stdout.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().expect("run CLI");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned()
+    }
+
+    /// Starts `serve` on `port` and waits for `/healthz`.
+    pub async fn serve(&self, port: u16) -> Child {
+        let child = self
+            .command()
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn serve");
+        wait_healthy(port).await;
+        child
+    }
+
+    /// Starts a `worker`.
+    pub fn worker(&self) -> Child {
+        self.command()
+            .arg("worker")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn worker")
+    }
+}
+
+/// Waits until `/healthz` answers on `port`.
+pub async fn wait_healthy(port: u16) {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("service on port {port} did not become healthy");
+}
+
+/// `kill -9`: no chance to finish anything.
+pub fn kill9(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
