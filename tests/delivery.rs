@@ -674,3 +674,130 @@ both_backends!(the_delivery_log_is_pro_only, |backend| async move {
     })
     .await
 });
+
+both_backends!(
+    concurrent_requests_share_commits_and_keep_their_answers,
+    |backend| async move {
+        with_server(backend, delivery_settings(Plan::Free), |s| async move {
+        let rx = Receiver::start().await;
+        s.create_webhook(&rx.url("/gc"), &["lesson_completed"]).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..64 {
+            let client = s.client.clone();
+            let url = s.url("/api/v1/events");
+            let token = s.events_token.clone();
+            tasks.spawn(async move {
+                let key = format!("k-{}", i % 32); // every key is used twice
+                let res = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"event": "lesson_completed", "data": {"i": i % 32}, "idempotency_key": key}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 202);
+                let body: Value = res.json().await.unwrap();
+                (i % 32, body["data"]["id"].as_str().unwrap().to_owned())
+            });
+        }
+        let mut by_key: std::collections::HashMap<i32, Vec<String>> = Default::default();
+        while let Some(done) = tasks.join_next().await {
+            let (k, id) = done.unwrap();
+            by_key.entry(k).or_default().push(id);
+        }
+        assert_eq!(by_key.len(), 32);
+        for ids in by_key.values() {
+            assert_eq!(ids.len(), 2);
+            assert_eq!(ids[0], ids[1], "both requests with one key got the same event");
+        }
+        rx.wait_for(32, WAIT).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(rx.count(), 32, "one delivery per distinct event");
+    })
+    .await
+    }
+);
+
+both_backends!(
+    persistent_failure_turns_a_webhook_failed_after_failed_after,
+    |backend| async move {
+        let mut settings = delivery_settings(Plan::Pro);
+        let ms = |n| lwh_app::Dur(Duration::from_millis(n));
+        settings.retry_schedule = vec![ms(40), ms(40), ms(40), ms(40), ms(40), ms(40), ms(40)];
+        settings.failed_after = ms(150);
+        settings.failed_probe_interval = lwh_app::Dur(Duration::from_secs(3600));
+        with_server(backend, settings, |s| async move {
+            let rx = Receiver::start().await;
+            rx.always(Answer::Status(500));
+            let hook = s
+                .create_webhook(&rx.url("/down"), &["certificate_issued"])
+                .await;
+            let id = hook["id"].as_str().unwrap().to_owned();
+            emit(&s, "certificate_issued", json!({})).await;
+            let w = eventually("Failed", || async {
+                let w = get(&s, &format!("/api/v1/webhooks/{id}")).await;
+                (w["data"]["status"] == "failed").then_some(w)
+            })
+            .await;
+            let reason = w["data"]["status_reason"].as_str().unwrap();
+            assert!(reason.contains("failed attempts"), "{reason}");
+            assert!(rx.count() >= 5, "at least 5 failed attempts before Failed");
+            // The delivery is held, not failed: it waits for the webhook to come back.
+            let d = log(&s, &id, "").await["data"][0].clone();
+            assert_eq!(d["status"], "retrying");
+            assert_eq!(d["next_attempt_at"], Value::Null);
+            let held_at = rx.count();
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            assert_eq!(rx.count(), held_at, "nothing is sent while Failed");
+            // Re-activation by an admin releases it.
+            rx.always(Answer::Status(200));
+            patch_status(&s, &id, "active").await;
+            eventually("delivered after re-activation", || async {
+                let d = log(&s, &id, "").await["data"][0].clone();
+                (d["status"] == "delivered").then_some(())
+            })
+            .await;
+        })
+        .await
+    }
+);
+
+both_backends!(retention_prunes_old_deliveries, |backend| async move {
+    with_server(backend, delivery_settings(Plan::Pro), |s| async move {
+        let rx = Receiver::start().await;
+        let hook = s.create_webhook(&rx.url("/old"), &["quiz_passed"]).await;
+        let id = hook["id"].as_str().unwrap().to_owned();
+        for _ in 0..3 {
+            emit(&s, "quiz_passed", json!({})).await;
+        }
+        rx.wait_for(3, WAIT).await;
+        eventually("3 delivered", || async {
+            let page = log(&s, &id, "?status=delivered").await;
+            (page["data"].as_array().unwrap().len() == 3).then_some(())
+        })
+        .await;
+        let now = lwh_domain::Timestamp::now();
+        // A cutoff in the past keeps everything; one after their creation removes them.
+        assert_eq!(
+            s.app
+                .store()
+                .prune(now.plus_millis(-60_000), now)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            s.app
+                .store()
+                .prune(now.plus_millis(1_000), now)
+                .await
+                .unwrap(),
+            3
+        );
+        assert!(log(&s, &id, "").await["data"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+    })
+    .await
+});

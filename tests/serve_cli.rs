@@ -218,3 +218,64 @@ fn a_config_file_and_environment_override_defaults() {
         .expect("run");
     assert!(!missing.status.success());
 }
+
+mod common;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emit_reports_an_event_that_is_delivered() {
+    use common::process::{free_port, kill9, ProcessEnv};
+    use common::receiver::Receiver;
+    let dir = fresh_dir();
+    let env = ProcessEnv::new(dir.path(), None);
+    let token = env.run(&["token", "create", "--scope", "webhooks:manage"]);
+    let rx = Receiver::start().await;
+    let port = free_port();
+    let mut service = env.serve(port).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let res = client
+        .post(format!("http://127.0.0.1:{port}/api/v1/webhooks"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"url": rx.url("/emit"), "events": ["course_completed"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let out = Command::new(BIN)
+        .args([
+            "emit",
+            "course_completed",
+            "--data",
+            r#"{"user_id": 7, "course_id": 42}"#,
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .env("LEARNOMY_WEBHOOKS_TOKEN", &token)
+        .output()
+        .expect("emit");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["deliveries"], 1);
+    let got = rx.wait_for(1, Duration::from_secs(15)).await;
+    assert_eq!(
+        got[0].json()["data"],
+        serde_json::json!({"user_id": 7, "course_id": 42})
+    );
+    let bad = Command::new(BIN)
+        .args([
+            "emit",
+            "course_completed",
+            "--data",
+            "[1]",
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .env("LEARNOMY_WEBHOOKS_TOKEN", &token)
+        .output()
+        .expect("emit");
+    assert!(!bad.status.success());
+    kill9(&mut service);
+}

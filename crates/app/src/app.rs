@@ -24,6 +24,7 @@ struct Inner {
     policy: UrlPolicy,
     resolver: Arc<dyn HostResolver>,
     work: Arc<tokio::sync::Notify>,
+    committer: std::sync::OnceLock<crate::group_commit::GroupCommit>,
 }
 
 impl App {
@@ -62,6 +63,7 @@ impl App {
                 policy,
                 resolver,
                 work: Arc::new(tokio::sync::Notify::new()),
+                committer: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -95,6 +97,13 @@ impl App {
     /// process's worker claims them at once instead of at its next poll.
     pub fn work_signal(&self) -> &Arc<tokio::sync::Notify> {
         &self.inner.work
+    }
+
+    /// The ingestion group committer, started on first use.
+    pub(crate) fn committer(&self) -> &crate::group_commit::GroupCommit {
+        self.inner
+            .committer
+            .get_or_init(|| crate::group_commit::GroupCommit::start(self.inner.store.clone()))
     }
 
     /// The resolver used at save time (and by the sender at connect time).

@@ -23,7 +23,8 @@ pub struct IncomingEvent {
 
 impl App {
     /// Accepts events atomically: either all are stored with their deliveries, or none (the
-    /// problem names the index of the first bad one when `batch` is true).
+    /// problem names the index of the first bad one when `batch` is true). Concurrent requests
+    /// share transactions through the group committer.
     pub async fn ingest(
         &self,
         events: Vec<IncomingEvent>,
@@ -82,7 +83,7 @@ impl App {
                 idempotency_key: e.idempotency_key,
             });
         }
-        let outcomes = self.store().ingest(&rows, now).await?;
+        let outcomes = self.committer().ingest(rows).await?;
         let created: u64 = outcomes
             .iter()
             .filter(|o| !o.duplicate)

@@ -6,6 +6,7 @@ mod app;
 pub mod deliveries;
 mod duration;
 mod error;
+mod group_commit;
 pub mod ingest;
 mod master_key_file;
 mod settings;

@@ -62,7 +62,10 @@ impl App {
             return Err(AppError::PlanLimitReached(usage.limit.unwrap_or_default()));
         }
         let mut errors = Vec::new();
-        let url_syntax = self.check_url_syntax(url).map_err(|e| errors.push(e)).ok();
+        let url_syntax = self
+            .check_url_syntax(url)
+            .map_err(|e| errors.extend(e))
+            .ok();
         let events = self.check_events(events).map_err(|e| errors.extend(e)).ok();
         let secret = match secret {
             None => Some(WebhookSecret::generate()),
@@ -73,7 +76,7 @@ impl App {
         let (Some(url_syntax), Some(events), Some(secret)) = (url_syntax, events, secret) else {
             return Err(AppError::Validation(errors));
         };
-        let url = self.check_url_reachable(url_syntax).await?;
+        let url = self.check_url_reachable(url_syntax?).await?;
 
         let id = WebhookId::generate();
         let new = NewWebhook {
@@ -103,7 +106,7 @@ impl App {
             .as_deref()
             .map(|u| self.check_url_syntax(u))
             .transpose()
-            .map_err(|e| errors.push(e))
+            .map_err(|e| errors.extend(e))
             .ok()
             .flatten();
         let events = edit
@@ -124,7 +127,7 @@ impl App {
             return Err(AppError::Validation(errors));
         }
         let url = match url {
-            Some(u) => Some(self.check_url_reachable(u).await?),
+            Some(u) => Some(self.check_url_reachable(u?).await?),
             None => None,
         };
         let changes = WebhookChanges {
@@ -189,11 +192,17 @@ impl App {
             .map_err(|e| AppError::Internal(e.to_string()))
     }
 
-    /// Syntax, scheme, user-info, length and IP-literal rules — no DNS.
-    fn check_url_syntax(&self, text: &str) -> Result<url::Url, FieldError> {
-        self.policy()
-            .check_url(text)
-            .map_err(|rejection| FieldError::new("url", rejection.to_string()))
+    /// Syntax, scheme, user-info and length rules (field errors, `validation_failed`), then
+    /// the address rules for IP-literal hosts (an `Err` inside `Ok`: `url_not_allowed`, raised
+    /// only once every field is otherwise valid) — no DNS yet.
+    fn check_url_syntax(&self, text: &str) -> Result<Result<url::Url, AppError>, Vec<FieldError>> {
+        match self.policy().check_url(text) {
+            Ok(url) => Ok(Ok(url)),
+            Err(rejection) if rejection.is_ssrf() => Ok(Err(AppError::UrlNotAllowed(
+                FieldError::new("url", rejection.to_string()),
+            ))),
+            Err(rejection) => Err(vec![FieldError::new("url", rejection.to_string())]),
+        }
     }
 
     /// The SSRF part that needs DNS: every resolved address must be allowed. Refusals are

@@ -108,17 +108,18 @@ impl UrlPolicy {
         Ok(url)
     }
 
-    /// Whether a connection to `ip` is allowed.
+    /// Whether a connection to `ip` is allowed. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`)
+    /// are blocked as a range, but an `allowed_networks` exemption for the IPv4 address they
+    /// carry covers them too (so `127.0.0.0/8` also lets `::ffff:127.0.0.1` through).
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Rejection> {
-        if self.allowed_networks.iter().any(|n| n.contains(&ip)) {
+        let mapped = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+            IpAddr::V4(_) => None,
+        };
+        let exempt =
+            |candidate: IpAddr| self.allowed_networks.iter().any(|n| n.contains(&candidate));
+        if exempt(ip) || mapped.is_some_and(exempt) {
             return Ok(());
-        }
-        // An IPv4-mapped IPv6 address is the IPv4 address on the wire: judge it as one, so
-        // an exemption for 127.0.0.0/8 also covers ::ffff:127.0.0.1.
-        if let IpAddr::V6(v6) = ip {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return self.check_ip(IpAddr::V4(v4));
-            }
         }
         match ranges::blocked_range(ip) {
             Some((range, why)) => Err(Rejection::BlockedAddress {
