@@ -21,6 +21,13 @@ pub async fn run(app: App) -> anyhow::Result<ExitCode> {
         "learnomy-webhooks is serving"
     );
     eprintln!("\nLearnomy Outgoing Webhooks is running at {base}");
+    match lwh_console::first_run_setup_path(&app).await {
+        Some(path) => {
+            eprintln!("  first run: create the admin account at {base}{path}");
+            eprintln!("             (one-time link; or: learnomy-webhooks admin create-user NAME)");
+        }
+        None => eprintln!("  console:  {base}/admin/login"),
+    }
     eprintln!("  health:   {base}/healthz");
     eprintln!("  API:      {base}/api/v1  (OpenAPI document at {base}/api/v1/openapi.json)");
     if app.list_api_tokens().await?.is_empty() {

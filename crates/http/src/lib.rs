@@ -24,7 +24,12 @@ pub struct AppState {
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let (api, _openapi) = api::router_with_openapi();
+    let console = lwh_console::router(lwh_console::ConsoleState::new(
+        state.app.clone(),
+        state.sender.clone(),
+    ));
     Router::new()
+        .merge(console)
         .merge(health::router())
         .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(api)

@@ -1,0 +1,138 @@
+//! Console sessions: a random cookie (stored as a SHA-256 hash), `HttpOnly`,
+//! `SameSite=Strict`, `Secure` behind TLS, with a CSRF token every form must echo.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use lwh_app::tokens::{hash_token, random_token};
+use lwh_domain::{Timestamp, UserId};
+
+use crate::ConsoleState;
+
+/// Name of the session cookie.
+pub const COOKIE: &str = "lwh_session";
+/// How long a session lasts.
+pub const SESSION_HOURS: i64 = 12;
+
+/// A signed-in admin.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Their login name, for the header.
+    pub user_name: String,
+    /// The token forms must carry in `_csrf`.
+    pub csrf: String,
+    /// Hash of the cookie value (to end the session).
+    pub token_hash: String,
+}
+
+impl Session {
+    /// Whether `given` is this session's CSRF token (constant-time comparison).
+    pub fn csrf_ok(&self, given: &str) -> bool {
+        let (a, b) = (self.csrf.as_bytes(), given.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+/// Why a console request is refused: not signed in (to the login page) or a bad CSRF token.
+#[derive(Debug)]
+pub enum Refusal {
+    /// No valid session.
+    SignedOut { get: bool },
+    /// The form's CSRF token is missing or wrong.
+    Csrf,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::SignedOut { get: true } => Redirect::to("/admin/login").into_response(),
+            Refusal::SignedOut { get: false } => (
+                axum::http::StatusCode::UNAUTHORIZED,
+                [("content-type", "text/plain; charset=utf-8")],
+                "Your session has ended. Sign in again at /admin/login.",
+            )
+                .into_response(),
+            Refusal::Csrf => (
+                axum::http::StatusCode::FORBIDDEN,
+                [("content-type", "text/plain; charset=utf-8")],
+                "This form has expired or did not come from this console. Reload the page and try again.",
+            )
+                .into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<ConsoleState> for Session {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ConsoleState,
+    ) -> Result<Self, Self::Rejection> {
+        let signed_out = Refusal::SignedOut {
+            get: parts.method == Method::GET,
+        };
+        let jar = CookieJar::from_headers(&parts.headers);
+        let Some(cookie) = jar.get(COOKIE) else {
+            return Err(signed_out);
+        };
+        let token_hash = hash_token(cookie.value());
+        match state
+            .app
+            .store()
+            .find_session(&token_hash, Timestamp::now())
+            .await
+        {
+            Ok(Some(s)) => Ok(Session {
+                user_name: s.user_name,
+                csrf: s.csrf_token,
+                token_hash,
+            }),
+            Ok(None) => Err(signed_out),
+            Err(e) => {
+                tracing::warn!(error = %e, "session lookup failed");
+                Err(signed_out)
+            }
+        }
+    }
+}
+
+/// Starts a session for `user`; returns the cookie to set.
+pub async fn start(
+    state: &ConsoleState,
+    user: UserId,
+    headers: &HeaderMap,
+) -> Result<Cookie<'static>, lwh_app::AppError> {
+    let value = random_token("", 43);
+    let csrf = random_token("", 32);
+    let now = Timestamp::now();
+    let expires = now.plus_millis(SESSION_HOURS * 3600 * 1000);
+    state
+        .app
+        .store()
+        .insert_session(&hash_token(&value), user, &csrf, now, expires)
+        .await?;
+    Ok(session_cookie(value, headers))
+}
+
+/// The session cookie with its protections; `Secure` when the request came over TLS (directly
+/// or through a proxy that says so with `X-Forwarded-Proto: https`).
+pub fn session_cookie(value: String, headers: &HeaderMap) -> Cookie<'static> {
+    let behind_tls = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    Cookie::build((COOKIE, value))
+        .path("/admin")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(behind_tls)
+        .max_age(time_hours(SESSION_HOURS))
+        .build()
+}
+
+fn time_hours(hours: i64) -> time::Duration {
+    time::Duration::hours(hours)
+}

@@ -1,0 +1,346 @@
+//! Console access rules over plain HTTP: every page and action refuses signed-out requests,
+//! every state-changing request needs the session's CSRF token, cookies carry their
+//! protections, the first-run setup link works once, and a webhook's secret never appears on
+//! a page after the one that created it.
+
+mod common;
+
+use common::{settings, with_server};
+use lwh_domain::Plan;
+use lwh_storage::Backend;
+use reqwest::redirect::Policy;
+use reqwest::Method;
+
+const PASSWORD: &str = "a long console password";
+
+/// Every console route that needs a session, with a well-formed id where one is needed.
+fn console_routes() -> Vec<(Method, &'static str)> {
+    vec![
+        (Method::GET, "/admin/webhooks"),
+        (Method::POST, "/admin/webhooks"),
+        (
+            Method::POST,
+            "/admin/webhooks/wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/edit",
+        ),
+        (
+            Method::POST,
+            "/admin/webhooks/wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/status",
+        ),
+        (
+            Method::POST,
+            "/admin/webhooks/wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/delete",
+        ),
+        (
+            Method::POST,
+            "/admin/webhooks/wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/test",
+        ),
+        (
+            Method::GET,
+            "/admin/webhooks/wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/log",
+        ),
+        (
+            Method::GET,
+            "/admin/webhooks/wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/log/rows",
+        ),
+        (
+            Method::GET,
+            "/admin/deliveries/dlv_01JDQ8V3W4X5Y6Z7A8B9C0D1E2",
+        ),
+        (
+            Method::POST,
+            "/admin/deliveries/dlv_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/redeliver",
+        ),
+        (Method::GET, "/admin/tokens"),
+        (Method::POST, "/admin/tokens"),
+        (
+            Method::POST,
+            "/admin/tokens/tok_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/revoke",
+        ),
+        (Method::POST, "/admin/logout"),
+    ]
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in and returns (cookie header value, csrf token).
+async fn sign_in(s: &common::TestServer) -> (String, String) {
+    s.app.create_user("admin", PASSWORD).await.ok();
+    let res = no_redirects()
+        .post(s.url("/admin/login"))
+        .form(&[("name", "admin"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let set_cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/admin"] {
+        assert!(set_cookie.contains(flag), "{flag} missing: {set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "plain http: no Secure flag");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let page = no_redirects()
+        .get(s.url("/admin/webhooks"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    (cookie, csrf)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_out_and_csrf_less_requests_are_refused() {
+    with_server(Backend::Sqlite, settings(Plan::Pro), |s| async move {
+        let client = no_redirects();
+        for (method, path) in console_routes() {
+            let res = client
+                .request(method.clone(), s.url(path))
+                .form(&[("_csrf", "x")])
+                .send()
+                .await
+                .unwrap();
+            if method == Method::GET {
+                assert_eq!(res.status(), 303, "{method} {path}");
+                assert_eq!(res.headers()["location"], "/admin/login");
+            } else {
+                assert_eq!(res.status(), 401, "{method} {path}");
+            }
+            // An unknown or expired session cookie is no better.
+            let res = client
+                .request(method.clone(), s.url(path))
+                .header("cookie", "lwh_session=expired-or-forged")
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                matches!(res.status().as_u16(), 303 | 401),
+                "{method} {path}"
+            );
+        }
+        let (cookie, csrf) = sign_in(&s).await;
+        for (method, path) in console_routes()
+            .into_iter()
+            .filter(|(m, _)| *m == Method::POST)
+        {
+            for token in [None, Some("wrong-token")] {
+                let mut form = vec![
+                    ("url", "https://hooks.example.com/x"),
+                    ("events", "quiz_passed"),
+                    ("status", "paused"),
+                    ("scope", "events:write"),
+                ];
+                if let Some(t) = token {
+                    form.push(("_csrf", t));
+                }
+                let res = client
+                    .request(method.clone(), s.url(path))
+                    .header("cookie", &cookie)
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 403, "{method} {path} with CSRF {token:?}");
+            }
+        }
+        assert_eq!(
+            s.app.store().count_webhooks().await.unwrap(),
+            0,
+            "nothing happened"
+        );
+        // With the token it works, and behind TLS the cookie is Secure.
+        let res = client
+            .post(s.url("/admin/webhooks"))
+            .header("cookie", &cookie)
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("url", "https://hooks.example.com/x"),
+                ("events", "quiz_passed"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let res = client
+            .post(s.url("/admin/login"))
+            .header("x-forwarded-proto", "https")
+            .form(&[("name", "admin"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Secure"));
+        // Logging out ends the session.
+        let res = client
+            .post(s.url("/admin/logout"))
+            .header("cookie", &cookie)
+            .form(&[("_csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let res = client
+            .get(s.url("/admin/webhooks"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secret_appears_only_on_the_page_that_created_it() {
+    with_server(Backend::Sqlite, settings(Plan::Pro), |s| async move {
+        let client = no_redirects();
+        let (cookie, csrf) = sign_in(&s).await;
+        let secret = "console-chosen-secret-0123456789";
+        let res = client
+            .post(s.url("/admin/webhooks"))
+            .header("cookie", &cookie)
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("url", "https://hooks.example.com/s"),
+                ("events", "quiz_passed"),
+                ("secret", secret),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        assert!(
+            res.text().await.unwrap().contains(secret),
+            "shown once, for copying"
+        );
+        let id = s.app.list_webhooks().await.unwrap().0[0].id;
+        for path in [
+            "/admin/webhooks".to_owned(),
+            format!("/admin/webhooks?edit={id}"),
+            format!("/admin/webhooks/{id}/log"),
+            "/admin/tokens".to_owned(),
+        ] {
+            let page = client
+                .get(s.url(&path))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(!page.contains(secret), "secret on {path}");
+        }
+        // Script-bearing input is rendered escaped.
+        let res = client
+            .post(s.url("/admin/webhooks"))
+            .header("cookie", &cookie)
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("url", "<script>alert(1)</script>"),
+                ("events", "quiz_passed"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422);
+        let page = res.text().await.unwrap();
+        assert!(!page.contains("<script>alert(1)</script>"));
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_setup_link_works_once_and_logins_are_rate_limited() {
+    with_server(Backend::Sqlite, settings(Plan::Free), |s| async move {
+        let client = no_redirects();
+        let path = lwh_console::first_run_setup_path(&s.app)
+            .await
+            .expect("no user yet: a link");
+        let token = path.split("token=").nth(1).unwrap().to_owned();
+        assert_eq!(client.get(s.url(&path)).send().await.unwrap().status(), 200);
+        let res = client
+            .post(s.url("/admin/setup"))
+            .form(&[
+                ("token", token.as_str()),
+                ("name", "first"),
+                ("password", "short"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            422,
+            "a weak password is refused and the link stays valid"
+        );
+        let res = client
+            .post(s.url("/admin/setup"))
+            .form(&[
+                ("token", token.as_str()),
+                ("name", "first"),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        assert!(res.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("lwh_session="));
+        let again = client
+            .post(s.url("/admin/setup"))
+            .form(&[
+                ("token", token.as_str()),
+                ("name", "second"),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 410, "the link works once");
+        assert!(
+            lwh_console::first_run_setup_path(&s.app).await.is_none(),
+            "no link once a user exists"
+        );
+
+        for _ in 0..5 {
+            let res = client
+                .post(s.url("/admin/login"))
+                .form(&[("name", "first"), ("password", "wrong password")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 401);
+        }
+        let res = client
+            .post(s.url("/admin/login"))
+            .form(&[("name", "first"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            429,
+            "even the right password waits after 5 failures"
+        );
+    })
+    .await;
+}

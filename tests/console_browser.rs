@@ -1,0 +1,457 @@
+//! The admin console in a real headless Chromium (Debian's `chromium` driven through
+//! `chromedriver` with fantoccini): sign in, add a webhook, copy its secret, edit it, Test it
+//! against a live receiver, fill the Free slots, delete with confirmation, and on Pro filter and
+//! page through the Delivery Log. Screenshots for the docs are written when
+//! `LEARNOMY_SCREENSHOTS=1`.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::receiver::{Answer, Receiver};
+use common::{delivery_settings, with_server, TestServer};
+use fantoccini::{Client, ClientBuilder, Locator};
+use lwh_domain::Plan;
+use lwh_storage::Backend;
+use serde_json::json;
+
+const PASSWORD: &str = "a long console password";
+
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let port = common::process::free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is required for the console tests: apt-get install chromium chromium-driver (./scripts/test does it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--no-first-run", "--disable-quic", "--window-size=1280,1000",
+                    format!("--user-data-dir={}", profile.path().display())
+                ]
+            }
+        });
+        let caps = caps.as_object().unwrap().clone().into_iter().collect();
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("start chromium through chromedriver");
+        Self {
+            client,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("{css} not on the page"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn exists(&self, css: &str) -> bool {
+        !self
+            .client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap()
+            .is_empty()
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.client.find_all(Locator::Css(css)).await.unwrap().len()
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("{css} not on the page"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn value(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    /// Waits until `css` has text containing `needle`.
+    async fn wait_text(&self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(el) = self.client.find(Locator::Css(css)).await {
+                let text = el.text().await.unwrap_or_default();
+                if text.contains(needle) {
+                    return text;
+                }
+            }
+            assert!(Instant::now() < deadline, "{css} never showed {needle:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        if std::env::var("LEARNOMY_SCREENSHOTS").as_deref() == Ok("1") {
+            let png = self.client.screenshot().await.unwrap();
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(name), png).unwrap();
+        }
+    }
+
+    async fn sign_in(&self, s: &TestServer) {
+        s.app.create_user("admin", PASSWORD).await.unwrap();
+        self.client.goto(&s.url("/admin/webhooks")).await.unwrap();
+        assert!(
+            self.client
+                .current_url()
+                .await
+                .unwrap()
+                .path()
+                .ends_with("/admin/login"),
+            "signed-out visitors go to the login page"
+        );
+        self.fill("#name", "admin").await;
+        self.fill("#password", "wrong password!!").await;
+        self.click("button[type=submit]").await;
+        self.wait_text(".notice-error", "wrong").await;
+        self.fill("#name", "admin").await;
+        self.fill("#password", PASSWORD).await;
+        self.click("button[type=submit]").await;
+        self.wait_text("h1", "Webhooks").await;
+    }
+}
+
+async fn add_webhook(b: &Browser, url: &str, events: &[&str]) {
+    b.fill("#url", url).await;
+    for e in events {
+        b.click(&format!("input[name=events][value={e}]")).await;
+    }
+    b.click("#webhook-form button[type=submit]").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_page_end_to_end_on_free() {
+    with_server(
+        Backend::Sqlite,
+        delivery_settings(Plan::Free),
+        |s| async move {
+            let rx = Receiver::start().await;
+            let b = Browser::start().await;
+            b.sign_in(&s).await;
+            assert_eq!(b.text("#usage").await, "0 of 3 webhooks used");
+
+            // Server-side validation beside the field, with the SSRF reason.
+            add_webhook(&b, "https://10.0.0.1/hook", &["course_completed"]).await;
+            let error = b.wait_text("#url-error", "not allowed").await;
+            assert!(error.contains("10.0.0.0/8"), "{error}");
+
+            // Add a webhook with the pre-filled secret, after copying it.
+            let secret = b.value("#secret").await;
+            assert_eq!(secret.len(), 32);
+            b.click("[data-action=regenerate]").await;
+            let regenerated = b.value("#secret").await;
+            assert_eq!(regenerated.len(), 32);
+            assert_ne!(regenerated, secret);
+            b.click("[data-action=copy][data-target=secret]").await;
+            b.wait_text("[data-action=copy][data-target=secret]", "Copied")
+                .await;
+            // The refused form kept its values: course_completed is still checked.
+            assert!(
+                b.exists("input[name=events][value=course_completed]:checked")
+                    .await
+            );
+            add_webhook(&b, &rx.url("/first"), &["certificate_issued"]).await;
+            b.wait_text("#created-title", "Webhook added").await;
+            assert_eq!(
+                b.value("#created-secret").await,
+                regenerated,
+                "the secret is shown once, for copying"
+            );
+            assert_eq!(b.text("#usage").await, "1 of 3 webhooks used");
+            let row = b.text("#webhooks-table tbody tr").await;
+            assert!(
+                row.contains(&rx.url("/first"))
+                    && row.contains("Course completed")
+                    && row.contains("Active")
+                    && row.contains("Never"),
+                "{row}"
+            );
+
+            // The secret is not on any later page.
+            b.client.goto(&s.url("/admin/webhooks")).await.unwrap();
+            assert!(!b.client.source().await.unwrap().contains(&regenerated));
+
+            // Edit: pre-filled with URL and events; the secret is preserved.
+            b.click("#webhooks-table a[href*=edit]").await;
+            b.wait_text("#form-title", "Edit Webhook").await;
+            assert_eq!(b.value("#url").await, rx.url("/first"));
+            assert!(
+                b.exists("input[name=events][value=certificate_issued]:checked")
+                    .await
+            );
+            assert!(
+                !b.exists("#secret").await,
+                "the edit form never shows the secret"
+            );
+            b.fill("#url", &rx.url("/edited")).await;
+            b.click("#webhook-form button[type=submit]").await;
+            b.wait_text(".notice-success", "updated").await;
+            assert!(b
+                .text("#webhooks-table tbody tr")
+                .await
+                .contains(&rx.url("/edited")));
+            let (webhooks, _) = s.app.list_webhooks().await.unwrap();
+            assert_eq!(
+                s.app.webhook_secret(&webhooks[0]).unwrap().expose(),
+                regenerated
+            );
+
+            // Test against the live receiver: outcome in the row, signature verifies.
+            b.click("[data-test-url]").await;
+            let outcome = b.wait_text(".test-result", "Delivered").await;
+            assert!(
+                outcome.contains("200") && outcome.contains("ms"),
+                "{outcome}"
+            );
+            let got = rx.wait_for(1, Duration::from_secs(10)).await;
+            assert!(lwh_domain::signing::verify_learnomy_signature(
+                &regenerated,
+                &got[0].body,
+                &got[0].header("x-learnomy-signature")
+            ));
+            b.client.goto(&s.url("/admin/webhooks")).await.unwrap();
+            assert!(
+                !b.text("#webhooks-table tbody tr").await.contains("Never"),
+                "Last Triggered is set"
+            );
+
+            // Fill the Free slots (one with Select all): the form gives way to the Pro notice.
+            b.click("#select-all").await;
+            add_webhook(&b, &rx.url("/second"), &[]).await;
+            b.wait_text("#usage", "2 of 3").await;
+            add_webhook(&b, &rx.url("/third"), &["quiz_passed"]).await;
+            b.wait_text("#usage", "3 of 3").await;
+            assert!(b.exists("#pro-notice").await);
+            assert!(!b.exists("#webhook-form").await);
+            let (all, _) = s.app.list_webhooks().await.unwrap();
+            assert_eq!(all[1].events.len(), 18, "Select all stored every event");
+            b.screenshot("webhooks.png").await;
+
+            // Delete with confirmation: dismissing keeps it, accepting removes it.
+            b.click("#webhooks-table form[action$=delete] button").await;
+            b.client.dismiss_alert().await.unwrap();
+            assert_eq!(b.count("#webhooks-table tbody tr").await, 3);
+            b.click("#webhooks-table form[action$=delete] button").await;
+            b.client.accept_alert().await.unwrap();
+            b.wait_text(".notice-success", "deleted").await;
+            assert_eq!(b.count("#webhooks-table tbody tr").await, 2);
+            assert!(
+                b.exists("#webhook-form").await,
+                "a free slot brings the form back"
+            );
+
+            // The Delivery Log is Pro.
+            let id = s.app.list_webhooks().await.unwrap().0[0].id;
+            b.client
+                .goto(&s.url(&format!("/admin/webhooks/{id}/log")))
+                .await
+                .unwrap();
+            b.wait_text("#pro-notice", "Pro").await;
+            b.close().await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_log_filters_and_pages_on_pro() {
+    let mut settings = delivery_settings(Plan::Pro);
+    settings.retry_schedule = vec![lwh_app::Dur(Duration::from_millis(50))];
+    with_server(Backend::Sqlite, settings, |s| async move {
+        let rx = Receiver::start().await;
+        let created = s
+            .app
+            .create_webhook(
+                &rx.url("/log"),
+                &["quiz_passed".into(), "quiz_failed".into()],
+                None,
+            )
+            .await
+            .unwrap();
+        let id = created.webhook.id;
+        let events = (0..22)
+            .map(|i| lwh_app::ingest::IncomingEvent {
+                event: "quiz_passed".into(),
+                data: json!({"i": i}),
+                idempotency_key: None,
+            })
+            .collect();
+        s.app.ingest(events, true).await.unwrap();
+        rx.wait_for(22, Duration::from_secs(15)).await;
+        rx.always(Answer::Status(500));
+        let failing = (0..3)
+            .map(|i| lwh_app::ingest::IncomingEvent {
+                event: "quiz_failed".into(),
+                data: json!({"i": i}),
+                idempotency_key: None,
+            })
+            .collect();
+        s.app.ingest(failing, true).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while s
+            .app
+            .delivery_log(id, Some(lwh_domain::DeliveryStatus::Failed), None, 10)
+            .await
+            .unwrap()
+            .deliveries
+            .len()
+            < 3
+        {
+            assert!(
+                Instant::now() < deadline,
+                "failed deliveries did not settle"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        let b = Browser::start().await;
+        b.sign_in(&s).await;
+        b.click(&format!("a[href='/admin/webhooks/{id}/log']"))
+            .await;
+        b.wait_text("h1", "Delivery Log").await;
+        assert!(b
+            .text(".breadcrumb")
+            .await
+            .contains("Webhooks / Delivery Log"));
+        assert!(b.text(".endpoint").await.contains(&rx.url("/log")));
+        assert_eq!(b.count("#log-table tbody tr").await, 20, "first page");
+        assert!(
+            b.text("#log-table tbody tr").await.contains("Failed"),
+            "newest first"
+        );
+        b.screenshot("delivery-log.png").await;
+
+        // Filters and paging update the list without a page reload.
+        b.client
+            .execute("window.__sameDocument = true;", vec![])
+            .await
+            .unwrap();
+        b.click("#next-page").await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while b.count("#log-table tbody tr").await != 5 {
+            assert!(Instant::now() < deadline, "the second page did not load");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        b.click("[data-status=failed]").await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while b.count("#log-table tbody tr").await != 3 {
+            assert!(Instant::now() < deadline, "the Failed filter did not apply");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for row in b
+            .client
+            .find_all(Locator::Css("#log-table tbody tr"))
+            .await
+            .unwrap()
+        {
+            let text = row.text().await.unwrap();
+            assert!(text.contains("Failed") && text.contains("500"), "{text}");
+        }
+        b.click("[data-status=delivered]").await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while b.count("#log-table tbody tr").await != 20 {
+            assert!(
+                Instant::now() < deadline,
+                "the Delivered filter did not apply"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let same = b
+            .client
+            .execute("return window.__sameDocument === true;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(same, json!(true), "no page reload");
+        assert_eq!(
+            b.client
+                .find(Locator::Css("[data-status=delivered]"))
+                .await
+                .unwrap()
+                .attr("aria-pressed")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("true")
+        );
+
+        // Details of a failed delivery, then Redeliver.
+        rx.always(Answer::Status(200));
+        b.click("[data-status=failed]").await;
+        b.wait_text("#log-table tbody tr", "Failed").await;
+        b.click("#log-table tbody tr a").await;
+        b.wait_text("h1", "Delivery").await;
+        let attempts = b.text("#attempts-table").await;
+        assert!(
+            attempts.contains("500") && attempts.contains("http_status"),
+            "{attempts}"
+        );
+        assert!(b.text("pre.payload").await.contains("quiz_failed"));
+        b.click("form[action$=redeliver] button").await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            b.client.refresh().await.unwrap();
+            if b.text("dl.facts").await.contains("Delivered") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "redelivery did not succeed");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        b.close().await;
+    })
+    .await;
+}
