@@ -344,3 +344,68 @@ async fn first_run_setup_link_works_once_and_logins_are_rate_limited() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_tokens_page_creates_once_lists_and_revokes() {
+    with_server(Backend::Sqlite, settings(Plan::Free), |s| async move {
+        let client = no_redirects();
+        let (cookie, csrf) = sign_in(&s).await;
+        let res = client
+            .post(s.url("/admin/tokens"))
+            .header("cookie", &cookie)
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("name", "WordPress site"),
+                ("scope", "events:write"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let page = res.text().await.unwrap();
+        let token = page
+            .split("id=\"created-token\"")
+            .nth(1)
+            .and_then(|r| r.split("value=\"").nth(1))
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_owned();
+        assert!(token.starts_with("lwh_"));
+        assert!(
+            s.app.authenticate_token(&token).await.unwrap().is_some(),
+            "the shown token works"
+        );
+        let list = client
+            .get(s.url("/admin/tokens"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(list.contains("WordPress site") && list.contains("events:write"));
+        assert!(!list.contains(&token), "shown once only");
+        let record = s
+            .app
+            .list_api_tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name == "WordPress site")
+            .unwrap();
+        let res = client
+            .post(s.url(&format!("/admin/tokens/{}/revoke", record.id)))
+            .header("cookie", &cookie)
+            .form(&[("_csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        assert!(
+            s.app.authenticate_token(&token).await.unwrap().is_none(),
+            "revoked at once"
+        );
+    })
+    .await;
+}

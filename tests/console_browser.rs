@@ -282,7 +282,29 @@ async fn webhooks_page_end_to_end_on_free() {
             assert_eq!(all[1].events.len(), 18, "Select all stored every event");
             b.screenshot("webhooks.png").await;
 
-            // Delete with confirmation: dismissing keeps it, accepting removes it.
+            // Every visible control has a label, and the page is usable at 375 px.
+        let unlabelled = b
+            .client
+            .execute(
+                "return Array.from(document.querySelectorAll('input:not([type=hidden]), select, button, textarea'))\
+                   .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())\
+                   .map(el => el.outerHTML);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(unlabelled, json!([]), "controls without a label");
+        b.client.set_window_size(375, 800).await.unwrap();
+        let overflow = b
+            .client
+            .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;", vec![])
+            .await
+            .unwrap();
+        assert!(overflow.as_i64().unwrap() <= 0, "horizontal scrolling at 375 px: {overflow}");
+        b.screenshot("webhooks-375.png").await;
+        b.client.set_window_size(1280, 1000).await.unwrap();
+
+        // Delete with confirmation: dismissing keeps it, accepting removes it.
             b.click("#webhooks-table form[action$=delete] button").await;
             b.client.dismiss_alert().await.unwrap();
             assert_eq!(b.count("#webhooks-table tbody tr").await, 3);
