@@ -51,6 +51,7 @@ fn console_routes() -> Vec<(Method, &'static str)> {
             "/admin/deliveries/dlv_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/redeliver",
         ),
         (Method::GET, "/admin/tokens"),
+        (Method::GET, "/admin/api"),
         (Method::POST, "/admin/tokens"),
         (
             Method::POST,
@@ -245,6 +246,26 @@ async fn the_secret_appears_only_on_the_page_that_created_it() {
                 .await
                 .unwrap();
             assert!(!page.contains(secret), "secret on {path}");
+        }
+        // The API reference page renders the OpenAPI document.
+        let api = client
+            .get(s.url("/admin/api"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for route in [
+            "/api/v1/events/batch",
+            "/api/v1/webhooks/{id}/deliveries",
+            "/api/v1/catalogue",
+        ] {
+            assert!(
+                api.contains(route),
+                "{route} missing from the API reference page"
+            );
         }
         // Script-bearing input is rendered escaped.
         let res = client

@@ -654,6 +654,9 @@ both_backends!(the_delivery_log_is_pro_only, |backend| async move {
         let w = get(&s, &format!("/api/v1/webhooks/{id}")).await;
         assert!(w["data"]["last_triggered_at"].is_string());
         // Metrics are open and carry the contract's series.
+        emit(&s, "quiz_passed", json!({})).await;
+        rx.wait_for(2, WAIT).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let text = s
             .client
             .get(s.url("/metrics"))
@@ -667,6 +670,9 @@ both_backends!(the_delivery_log_is_pro_only, |backend| async move {
             "learnomy_webhooks_queue_due",
             "learnomy_webhooks_webhooks{status=\"active\"} 1",
             "learnomy_webhooks_oldest_due_age_seconds",
+            "learnomy_webhooks_events_ingested_total",
+            "learnomy_webhooks_attempts_total{outcome=\"delivered\"}",
+            "learnomy_webhooks_attempt_duration_seconds_bucket",
         ] {
             assert!(text.contains(series), "{series} missing from {text}");
         }

@@ -279,3 +279,106 @@ async fn emit_reports_an_event_that_is_delivered() {
     assert!(!bad.status.success());
     kill9(&mut service);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_attempts_in_flight_and_json_logs_carry_ids() {
+    use common::process::{free_port, kill9, ProcessEnv};
+    use common::receiver::{Answer, Receiver};
+    let dir = fresh_dir();
+    let env = ProcessEnv::new(dir.path(), None);
+    let token = env.run(&["token", "create", "--scope", "webhooks:manage"]);
+    let rx = Receiver::start().await;
+    rx.always(Answer::SlowOk(600));
+    let port = free_port();
+    let log_path = dir.path().join("serve.log");
+    let mut child = Command::new(BIN)
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .envs(env.vars.iter().cloned())
+        .env("RUST_LOG", "info,lwh_delivery=debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    common::process::wait_healthy(port).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let api = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let res = client
+        .post(api("/api/v1/webhooks"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"url": rx.url("/slow"), "events": ["course_completed"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    for i in 0..5 {
+        let res = client
+            .post(api("/api/v1/events"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"event": "course_completed", "data": {"i": i}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+    }
+    rx.wait_for(5, Duration::from_secs(10)).await;
+    // All five are in flight (the receiver answers after 600 ms): stop now.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let started = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The attempts in flight were finished and recorded: a restart sends nothing again.
+    let mut again = env.serve(port).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rx.count(), 5, "nothing was left claimed or unrecorded");
+    kill9(&mut again);
+
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let attempt = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "attempt finished")
+        .unwrap_or_else(|| panic!("no JSON attempt line in:\n{logs}"));
+    for field in ["delivery_id", "webhook_id", "event_id", "attempt", "result"] {
+        assert!(
+            attempt.get(field).is_some(),
+            "{field} missing from {attempt}"
+        );
+    }
+    assert!(!logs.contains(&token), "no token in logs");
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["worker", "--help"],
+        vec!["migrate", "--help"],
+        vec!["admin", "--help"],
+        vec!["admin", "create-user", "--help"],
+        vec!["admin", "reset-password", "--help"],
+        vec!["token", "--help"],
+        vec!["token", "create", "--help"],
+        vec!["token", "list", "--help"],
+        vec!["token", "revoke", "--help"],
+        vec!["emit", "--help"],
+        vec!["verify", "--help"],
+    ] {
+        let out = Command::new(BIN).args(&args).output().expect("run");
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Usage:") && text.len() > 100,
+            "{args:?}: {text}"
+        );
+    }
+}

@@ -12,6 +12,8 @@ pub enum Section {
     Webhooks,
     /// API tokens.
     Tokens,
+    /// The API reference.
+    Api,
 }
 
 /// A full page: header bar, side menu ("Learnomy Settings"), content.
@@ -44,6 +46,7 @@ pub fn page(title: &str, session: &Session, section: Section, content: Markup) -
                         ul {
                             li { a href="/admin/webhooks" aria-current=[(section == Section::Webhooks).then_some("page")] { "Webhooks" } }
                             li { a href="/admin/tokens" aria-current=[(section == Section::Tokens).then_some("page")] { "API tokens" } }
+                            li { a href="/admin/api" aria-current=[(section == Section::Api).then_some("page")] { "API reference" } }
                         }
                     }
                     main #main tabindex="-1" { (content) }

@@ -27,15 +27,18 @@ pub struct ConsoleState {
     /// The delivery engine's HTTP client, for the Test button.
     pub sender: Sender,
     limiter: Arc<limiter::LoginLimiter>,
+    openapi: Arc<str>,
 }
 
 impl ConsoleState {
-    /// State for the console routes.
-    pub fn new(app: App, sender: Sender) -> Self {
+    /// State for the console routes; `openapi` is the API's OpenAPI document (JSON), shown
+    /// as the API reference page.
+    pub fn new(app: App, sender: Sender, openapi: &str) -> Self {
         Self {
             app,
             sender,
             limiter: Arc::new(limiter::LoginLimiter::default()),
+            openapi: Arc::from(openapi),
         }
     }
 }
@@ -79,6 +82,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: ConsoleState) -> Router<S
             get(pages::tokens::show).post(pages::tokens::create),
         )
         .route("/admin/tokens/{id}/revoke", post(pages::tokens::revoke))
+        .route("/admin/api", get(pages::api_reference::show))
         .with_state(state)
 }
 

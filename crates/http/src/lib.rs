@@ -23,10 +23,13 @@ pub struct AppState {
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    let (api, _openapi) = api::router_with_openapi();
+    // Install the metrics recorder before anything counts.
+    metrics::handle();
+    let (api, openapi) = api::router_with_openapi();
     let console = lwh_console::router(lwh_console::ConsoleState::new(
         state.app.clone(),
         state.sender.clone(),
+        &openapi.to_json().unwrap_or_default(),
     ));
     Router::new()
         .merge(console)

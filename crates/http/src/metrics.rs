@@ -29,8 +29,29 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .and_then(|b| b.install_recorder())
                 .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
                 .ok()
+                .inspect(|_| describe())
         })
         .as_ref()
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        "learnomy_webhooks_events_ingested_total",
+        "Events accepted by the ingestion API (repeated idempotency keys not counted)."
+    );
+    metrics::describe_counter!(
+        "learnomy_webhooks_attempts_total",
+        "Delivery attempts recorded, by outcome (delivered or failed)."
+    );
+    metrics::describe_counter!(
+        "learnomy_webhooks_deliveries_total",
+        "What each attempt did to its delivery: delivered, retrying (another attempt scheduled) or failed (attempts used up)."
+    );
+    metrics::describe_histogram!(
+        "learnomy_webhooks_attempt_duration_seconds",
+        metrics::Unit::Seconds,
+        "Duration of delivery attempts, from connect to the end of the response."
+    );
 }
 
 /// Renders every metric.

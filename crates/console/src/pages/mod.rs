@@ -1,5 +1,6 @@
 //! One module per console page.
 
+pub mod api_reference;
 pub mod log;
 pub mod login;
 pub mod setup;

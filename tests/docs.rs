@@ -1,0 +1,70 @@
+//! The docs that are generated from code stay in step with it. Run with
+//! `LEARNOMY_UPDATE_DOCS=1` to rewrite them.
+
+use std::path::PathBuf;
+
+fn docs(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join(name)
+}
+
+#[test]
+fn configuration_reference_matches_the_settings_struct() {
+    let generated = format!(
+        "# Configuration\n\n\
+         Settings are read from `learnomy-webhooks.toml` (or `--config FILE`), then from\n\
+         `LEARNOMY_WEBHOOKS_<KEY>` environment variables (arrays as TOML, e.g.\n\
+         `LEARNOMY_WEBHOOKS_ALLOWED_NETWORKS='[\"10.0.0.0/8\"]'`), then from flags: `--data-dir`,\n\
+         `--database-url` (or `DATABASE_URL`), `--log-format`, `serve --listen`. The master key is\n\
+         `LEARNOMY_WEBHOOKS_MASTER_KEY` or `data_dir/master.key`.\n\n\
+         This file is generated from the `Settings` struct (`crates/app/src/settings.rs`); a test\n\
+         fails when they differ.\n\n```toml\n{}```\n",
+        lwh_app::Settings::reference()
+    );
+    let path = docs("configuration.md");
+    if std::env::var("LEARNOMY_UPDATE_DOCS").as_deref() == Ok("1") {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        committed, generated,
+        "docs/configuration.md is stale: run LEARNOMY_UPDATE_DOCS=1 cargo test --test docs"
+    );
+}
+
+#[test]
+fn every_doc_link_points_at_a_file() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for page in std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .chain(std::fs::read_dir(&root).unwrap())
+    {
+        let path = page.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for target in text
+            .split("](")
+            .skip(1)
+            .filter_map(|rest| rest.split(')').next())
+        {
+            if target.starts_with("http") || target.starts_with('#') {
+                continue;
+            }
+            let file = path
+                .parent()
+                .unwrap()
+                .join(target.split('#').next().unwrap());
+            assert!(
+                file.exists(),
+                "{} links to missing {target}",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 10);
+}

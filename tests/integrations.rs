@@ -1,0 +1,215 @@
+//! The integration examples, run against real signed deliveries from the service: the receiver
+//! guides in PHP, Node.js, Python and Rust each accept our POSTs and refuse a tampered one, and
+//! the WordPress bridge reports events through the API with php-cli.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::receiver::Receiver;
+use common::{delivery_settings, with_server, TestServer};
+use lwh_domain::Plan;
+use lwh_storage::Backend;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const SECRET: &str = "guide-secret-3f9mQ2xV7pL0sT4wZ8c";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Rust example, built by `cargo test` next to the test binaries.
+fn rust_example() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let debug_dir = exe.parent().and_then(Path::parent).unwrap();
+    debug_dir.join("examples").join("receiver")
+}
+
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_receiver(language: &str) -> (Guard, u16) {
+    let port = common::process::free_port();
+    let dir = root().join("examples/receivers").join(language);
+    let mut cmd = match language {
+        "php" => {
+            let mut c = Command::new("php");
+            c.args(["-S", &format!("127.0.0.1:{port}"), "receiver.php"]);
+            c
+        }
+        "node" => {
+            assert!(
+                dir.join("node_modules/standardwebhooks").exists(),
+                "run: npm ci --prefix examples/receivers/node (./scripts/test does it)"
+            );
+            let mut c = Command::new("node");
+            c.arg("receiver.js");
+            c
+        }
+        "python" => {
+            let mut c = Command::new("python3");
+            c.arg("receiver.py");
+            c
+        }
+        "rust" => {
+            let exe = rust_example();
+            assert!(
+                exe.exists(),
+                "{} is built by `cargo test` (whole suite) or `cargo build --example receiver`",
+                exe.display()
+            );
+            Command::new(exe)
+        }
+        other => panic!("no {other} example"),
+    };
+    let child = cmd
+        .current_dir(&dir)
+        .env("LEARNOMY_WEBHOOK_SECRET", SECRET)
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the {language} receiver: {e} (./scripts/test installs php-cli, node packages and standardwebhooks)"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the {language} receiver did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (Guard(child), port)
+}
+
+async fn check_guide(s: &TestServer, language: &str, capture: &Receiver) {
+    let (_receiver, port) = start_receiver(language).await;
+    let res = s
+        .manage(Method::POST, "/api/v1/webhooks")
+        .json(&json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": ["course_completed"], "secret": SECRET}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = s
+        .manage(Method::POST, &format!("/api/v1/webhooks/{id}/test"))
+        .send()
+        .await
+        .unwrap();
+    let outcome: Value = res.json().await.unwrap();
+    assert_eq!(
+        outcome["data"]["delivered"], true,
+        "{language} receiver refused a genuine delivery: {outcome}"
+    );
+    assert_eq!(outcome["data"]["status_code"], 204, "{language}: {outcome}");
+
+    // A captured genuine request, replayed with one byte of the body changed: refused.
+    let genuine = capture.received().pop().expect("a captured delivery");
+    let mut tampered = genuine.body.to_vec();
+    let last = tampered.len() - 2;
+    tampered[last] = b'9';
+    let mut request = s
+        .client
+        .post(format!("http://127.0.0.1:{port}/hook"))
+        .body(tampered);
+    for name in [
+        "content-type",
+        "x-learnomy-signature",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    ] {
+        request = request.header(name, genuine.header(name));
+    }
+    let res = request.send().await.unwrap();
+    assert_eq!(
+        res.status(),
+        401,
+        "{language} receiver accepted a tampered body"
+    );
+    s.manage(Method::DELETE, &format!("/api/v1/webhooks/{id}"))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_guides_verify_real_deliveries() {
+    with_server(Backend::Sqlite, delivery_settings(Plan::Pro), |s| async move {
+        // A capture receiver with the same secret provides a genuine request to tamper with.
+        let capture = Receiver::start().await;
+        let res = s
+            .manage(Method::POST, "/api/v1/webhooks")
+            .json(&json!({"url": capture.url("/capture"), "events": ["course_completed"], "secret": SECRET}))
+            .send()
+            .await
+            .unwrap();
+        let id = res.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned();
+        s.manage(Method::POST, &format!("/api/v1/webhooks/{id}/test")).send().await.unwrap();
+        capture.wait_for(1, Duration::from_secs(10)).await;
+        for language in ["php", "node", "python", "rust"] {
+            check_guide(&s, language, &capture).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wordpress_bridge_reports_events_with_php() {
+    with_server(
+        Backend::Sqlite,
+        delivery_settings(Plan::Free),
+        |s| async move {
+            let rx = Receiver::start().await;
+            s.create_webhook(&rx.url("/wp"), &["course_completed", "quiz_passed"])
+                .await;
+            let out = Command::new("php")
+                .arg(root().join("tests/wordpress/run.php"))
+                .env("LEARNOMY_WEBHOOKS_URL", &s.base)
+                .env("LEARNOMY_WEBHOOKS_TOKEN", &s.events_token)
+                .output()
+                .expect("php-cli is required (./scripts/test installs it)");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(printed["deliveries"], 1);
+            let got = rx.wait_for(2, Duration::from_secs(10)).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let events: Vec<String> = rx
+                .received()
+                .iter()
+                .map(|r| r.header("x-learnomy-event"))
+                .collect();
+            assert_eq!(
+                events.iter().filter(|e| *e == "course_completed").count(),
+                1,
+                "the hook fired twice, the idempotency key kept one"
+            );
+            assert!(events.contains(&"quiz_passed".to_owned()));
+            let completed = got
+                .iter()
+                .find(|r| r.header("x-learnomy-event") == "course_completed")
+                .unwrap();
+            assert_eq!(
+                completed.json()["data"],
+                json!({"enrollment_id": 9, "user_id": 7, "course_id": 42})
+            );
+        },
+    )
+    .await;
+}
