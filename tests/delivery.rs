@@ -460,6 +460,16 @@ both_backends!(ingestion_rules, |backend| async move {
         let counts: Vec<i64> = accepted["data"].as_array().unwrap().iter().map(|a| a["deliveries"].as_i64().unwrap()).collect();
         assert_eq!(counts, vec![1, 0, 1]);
         rx.wait_for(3, WAIT).await;
+        // The same key twice within one batch: one event.
+        let twice = json!({"events": [
+            {"event": "student_enrolled", "data": {"n": 3}, "idempotency_key": "same-batch"},
+            {"event": "student_enrolled", "data": {"n": 3}, "idempotency_key": "same-batch"}
+        ]});
+        let res = s.client.post(s.url("/api/v1/events/batch")).bearer_auth(&s.events_token).json(&twice).send().await.unwrap();
+        assert_eq!(res.status(), 202);
+        let accepted: Value = res.json().await.unwrap();
+        assert_eq!(accepted["data"][0]["id"], accepted["data"][1]["id"]);
+        rx.wait_for(4, WAIT).await;
         let too_many = json!({"events": (0..501).map(|_| json!({"event": "course_deleted"})).collect::<Vec<_>>()});
         let res = s.client.post(s.url("/api/v1/events/batch")).bearer_auth(&s.events_token).json(&too_many).send().await.unwrap();
         assert_eq!(res.status(), 422);

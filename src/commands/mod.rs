@@ -32,6 +32,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let settings = config::load(&cli.global, listen)?;
     logging::init(settings.log_format);
+    if matches!(cli.command, Command::Migrate) {
+        eprintln!("opening the database and applying pending migrations…");
+    }
     let app = App::open(settings, Arc::new(SystemResolver))
         .await
         .map_err(|e| anyhow!(e))?;
@@ -39,7 +42,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { .. } => serve::run(app.clone()).await,
         Command::Worker => worker::run(app.clone()).await,
         Command::Migrate => {
-            eprintln!("migrations applied");
+            let (applied, known) = app.store().migration_status().await?;
+            eprintln!(
+                "{} database is up to date: {applied} of {known} migrations applied",
+                app.store().backend().as_str()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(cmd) => admin::run(&app, cmd).await,

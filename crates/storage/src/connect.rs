@@ -134,6 +134,18 @@ impl Store {
         })
     }
 
+    /// How many migrations the database has applied, and how many this build knows.
+    pub async fn migration_status(&self) -> Result<(i64, usize), StoreError> {
+        let known = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.iter().count(),
+            Backend::Postgres => POSTGRES_MIGRATIONS.iter().count(),
+        };
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((crate::rows::int(&row, "n")?, known))
+    }
+
     /// Which backend this store uses.
     pub fn backend(&self) -> Backend {
         self.backend

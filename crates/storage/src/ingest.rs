@@ -16,6 +16,8 @@ pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 /// Rows per multi-row INSERT (5 values each, far below both backends' parameter limits).
 const DELIVERY_ROWS_PER_INSERT: usize = 400;
+/// Events per multi-row INSERT.
+const EVENT_ROWS_PER_INSERT: usize = 200;
 
 impl Store {
     /// Stores `events` and their deliveries atomically. Deliveries for Active webhooks are due
@@ -45,8 +47,20 @@ impl Store {
         let mut subscribers: HashMap<&str, Vec<(WebhookId, WebhookStatus)>> = HashMap::new();
         let mut pending_rows: Vec<(DeliveryId, WebhookId, EventId, Option<i64>)> = Vec::new();
         let mut outcomes = Vec::with_capacity(events.len());
+        let mut event_rows: Vec<(&NewEvent, i64)> = Vec::with_capacity(events.len());
+        let mut keys_in_batch: HashMap<&str, usize> = HashMap::new();
         for event in events {
             if let Some(key) = &event.idempotency_key {
+                // The same new key twice in one transaction: the second is the first's duplicate.
+                if let Some(first) = keys_in_batch.get(key.as_str()) {
+                    let first: &IngestOutcome = &outcomes[*first];
+                    let duplicate = IngestOutcome {
+                        duplicate: true,
+                        ..first.clone()
+                    };
+                    outcomes.push(duplicate);
+                    continue;
+                }
                 if let Some(existing) = self.find_idempotent(&mut tx, key, now).await? {
                     outcomes.push(existing);
                     continue;
@@ -57,27 +71,49 @@ impl Store {
                 subscribers.insert(event.slug.as_str(), found);
             }
             let targets = &subscribers[event.slug.as_str()];
-            sqlx::query(self.backend.sql(
-                "INSERT INTO events (id, event, payload, idempotency_key, deliveries, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            ))
-            .bind(event.id.to_string())
-            .bind(&event.slug)
-            .bind(&event.payload)
-            .bind(event.idempotency_key.clone())
-            .bind(targets.len() as i64)
-            .bind(now.millis())
-            .execute(&mut *tx)
-            .await?;
+            event_rows.push((event, targets.len() as i64));
             for (webhook_id, status) in targets {
                 let due = status.sends().then_some(now.millis());
                 pending_rows.push((DeliveryId::generate(), *webhook_id, event.id, due));
+            }
+            if let Some(key) = &event.idempotency_key {
+                keys_in_batch.insert(key.as_str(), outcomes.len());
             }
             outcomes.push(IngestOutcome {
                 event_id: event.id,
                 deliveries: targets.len() as u64,
                 duplicate: false,
             });
+        }
+        for chunk in event_rows.chunks(EVENT_ROWS_PER_INSERT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = i * 5;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        chunk.len() * 5 + 1
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO events (id, event, payload, idempotency_key, deliveries, created_at) VALUES {}",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(self.backend.sql_owned(sql));
+            for (event, deliveries) in chunk {
+                query = query
+                    .bind(event.id.to_string())
+                    .bind(&event.slug)
+                    .bind(&event.payload)
+                    .bind(event.idempotency_key.clone())
+                    .bind(*deliveries);
+            }
+            query.bind(now.millis()).execute(&mut *tx).await?;
         }
         for chunk in pending_rows.chunks(DELIVERY_ROWS_PER_INSERT) {
             let sql = format!(

@@ -10,6 +10,7 @@ pub mod dialect;
 mod error;
 mod ingest;
 mod queue;
+mod record;
 mod records;
 mod rows;
 mod tokens;

@@ -12,13 +12,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use lwh_domain::lifecycle::{failure_reason, FailureRecord};
-use lwh_domain::{EventId, Timestamp, WebhookId, WebhookStatus};
+use lwh_domain::{EventId, Timestamp, WebhookId};
 
 use crate::connect::Store;
 use crate::dialect::{placeholders, Backend};
 use crate::error::StoreError;
-use crate::records::{AttemptRecord, ClaimedDelivery, FailureRules, NextStep, QueueStats};
+use crate::records::{ClaimedDelivery, QueueStats};
 use crate::rows;
 
 impl Store {
@@ -130,117 +129,6 @@ impl Store {
                 ))
             })
             .collect()
-    }
-
-    /// Stores finished attempts and their consequences in one transaction: the attempt row,
-    /// the delivery's new status and due time, and the webhook's failure record — which can
-    /// make it Failed (held deliveries, probe scheduled). Returns the webhooks that became
-    /// Failed. Results for deliveries that were cancelled or deleted meanwhile leave them so.
-    pub async fn record_attempts(
-        &self,
-        records: &[AttemptRecord],
-        rules: FailureRules,
-        now: Timestamp,
-    ) -> Result<Vec<WebhookId>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let mut became_failed = Vec::new();
-        for r in records {
-            let o = &r.outcome;
-            let delivery_id = r.delivery_id.to_string();
-            let webhook_id = r.webhook_id.to_string();
-            let error_kind = o.error_kind.map(|k| k.as_str());
-            sqlx::query(self.backend.sql(
-                "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, \
-                 error_kind, error, response_excerpt) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-                 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = $1) \
-                 ON CONFLICT (delivery_id, number) DO NOTHING",
-            ))
-            .bind(&delivery_id)
-            .bind(r.number)
-            .bind(r.started_at.millis())
-            .bind(o.duration_ms)
-            .bind(o.status_code.map(i64::from))
-            .bind(error_kind)
-            .bind(o.error.clone())
-            .bind(o.response_excerpt.clone())
-            .execute(&mut *tx)
-            .await?;
-
-            if o.delivered() {
-                sqlx::query(self.backend.sql(
-                    "UPDATE webhooks SET last_triggered_at = $2, failing_since = NULL, \
-                     failures_since_success = 0 WHERE id = $1",
-                ))
-                .bind(&webhook_id)
-                .bind(r.started_at.millis())
-                .execute(&mut *tx)
-                .await?;
-            } else {
-                let row = sqlx::query(self.backend.sql(
-                    "UPDATE webhooks SET last_triggered_at = $2, \
-                     failing_since = COALESCE(failing_since, $2), \
-                     failures_since_success = failures_since_success + 1 WHERE id = $1 \
-                     RETURNING failing_since, failures_since_success, status",
-                ))
-                .bind(&webhook_id)
-                .bind(r.started_at.millis())
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(row) = row {
-                    let record = FailureRecord {
-                        failing_since: rows::int(&row, "failing_since")?,
-                        failures: rows::int(&row, "failures_since_success")?,
-                    };
-                    let active = rows::text(&row, "status")? == WebhookStatus::Active.as_str();
-                    let reason =
-                        failure_reason(record, now.millis(), rules.failed_after_ms, o.gone());
-                    if let (true, Some(reason)) = (active, reason) {
-                        self.set_status_in(
-                            &mut tx,
-                            r.webhook_id,
-                            WebhookStatus::Failed,
-                            Some(&reason),
-                            now,
-                        )
-                        .await?;
-                        sqlx::query(
-                            self.backend
-                                .sql("UPDATE webhooks SET next_probe_at = $2 WHERE id = $1"),
-                        )
-                        .bind(&webhook_id)
-                        .bind(now.millis() + rules.probe_interval_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                        became_failed.push(r.webhook_id);
-                    }
-                }
-            }
-
-            let (status, due) = match r.next {
-                NextStep::Delivered => ("delivered", None),
-                NextStep::GiveUp => ("failed", None),
-                NextStep::RetryAt(at) => ("retrying", Some(at.millis())),
-            };
-            sqlx::query(self.backend.sql(
-                "UPDATE deliveries SET status = $2, attempts = attempts + 1, \
-                 due_at = CASE WHEN (SELECT status FROM webhooks WHERE id = $3) = 'active' \
-                          THEN $4 ELSE NULL END, \
-                 claimed_by = NULL, last_status_code = $5, last_error = $6, updated_at = $7 \
-                 WHERE id = $1 AND status IN ('pending', 'retrying')",
-            ))
-            .bind(&delivery_id)
-            .bind(status)
-            .bind(&webhook_id)
-            .bind(due)
-            .bind(o.status_code.map(i64::from))
-            .bind(o.error.clone())
-            .bind(now.millis())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(became_failed)
     }
 
     /// Makes every claimed delivery due now. Only for SQLite at start-up: one process owns the

@@ -1,0 +1,449 @@
+//! `cargo run --release -p bench -- [--quick]`: builds the service, starts everything on
+//! 127.0.0.1 and measures, in one run, the loopback ceiling beside the service's throughput,
+//! latency, backlog behaviour, isolation and CPU cost. Writes docs/benchmarks.{md,json,svg}.
+
+mod load;
+mod receiver;
+mod report;
+mod service;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Parser;
+use load::{percentile_ms, Load};
+use receiver::Receiver;
+use serde::Serialize;
+use service::{Backend, Service};
+
+/// Benchmarks for learnomy-webhooks.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Small sizes and one run per scenario: under a minute, for everyday use.
+    #[arg(long)]
+    quick: bool,
+    /// Runs per throughput scenario (the median is reported) [default: 3, 1 with --quick].
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Skip `cargo build --release` of the service.
+    #[arg(long)]
+    no_build: bool,
+    /// Backends to measure.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+    backends: Vec<String>,
+    /// Where the report goes.
+    #[arg(long, default_value = "docs")]
+    out: std::path::PathBuf,
+    /// max_in_flight_per_webhook for the service.
+    #[arg(long, default_value_t = 64)]
+    in_flight: usize,
+}
+
+/// Sizes of one run.
+struct Plan {
+    runs: usize,
+    ceiling_requests: usize,
+    fanout1_events: usize,
+    fanout10_events: usize,
+    latency_secs: u64,
+    backlog: usize,
+    isolation_events: usize,
+}
+
+/// One throughput measurement.
+#[derive(Serialize, Clone, Default)]
+pub struct Throughput {
+    pub accepted_per_s: f64,
+    pub delivered_per_s: f64,
+    pub deliveries: usize,
+    pub duplicates: u64,
+    pub missing: usize,
+    pub cpu_s_per_1000: f64,
+}
+
+/// Everything one backend produced.
+#[derive(Serialize, Default)]
+pub struct BackendReport {
+    pub backend: String,
+    pub workers: usize,
+    pub fanout1: Vec<Throughput>,
+    pub fanout10: Vec<Throughput>,
+    pub ingest_p50_ms: f64,
+    pub ingest_p99_ms: f64,
+    pub deliver_p50_ms: f64,
+    pub deliver_p99_ms: f64,
+    pub latency_offered_per_s: u64,
+    pub backlog: usize,
+    pub backlog_peak_rss_held_mb: f64,
+    pub backlog_peak_rss_draining_mb: f64,
+    pub backlog_drain_per_s: f64,
+    pub isolation_alone_per_s: f64,
+    pub isolation_beside_dead_per_s: f64,
+}
+
+/// The whole run.
+#[derive(Serialize, Default)]
+pub struct Report {
+    pub quick: bool,
+    pub machine: String,
+    pub ceiling_per_s: Vec<f64>,
+    pub backends: Vec<BackendReport>,
+}
+
+fn event_body(event: &str, i: usize) -> Bytes {
+    // ~500 bytes, like the peer's measurement.
+    let pad = "x".repeat(380);
+    Bytes::from(format!(
+        r#"{{"event":"{event}","data":{{"i":{i},"user_id":7,"course_id":42,"note":"{pad}"}}}}"#
+    ))
+}
+
+fn batch_body(event: &str, start: usize, n: usize) -> Bytes {
+    let events: Vec<String> = (start..start + n)
+        .map(|i| String::from_utf8_lossy(&event_body(event, i)).into_owned())
+        .collect();
+    Bytes::from(format!(r#"{{"events":[{}]}}"#, events.join(",")))
+}
+
+/// Waits until the receiver has `expected` distinct pairs or nothing arrives for 10 s.
+async fn wait_delivered(rx: &Receiver, expected: usize) -> Instant {
+    let mut last = rx.distinct();
+    let mut last_change = Instant::now();
+    loop {
+        let now = rx.distinct();
+        if now >= expected {
+            return Instant::now();
+        }
+        if now != last {
+            last = now;
+            last_change = Instant::now();
+        } else if last_change.elapsed() > Duration::from_secs(10) {
+            return last_change;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn throughput(
+    svc: &Service,
+    rx: &Receiver,
+    load: &Load,
+    fanout: usize,
+    events: usize,
+    run: usize,
+) -> anyhow::Result<Throughput> {
+    rx.reset();
+    let event = if fanout == 1 {
+        "course_completed"
+    } else {
+        "lesson_completed"
+    };
+    let cpu_before = svc.cpu_seconds();
+    let started = Instant::now();
+    let result = if fanout == 1 {
+        let uri = svc.url("/api/v1/events").parse()?;
+        load.closed_loop(uri, Some(svc.token.clone()), 32, events, true, move |i| {
+            event_body(event, run * 1_000_000 + i)
+        })
+        .await
+    } else {
+        let uri = svc.url("/api/v1/events/batch").parse()?;
+        let per = 100;
+        load.closed_loop(
+            uri,
+            Some(svc.token.clone()),
+            8,
+            events / per,
+            true,
+            move |i| batch_body(event, run * 1_000_000 + i * per, per),
+        )
+        .await
+    };
+    let expected = result.accepted.len() * fanout;
+    let done = wait_delivered(rx, expected).await;
+    let cpu = svc.cpu_seconds() - cpu_before;
+    let (distinct, duplicates) = rx
+        .arrivals
+        .lock()
+        .map(|a| (a.first.len(), a.duplicates))
+        .unwrap_or_default();
+    let took = (done - started).as_secs_f64();
+    Ok(Throughput {
+        accepted_per_s: result.accepted.len() as f64 / result.elapsed.as_secs_f64(),
+        delivered_per_s: distinct as f64 / took,
+        deliveries: distinct,
+        duplicates,
+        missing: expected.saturating_sub(distinct),
+        cpu_s_per_1000: cpu / (distinct.max(1) as f64 / 1000.0),
+    })
+}
+
+async fn measure_backend(
+    bin: &std::path::Path,
+    backend: Backend,
+    plan: &Plan,
+    args: &Args,
+    rx: &Receiver,
+) -> anyhow::Result<BackendReport> {
+    let workers = if backend == Backend::Postgres { 2 } else { 0 };
+    let svc = Service::start(bin, backend, workers, args.in_flight).await?;
+    let load = Load::new(64);
+    let mut report = BackendReport {
+        backend: format!("{backend:?}"),
+        workers,
+        ..Default::default()
+    };
+    svc.webhook(&format!("http://{}/one", rx.addr), "course_completed")
+        .await?;
+    for i in 0..10 {
+        svc.webhook(&format!("http://{}/ten/{i}", rx.addr), "lesson_completed")
+            .await?;
+    }
+    for run in 0..plan.runs {
+        let t = throughput(&svc, rx, &load, 1, plan.fanout1_events, run).await?;
+        eprintln!(
+            "  {backend:?} fan-out 1 run {run}: {:.0} delivered/s, {:.0} accepted/s",
+            t.delivered_per_s, t.accepted_per_s
+        );
+        report.fanout1.push(t);
+        let t = throughput(&svc, rx, &load, 10, plan.fanout10_events, run + 100).await?;
+        eprintln!(
+            "  {backend:?} fan-out 10 run {run}: {:.0} delivered/s",
+            t.delivered_per_s
+        );
+        report.fanout10.push(t);
+    }
+
+    // Latency at a fixed offered load of 1,000 events/s.
+    rx.reset();
+    let uri = svc.url("/api/v1/events").parse()?;
+    let result = load
+        .open_loop(
+            uri,
+            Some(svc.token.clone()),
+            1000,
+            Duration::from_secs(plan.latency_secs),
+            |i| event_body("course_completed", 5_000_000 + i),
+        )
+        .await;
+    wait_delivered(rx, result.accepted.len()).await;
+    let mut ingest = result.latencies.clone();
+    let arrivals: std::collections::HashMap<String, Instant> = rx
+        .arrivals
+        .lock()
+        .map(|a| {
+            a.first
+                .iter()
+                .map(|((event, _), at)| (event.clone(), *at))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut deliver: Vec<Duration> = result
+        .accepted
+        .iter()
+        .filter_map(|(id, at)| {
+            arrivals
+                .get(id)
+                .map(|arrived| arrived.saturating_duration_since(*at))
+        })
+        .collect();
+    report.latency_offered_per_s = 1000;
+    report.ingest_p50_ms = percentile_ms(&mut ingest, 50.0);
+    report.ingest_p99_ms = percentile_ms(&mut ingest, 99.0);
+    report.deliver_p50_ms = percentile_ms(&mut deliver, 50.0);
+    report.deliver_p99_ms = percentile_ms(&mut deliver, 99.0);
+    eprintln!("  {backend:?} latency: ingest p50 {:.1} ms p99 {:.1} ms, accept→deliver p50 {:.1} ms p99 {:.1} ms", report.ingest_p50_ms, report.ingest_p99_ms, report.deliver_p50_ms, report.deliver_p99_ms);
+
+    // Isolation: a healthy webhook alone, then beside one that never answers.
+    let healthy = Receiver::start(false).await?;
+    let dead = Receiver::start(true).await?;
+    let healthy_id = svc
+        .webhook(&format!("http://{}/healthy", healthy.addr), "quiz_passed")
+        .await?;
+    let _ = healthy_id;
+    let alone = throughput_on(
+        &svc,
+        &healthy,
+        &load,
+        "quiz_passed",
+        plan.isolation_events,
+        7_000_000,
+    )
+    .await?;
+    svc.webhook(&format!("http://{}/dead", dead.addr), "quiz_passed")
+        .await?;
+    let beside = throughput_on(
+        &svc,
+        &healthy,
+        &load,
+        "quiz_passed",
+        plan.isolation_events,
+        8_000_000,
+    )
+    .await?;
+    report.isolation_alone_per_s = alone;
+    report.isolation_beside_dead_per_s = beside;
+    eprintln!("  {backend:?} isolation: {alone:.0}/s alone, {beside:.0}/s beside a dead endpoint");
+
+    // Backlog: held for a paused webhook, then resumed.
+    if plan.backlog > 0 {
+        let held_rx = Receiver::start(false).await?;
+        let id = svc
+            .webhook(&format!("http://{}/held", held_rx.addr), "order_completed")
+            .await?;
+        svc.set_status(&id, "paused").await?;
+        let uri: hyper::Uri = svc.url("/api/v1/events/batch").parse()?;
+        let per = 500;
+        let mut peak_held = 0u64;
+        let mut sent = 0;
+        while sent < plan.backlog {
+            let chunk = plan.backlog.min(sent + 50 * per);
+            let batches = (chunk - sent).div_ceil(per);
+            let start = sent;
+            load.closed_loop(
+                uri.clone(),
+                Some(svc.token.clone()),
+                4,
+                batches,
+                false,
+                move |i| batch_body("order_completed", 9_000_000 + start + i * per, per),
+            )
+            .await;
+            sent = chunk;
+            peak_held = peak_held.max(svc.rss_bytes());
+        }
+        let resumed = Instant::now();
+        svc.set_status(&id, "active").await?;
+        let mut peak_draining = 0u64;
+        while held_rx.distinct() < plan.backlog && resumed.elapsed() < Duration::from_secs(1800) {
+            peak_draining = peak_draining.max(svc.rss_bytes());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        report.backlog = plan.backlog;
+        report.backlog_drain_per_s = held_rx.distinct() as f64 / resumed.elapsed().as_secs_f64();
+        report.backlog_peak_rss_held_mb = peak_held as f64 / 1e6;
+        report.backlog_peak_rss_draining_mb = peak_draining as f64 / 1e6;
+        eprintln!("  {backend:?} backlog {}: drained at {:.0}/s, peak RSS {:.0} MB held / {:.0} MB draining", plan.backlog, report.backlog_drain_per_s, report.backlog_peak_rss_held_mb, report.backlog_peak_rss_draining_mb);
+    }
+    svc.stop().await;
+    Ok(report)
+}
+
+async fn throughput_on(
+    svc: &Service,
+    rx: &Receiver,
+    load: &Load,
+    event: &'static str,
+    events: usize,
+    base: usize,
+) -> anyhow::Result<f64> {
+    rx.reset();
+    let uri = svc.url("/api/v1/events").parse()?;
+    let started = Instant::now();
+    let result = load
+        .closed_loop(uri, Some(svc.token.clone()), 32, events, true, move |i| {
+            event_body(event, base + i)
+        })
+        .await;
+    let done = wait_delivered(rx, result.accepted.len()).await;
+    Ok(rx.distinct() as f64 / (done - started).as_secs_f64())
+}
+
+async fn ceiling(load: &Load, rx: &Receiver, requests: usize) -> anyhow::Result<f64> {
+    let uri: hyper::Uri = format!("http://{}/ceiling", rx.addr).parse()?;
+    let body = Bytes::from("x".repeat(500));
+    let result = load
+        .closed_loop(uri, None, 64, requests, false, move |_| body.clone())
+        .await;
+    rx.reset();
+    Ok(result.requests as f64 / result.elapsed.as_secs_f64())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024 / 1024);
+    format!("{cores} cores ({cpu}), {mem} GiB RAM, Linux")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let plan = if args.quick {
+        Plan {
+            runs: args.runs.unwrap_or(1),
+            ceiling_requests: 30_000,
+            fanout1_events: 3_000,
+            fanout10_events: 1_000,
+            latency_secs: 3,
+            backlog: 10_000,
+            isolation_events: 1_000,
+        }
+    } else {
+        Plan {
+            runs: args.runs.unwrap_or(3),
+            ceiling_requests: 300_000,
+            fanout1_events: 20_000,
+            fanout10_events: 5_000,
+            latency_secs: 10,
+            backlog: 1_000_000,
+            isolation_events: 5_000,
+        }
+    };
+    if !args.no_build {
+        eprintln!("building the service (release)…");
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--release", "--bin", "learnomy-webhooks"])
+            .status()?;
+        anyhow::ensure!(status.success(), "cargo build failed");
+    }
+    let bin = service::service_binary();
+    anyhow::ensure!(
+        bin.exists(),
+        "{} not found: build with cargo build --release",
+        bin.display()
+    );
+    let rx = Receiver::start(false).await?;
+    let load = Load::new(64);
+    let mut report = Report {
+        quick: args.quick,
+        machine: machine(),
+        ..Default::default()
+    };
+    for _ in 0..plan.runs {
+        let c = ceiling(&load, &rx, plan.ceiling_requests).await?;
+        eprintln!("loopback ceiling: {c:.0} requests/s");
+        report.ceiling_per_s.push(c);
+    }
+    for name in &args.backends {
+        let backend = match name.as_str() {
+            "sqlite" => Backend::Sqlite,
+            "postgres" => Backend::Postgres,
+            other => anyhow::bail!("unknown backend {other}"),
+        };
+        eprintln!("{backend:?}…");
+        report
+            .backends
+            .push(measure_backend(&bin, backend, &plan, &args, &rx).await?);
+    }
+    report::write(&report, &args.out)?;
+    eprintln!("written to {}/benchmarks.md", args.out.display());
+    Ok(())
+}
