@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::connect::WriteTx;
 use lwh_domain::{DeliveryId, EventId, Timestamp, WebhookId, WebhookStatus};
-use sqlx::{Any, Transaction};
 
 use crate::connect::Store;
 use crate::error::StoreError;
@@ -137,7 +137,7 @@ impl Store {
 
     async fn find_idempotent(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut WriteTx,
         key: &str,
         now: Timestamp,
     ) -> Result<Option<IngestOutcome>, StoreError> {
@@ -169,7 +169,7 @@ impl Store {
 
     async fn subscribers(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut WriteTx,
         slug: &str,
     ) -> Result<Vec<(WebhookId, WebhookStatus)>, StoreError> {
         let found = sqlx::query(self.backend.sql(

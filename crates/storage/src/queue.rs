@@ -61,14 +61,16 @@ impl Store {
                  RETURNING id, event_id, attempts, series_start"
             }
         };
+        let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(self.backend.sql(sql))
             .bind(webhook.to_string())
             .bind(now.millis())
             .bind(limit as i64)
             .bind(lease_until.millis())
             .bind(owner)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
+        tx.commit().await?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }

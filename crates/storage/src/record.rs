@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::connect::WriteTx;
 use lwh_domain::lifecycle::{failure_reason, FailureRecord};
 use lwh_domain::{DeliveryId, Timestamp, WebhookId, WebhookStatus};
-use sqlx::{Any, Transaction};
 
 use crate::connect::Store;
 use crate::dialect::placeholders;
@@ -57,7 +57,7 @@ impl Store {
 
     async fn update_webhooks(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut WriteTx,
         records: &[AttemptRecord],
         rules: FailureRules,
         now: Timestamp,
@@ -137,7 +137,7 @@ impl Store {
 
     async fn insert_attempts(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut WriteTx,
         ordered: &[&AttemptRecord],
     ) -> Result<(), StoreError> {
         for chunk in ordered.chunks(ATTEMPT_ROWS_PER_INSERT) {
@@ -170,7 +170,7 @@ impl Store {
 
     async fn update_deliveries(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut WriteTx,
         ordered: &[&AttemptRecord],
         now: Timestamp,
     ) -> Result<(), StoreError> {

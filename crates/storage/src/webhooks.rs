@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
+use crate::connect::WriteTx;
 use lwh_domain::{Timestamp, WebhookId, WebhookStatus};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Transaction};
 
 use crate::connect::Store;
 use crate::dialect::Backend;
@@ -58,7 +58,7 @@ impl Store {
 
     async fn replace_events(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut WriteTx,
         id: WebhookId,
         events: &[String],
     ) -> Result<(), StoreError> {
@@ -184,7 +184,7 @@ impl Store {
     /// its queued deliveries. A no-op when the status is unchanged.
     pub(crate) async fn set_status_in(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut WriteTx,
         id: WebhookId,
         status: WebhookStatus,
         reason: Option<&str>,
