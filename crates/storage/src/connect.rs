@@ -75,6 +75,16 @@ pub struct Store {
     write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// How durable a commit must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// On disk before the commit returns (fsync): accepted events, admin changes.
+    Full,
+    /// Survives a process crash, may be lost with the machine's power: claims and attempt
+    /// results, whose loss only means a delivery is attempted again (at-least-once holds).
+    Relaxed,
+}
+
 /// A write transaction; on SQLite it also holds the process's write gate until it ends.
 pub struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
@@ -157,16 +167,30 @@ impl Store {
         Ok(())
     }
 
-    /// Starts a transaction that will write. On SQLite it first passes the process's write
-    /// gate, then takes the write lock at once (`BEGIN IMMEDIATE`): a deferred transaction that
-    /// reads first and writes later can fail at once with SQLITE_BUSY when another writer got
-    /// in between.
+    /// Starts a transaction that must survive power loss once committed (an accepted event,
+    /// an admin's change). See [`Store::begin_write_with`].
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        self.begin_write_with(Durability::Full).await
+    }
+
+    /// Starts a transaction that will write. On SQLite it first passes the process's write
+    /// gate, then takes the write lock at once (`BEGIN IMMEDIATE`) — a deferred transaction
+    /// that reads first and writes later can fail at once with SQLITE_BUSY — with the
+    /// commit's durability set for this transaction: [`Durability::Relaxed`] skips the fsync
+    /// (WAL, `synchronous = NORMAL`), still safe against a process crash.
+    pub(crate) async fn begin_write_with(
+        &self,
+        durability: Durability,
+    ) -> Result<WriteTx, StoreError> {
         Ok(match self.backend {
             Backend::Sqlite => {
                 let gate = self.write_gate.clone().lock_owned().await;
+                let begin = match durability {
+                    Durability::Full => "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
+                    Durability::Relaxed => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
+                };
                 WriteTx {
-                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    tx: self.pool.begin_with(begin).await?,
                     _gate: Some(gate),
                 }
             }

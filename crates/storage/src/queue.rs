@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use lwh_domain::{EventId, Timestamp, WebhookId};
 
-use crate::connect::Store;
+use crate::connect::{Durability, Store};
 use crate::dialect::{placeholders, Backend};
 use crate::error::StoreError;
 use crate::records::{ClaimedDelivery, QueueStats};
@@ -61,7 +61,7 @@ impl Store {
                  RETURNING id, event_id, attempts, series_start"
             }
         };
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write_with(Durability::Relaxed).await?;
         let claimed = sqlx::query(self.backend.sql(sql))
             .bind(webhook.to_string())
             .bind(now.millis())

@@ -8,7 +8,7 @@ use crate::connect::WriteTx;
 use lwh_domain::lifecycle::{failure_reason, FailureRecord};
 use lwh_domain::{DeliveryId, Timestamp, WebhookId, WebhookStatus};
 
-use crate::connect::Store;
+use crate::connect::{Durability, Store};
 use crate::dialect::placeholders;
 use crate::error::StoreError;
 use crate::records::{AttemptRecord, FailureRules, NextStep};
@@ -47,7 +47,7 @@ impl Store {
         }
         let mut ordered: Vec<&AttemptRecord> = records.iter().collect();
         ordered.sort_by_key(|r| (r.delivery_id, r.number));
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write_with(Durability::Relaxed).await?;
         let became_failed = self.update_webhooks(&mut tx, records, rules, now).await?;
         self.insert_attempts(&mut tx, &ordered).await?;
         self.update_deliveries(&mut tx, &ordered, now).await?;
