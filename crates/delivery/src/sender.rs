@@ -109,15 +109,16 @@ impl Sender {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         let (excerpt, body_error) = read_excerpt(response).await;
-        let delivered = (200..300).contains(&status);
-        let error_kind = (!delivered).then_some(ErrorKind::HttpStatus);
-        let error = match (delivered, body_error) {
-            (true, _) => None,
-            (false, _) if (300..400).contains(&status) => {
-                Some(format!("HTTP {status}: redirects are not followed"))
-            }
-            (false, Some(e)) => Some(format!("HTTP {status} ({e})")),
-            (false, None) => Some(format!("HTTP {status}")),
+        // A 2xx whose body never finishes (a receiver dribbling bytes past the timeout) is not
+        // a completed exchange: it is a failure, of the kind that ended it.
+        let (error_kind, error) = match body_error {
+            Some((kind, e)) => (Some(kind), Some(format!("HTTP {status}, then {e}"))),
+            None if (200..300).contains(&status) => (None, None),
+            None if (300..400).contains(&status) => (
+                Some(ErrorKind::HttpStatus),
+                Some(format!("HTTP {status}: redirects are not followed")),
+            ),
+            None => (Some(ErrorKind::HttpStatus), Some(format!("HTTP {status}"))),
         };
         AttemptOutcome {
             status_code: Some(status),
@@ -176,8 +177,9 @@ fn blocked_kind(rejection: &Rejection) -> ErrorKind {
     }
 }
 
-/// Reads up to [`MAX_RESPONSE_READ`] bytes and keeps the first [`RESPONSE_EXCERPT`] as text.
-async fn read_excerpt(mut response: reqwest::Response) -> (String, Option<String>) {
+/// Reads up to [`MAX_RESPONSE_READ`] bytes and keeps the first [`RESPONSE_EXCERPT`] as text;
+/// past that the connection is dropped, so a huge body costs nothing.
+async fn read_excerpt(mut response: reqwest::Response) -> (String, Option<(ErrorKind, String)>) {
     let mut kept: Vec<u8> = Vec::new();
     let mut read = 0usize;
     let mut error = None;
@@ -191,9 +193,15 @@ async fn read_excerpt(mut response: reqwest::Response) -> (String, Option<String
             Ok(None) => break,
             Err(e) => {
                 error = Some(if e.is_timeout() {
-                    "response body timed out".to_owned()
+                    (
+                        ErrorKind::Timeout,
+                        "the response body did not finish before the timeout".to_owned(),
+                    )
                 } else {
-                    "response body cut short".to_owned()
+                    (
+                        ErrorKind::Connect,
+                        "the response body was cut short".to_owned(),
+                    )
                 });
                 break;
             }
@@ -228,6 +236,14 @@ fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
         );
     }
     let detail = root_cause(e);
+    // rustls' error can sit inside an io::Error whose source() skips it; its text is stable.
+    let lower = detail.to_ascii_lowercase();
+    if ["certificate", "tls", "handshake", "alert"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        return (ErrorKind::Tls, format!("TLS handshake failed: {detail}"));
+    }
     (ErrorKind::Connect, format!("connection failed: {detail}"))
 }
 
