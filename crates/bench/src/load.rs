@@ -122,17 +122,10 @@ impl Load {
                     if i >= n {
                         break;
                     }
-                    let result = load.post(&uri, token.as_deref(), body(i), parse).await;
-                    if let Ok(mut o) = out.lock() {
-                        o.requests += 1;
-                        match result {
-                            Ok(sent) => {
-                                o.latencies.push(sent.latency);
-                                o.accepted.extend(sent.accepted);
-                            }
-                            Err(_) => o.errors += 1,
-                        }
-                    }
+                    record(
+                        &out,
+                        load.post(&uri, token.as_deref(), body(i), parse).await,
+                    );
                 }
             }));
         }
@@ -171,17 +164,7 @@ impl Load {
                 body(i),
             );
             tasks.push(tokio::spawn(async move {
-                let result = load.post(&uri, token.as_deref(), b, true).await;
-                if let Ok(mut o) = out.lock() {
-                    o.requests += 1;
-                    match result {
-                        Ok(sent) => {
-                            o.latencies.push(sent.latency);
-                            o.accepted.extend(sent.accepted);
-                        }
-                        Err(_) => o.errors += 1,
-                    }
-                }
+                record(&out, load.post(&uri, token.as_deref(), b, true).await);
             }));
         }
         for t in tasks {
@@ -190,6 +173,20 @@ impl Load {
         let mut result = std::mem::take(&mut *out.lock().unwrap_or_else(|p| p.into_inner()));
         result.elapsed = started.elapsed();
         result
+    }
+}
+
+/// Adds one request's outcome to a run's result.
+fn record(out: &Mutex<LoadResult>, result: anyhow::Result<Sent>) {
+    if let Ok(mut o) = out.lock() {
+        o.requests += 1;
+        match result {
+            Ok(sent) => {
+                o.latencies.push(sent.latency);
+                o.accepted.extend(sent.accepted);
+            }
+            Err(_) => o.errors += 1,
+        }
     }
 }
 

@@ -200,11 +200,9 @@ pub async fn update(
     Path(id): Path<String>,
     Form(form): Form<WebhookForm>,
 ) -> Response {
-    if !session.csrf_ok(&form.csrf) {
-        return Refusal::Csrf.into_response();
-    }
-    let Ok(id) = id.parse::<WebhookId>() else {
-        return super::error_response(AppError::NotFound("webhook"));
+    let id = match checked(&session, &form.csrf, &id) {
+        Ok(id) => id,
+        Err(refused) => return *refused,
     };
     let edit = WebhookEdit {
         url: Some(form.url.trim().to_owned()),
@@ -249,9 +247,10 @@ pub async fn set_status(
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    if !session.csrf_ok(&form.csrf) {
-        return Refusal::Csrf.into_response();
-    }
+    let id = match checked(&session, &form.csrf, &id) {
+        Ok(id) => id,
+        Err(refused) => return *refused,
+    };
     let status = match form.status.as_deref() {
         Some("active") => WebhookStatus::Active,
         Some("paused") => WebhookStatus::Paused,
@@ -262,9 +261,6 @@ pub async fn set_status(
                 "must be active, paused or disabled",
             ))
         }
-    };
-    let Ok(id) = id.parse::<WebhookId>() else {
-        return super::error_response(AppError::NotFound("webhook"));
     };
     let edit = WebhookEdit {
         status: Some(status),
@@ -287,11 +283,9 @@ pub async fn delete(
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    if !session.csrf_ok(&form.csrf) {
-        return Refusal::Csrf.into_response();
-    }
-    let Ok(id) = id.parse::<WebhookId>() else {
-        return super::error_response(AppError::NotFound("webhook"));
+    let id = match checked(&session, &form.csrf, &id) {
+        Ok(id) => id,
+        Err(refused) => return *refused,
     };
     match state.app.delete_webhook(id).await {
         Ok(()) => Redirect::to("/admin/webhooks?notice=Webhook+deleted.").into_response(),
@@ -306,11 +300,9 @@ pub async fn test(
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    if !session.csrf_ok(&form.csrf) {
-        return Refusal::Csrf.into_response();
-    }
-    let Ok(id) = id.parse::<WebhookId>() else {
-        return super::error_response(AppError::NotFound("webhook"));
+    let id = match checked(&session, &form.csrf, &id) {
+        Ok(id) => id,
+        Err(refused) => return *refused,
     };
     match lwh_delivery::send_ping(&state.app, &state.sender, id).await {
         Ok(r) => Json(json!({
@@ -540,4 +532,13 @@ fn status_button(session: &Session, w: &WebhookRecord, status: &str, label: &str
             button.button.small type="submit" { (label) }
         }
     }
+}
+
+/// The CSRF check and the id parse every webhook action starts with.
+fn checked(session: &Session, csrf: &str, id: &str) -> Result<WebhookId, Box<Response>> {
+    if !session.csrf_ok(csrf) {
+        return Err(Box::new(Refusal::Csrf.into_response()));
+    }
+    id.parse::<WebhookId>()
+        .map_err(|_| Box::new(super::error_response(AppError::NotFound("webhook"))))
 }
