@@ -382,3 +382,104 @@ fn every_subcommand_has_help() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_token_or_password_reaches_the_logs() {
+    use common::process::{free_port, ProcessEnv};
+    use common::receiver::Receiver;
+    let dir = fresh_dir();
+    let env = ProcessEnv::new(dir.path(), None);
+    let token = env.run(&["token", "create", "--scope", "webhooks:manage"]);
+    let password = "a very secret console password";
+    let mut create_user = Command::new(BIN)
+        .args(["admin", "create-user", "admin", "--password-stdin"])
+        .envs(env.vars.iter().cloned())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    create_user
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let created = create_user.wait_with_output().unwrap();
+    let rx = Receiver::start().await;
+    let port = free_port();
+    let log_path = dir.path().join("all.log");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .envs(env.vars.iter().cloned())
+        .env("RUST_LOG", "trace,hyper=info,h2=info,rustls=info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    common::process::wait_healthy(port).await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let secret = "log-canary-secret-0123456789abcdef";
+    let res = client
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"url": rx.url("/logs"), "events": ["course_completed"], "secret": secret}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let id = res.json::<serde_json::Value>().await.unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    client.post(format!("{base}/api/v1/events")).bearer_auth(&token)
+        .json(&serde_json::json!({"event": "course_completed", "data": {"canary": "payload-canary-77"}}))
+        .send().await.unwrap();
+    client
+        .post(format!("{base}/api/v1/webhooks/{id}/test"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(format!("{base}/api/v1/events"))
+        .bearer_auth("lwh_wrong-token-canary")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    let login = client
+        .post(format!("{base}/admin/login"))
+        .form(&[("name", "admin"), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    client
+        .post(format!("{base}/admin/login"))
+        .form(&[("name", "admin"), ("password", "wrong-password-canary")])
+        .send()
+        .await
+        .unwrap();
+    rx.wait_for(2, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut logs = std::fs::read_to_string(&log_path).unwrap();
+    logs.push_str(&String::from_utf8_lossy(&created.stderr));
+    assert!(logs.len() > 1000, "trace logging produced output");
+    for needle in [
+        secret,
+        &token[4..],
+        password,
+        "wrong-token-canary",
+        "wrong-password-canary",
+        "payload-canary-77",
+    ] {
+        assert!(!logs.contains(needle), "{needle:?} appears in the logs");
+    }
+}
