@@ -267,6 +267,52 @@ async fn the_secret_appears_only_on_the_page_that_created_it() {
                 "{route} missing from the API reference page"
             );
         }
+        // Oversize input gets the form back with an error, never a 5xx.
+        let huge = format!("https://hooks.example.com/{}", "a".repeat(100_000));
+        let res = client
+            .post(s.url("/admin/webhooks"))
+            .header("cookie", &cookie)
+            .form(&[
+                ("_csrf", csrf.as_str()),
+                ("url", huge.as_str()),
+                ("events", "quiz_passed"),
+                ("secret", &"s".repeat(5_000)),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422);
+        assert!(res
+            .text()
+            .await
+            .unwrap()
+            .contains("at most 2048 characters"));
+        // An expired session is refused like no session.
+        let expired = "expired-session-cookie-value-0123456789";
+        let user = s.app.store().find_user("admin").await.unwrap().unwrap();
+        let past = lwh_domain::Timestamp::now().plus_millis(-60_000);
+        s.app
+            .store()
+            .insert_session(
+                &lwh_app::tokens::hash_token(expired),
+                user.id,
+                "csrf",
+                past.plus_millis(-3_600_000),
+                past,
+            )
+            .await
+            .unwrap();
+        let res = client
+            .get(s.url("/admin/webhooks"))
+            .header("cookie", format!("lwh_session={expired}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            303,
+            "an expired session goes to the login page"
+        );
         // Script-bearing input is rendered escaped.
         let res = client
             .post(s.url("/admin/webhooks"))

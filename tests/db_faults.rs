@@ -149,6 +149,7 @@ async fn sqlite_on_a_full_disk_refuses_clearly_and_recovers() {
     };
     accepted.insert(again);
     wait_all(&rx, &accepted).await;
+
     kill9(&mut serve);
 }
 

@@ -86,29 +86,69 @@ pub(crate) enum Durability {
 }
 
 /// A write transaction; on SQLite it also holds the process's write gate until it ends.
+///
+/// On SQLite the transaction is driven with plain `BEGIN IMMEDIATE` / `COMMIT` on a pooled
+/// connection rather than sqlx's transaction object: when a statement fails with SQLITE_FULL or
+/// an I/O error, SQLite rolls the transaction back by itself, sqlx's own ROLLBACK then fails, and
+/// its bookkeeping would leave the connection refusing every later transaction. Here a
+/// transaction that is not committed closes its connection instead (SQLite discards the open
+/// transaction on close), so a failure never poisons the pool.
 pub struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+    inner: WriteInner,
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+enum WriteInner {
+    Postgres(sqlx::Transaction<'static, sqlx::Any>),
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Any>),
+    /// Committed.
+    Closed,
 }
 
 impl WriteTx {
     /// Commits (and opens the gate for the next writer).
-    pub async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        match std::mem::replace(&mut self.inner, WriteInner::Closed) {
+            WriteInner::Postgres(tx) => tx.commit().await?,
+            WriteInner::Sqlite(mut conn) => {
+                if let Err(e) = conn.execute("COMMIT").await {
+                    conn.close_on_drop();
+                    return Err(e.into());
+                }
+            }
+            WriteInner::Closed => {}
+        }
         Ok(())
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        // Not committed: the connection goes, and its transaction with it.
+        if let WriteInner::Sqlite(conn) = &mut self.inner {
+            conn.close_on_drop();
+        }
     }
 }
 
 impl std::ops::Deref for WriteTx {
     type Target = sqlx::AnyConnection;
     fn deref(&self) -> &Self::Target {
-        &self.tx
+        match &self.inner {
+            WriteInner::Postgres(tx) => tx,
+            WriteInner::Sqlite(conn) => conn,
+            WriteInner::Closed => unreachable!("a WriteTx is not used after commit"),
+        }
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
+        match &mut self.inner {
+            WriteInner::Postgres(tx) => tx,
+            WriteInner::Sqlite(conn) => conn,
+            WriteInner::Closed => unreachable!("a WriteTx is not used after commit"),
+        }
     }
 }
 
@@ -189,13 +229,18 @@ impl Store {
                     Durability::Full => "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
                     Durability::Relaxed => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
                 };
+                let mut conn = self.pool.acquire().await?;
+                if let Err(e) = conn.execute(begin).await {
+                    conn.close_on_drop();
+                    return Err(e.into());
+                }
                 WriteTx {
-                    tx: self.pool.begin_with(begin).await?,
+                    inner: WriteInner::Sqlite(conn),
                     _gate: Some(gate),
                 }
             }
             Backend::Postgres => WriteTx {
-                tx: self.pool.begin().await?,
+                inner: WriteInner::Postgres(self.pool.begin().await?),
                 _gate: None,
             },
         })
