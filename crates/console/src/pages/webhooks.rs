@@ -175,20 +175,9 @@ pub async fn create(
                 url: form.url,
                 events: form.events,
                 secret: form.secret.unwrap_or_default(),
-                errors: field_errors(&e),
+                errors: Vec::new(),
             };
-            if model.errors.is_empty() {
-                return super::error_response(e);
-            }
-            render(
-                &state,
-                &session,
-                model,
-                None,
-                None,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            refused_form(&state, &session, model, e).await
         }
     }
 }
@@ -212,8 +201,7 @@ pub async fn update(
     match state.app.update_webhook(id, edit).await {
         Ok(_) => Redirect::to("/admin/webhooks?notice=Webhook+updated.").into_response(),
         Err(e) => {
-            let errors = field_errors(&e);
-            if errors.is_empty() {
+            if field_errors(&e).is_empty() {
                 return super::error_response(e);
             }
             let editing = match state.app.get_webhook(id).await {
@@ -225,17 +213,9 @@ pub async fn update(
                 url: form.url,
                 events: form.events,
                 secret: String::new(),
-                errors,
+                errors: Vec::new(),
             };
-            render(
-                &state,
-                &session,
-                model,
-                None,
-                None,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            refused_form(&state, &session, model, e).await
         }
     }
 }
@@ -315,6 +295,29 @@ pub async fn test(
         .into_response(),
         Err(e) => super::error_response(e),
     }
+}
+
+/// The page again with the form as sent and each problem beside its field (422), or an error
+/// page when the problem is not about a field.
+async fn refused_form(
+    state: &ConsoleState,
+    session: &Session,
+    mut model: FormModel,
+    e: AppError,
+) -> Response {
+    model.errors = field_errors(&e);
+    if model.errors.is_empty() {
+        return super::error_response(e);
+    }
+    render(
+        state,
+        session,
+        model,
+        None,
+        None,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
 }
 
 /// The messages to show beside fields, for errors that are about fields.
