@@ -6,6 +6,7 @@
 mod common;
 
 use common::{settings, with_server};
+use lwh_console::Access;
 use lwh_domain::Plan;
 use lwh_storage::Backend;
 use reqwest::redirect::Policy;
@@ -13,52 +14,25 @@ use reqwest::Method;
 
 const PASSWORD: &str = "a long console password";
 
-/// Every console route that needs a session, with a well-formed id where one is needed.
-fn console_routes() -> Vec<(Method, &'static str)> {
-    vec![
-        (Method::GET, "/admin/webhooks"),
-        (Method::POST, "/admin/webhooks"),
-        (
-            Method::POST,
-            "/admin/webhooks/wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/edit",
-        ),
-        (
-            Method::POST,
-            "/admin/webhooks/wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/status",
-        ),
-        (
-            Method::POST,
-            "/admin/webhooks/wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/delete",
-        ),
-        (
-            Method::POST,
-            "/admin/webhooks/wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/test",
-        ),
-        (
-            Method::GET,
-            "/admin/webhooks/wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/log",
-        ),
-        (
-            Method::GET,
-            "/admin/webhooks/wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/log/rows",
-        ),
-        (
-            Method::GET,
-            "/admin/deliveries/dlv_01JDQ8V3W4X5Y6Z7A8B9C0D1E2",
-        ),
-        (
-            Method::POST,
-            "/admin/deliveries/dlv_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/redeliver",
-        ),
-        (Method::GET, "/admin/tokens"),
-        (Method::GET, "/admin/api"),
-        (Method::POST, "/admin/tokens"),
-        (
-            Method::POST,
-            "/admin/tokens/tok_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/revoke",
-        ),
-        (Method::POST, "/admin/logout"),
-    ]
+/// Every console route that needs a session, read from the router's own table, with a
+/// well-formed id where the path has one.
+fn console_routes() -> Vec<(Method, String)> {
+    let routes: Vec<_> = lwh_console::ROUTES
+        .iter()
+        .filter(|r| r.access != Access::Public)
+        .map(|r| {
+            let id = if r.path.starts_with("/admin/deliveries") {
+                "dlv_01JDQ8V3W4X5Y6Z7A8B9C0D1E2"
+            } else if r.path.starts_with("/admin/tokens") {
+                "tok_01JDQ8V3W4X5Y6Z7A8B9C0D1E2"
+            } else {
+                "wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2"
+            };
+            (r.method.clone(), r.path.replace("{id}", id))
+        })
+        .collect();
+    assert!(routes.len() >= 15, "the console's route table is read");
+    routes
 }
 
 fn no_redirects() -> reqwest::Client {
@@ -71,6 +45,7 @@ fn no_redirects() -> reqwest::Client {
 
 /// Signs in and returns (cookie header value, csrf token).
 async fn sign_in(s: &common::TestServer) -> (String, String) {
+    common::logs::remember(PASSWORD);
     s.app.create_user("admin", PASSWORD).await.ok();
     let res = no_redirects()
         .post(s.url("/admin/login"))
@@ -108,6 +83,7 @@ async fn signed_out_and_csrf_less_requests_are_refused() {
     with_server(Backend::Sqlite, settings(Plan::Pro), |s| async move {
         let client = no_redirects();
         for (method, path) in console_routes() {
+            let path = path.as_str();
             let res = client
                 .request(method.clone(), s.url(path))
                 .form(&[("_csrf", "x")])
@@ -133,10 +109,54 @@ async fn signed_out_and_csrf_less_requests_are_refused() {
             );
         }
         let (cookie, csrf) = sign_in(&s).await;
+        // An expired session, even with its own CSRF token, is refused on every route.
+        let expired = "expired-session-on-every-route-0123456789";
+        let user = s.app.store().find_user("admin").await.unwrap().unwrap();
+        let past = lwh_domain::Timestamp::now().plus_millis(-1_000);
+        s.app
+            .store()
+            .insert_session(
+                &lwh_app::tokens::hash_token(expired),
+                user.id,
+                "csrf-of-the-expired-session",
+                past.plus_millis(-3_600_000),
+                past,
+            )
+            .await
+            .unwrap();
+        for (method, path) in console_routes() {
+            let res = client
+                .request(method.clone(), s.url(&path))
+                .header("cookie", format!("lwh_session={expired}"))
+                .form(&[("_csrf", "csrf-of-the-expired-session")])
+                .send()
+                .await
+                .unwrap();
+            if method == Method::GET {
+                assert_eq!(res.status(), 303, "expired session: {method} {path}");
+                assert_eq!(res.headers()["location"], "/admin/login");
+            } else {
+                assert_eq!(res.status(), 401, "expired session: {method} {path}");
+            }
+        }
+        // The public routes really are reachable signed out.
+        for route in lwh_console::ROUTES
+            .iter()
+            .filter(|r| r.access == Access::Public && r.method == Method::GET)
+        {
+            let res = client.get(s.url(route.path)).send().await.unwrap();
+            assert!(
+                matches!(res.status().as_u16(), 200 | 303 | 410),
+                "GET {} signed out: {}",
+                route.path,
+                res.status()
+            );
+        }
         for (method, path) in console_routes()
             .into_iter()
             .filter(|(m, _)| *m == Method::POST)
         {
+            let path = path.as_str();
             for token in [None, Some("wrong-token")] {
                 let mut form = vec![
                     ("url", "https://hooks.example.com/x"),
@@ -211,7 +231,7 @@ async fn the_secret_appears_only_on_the_page_that_created_it() {
     with_server(Backend::Sqlite, settings(Plan::Pro), |s| async move {
         let client = no_redirects();
         let (cookie, csrf) = sign_in(&s).await;
-        let secret = "console-chosen-secret-0123456789";
+        let secret = common::logs::remember("console-chosen-secret-0123456789");
         let res = client
             .post(s.url("/admin/webhooks"))
             .header("cookie", &cookie)

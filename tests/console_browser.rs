@@ -144,6 +144,7 @@ impl Browser {
     }
 
     async fn sign_in(&self, s: &TestServer) {
+        common::logs::remember(PASSWORD);
         s.app.create_user("admin", PASSWORD).await.unwrap();
         self.client.goto(&s.url("/admin/webhooks")).await.unwrap();
         assert!(

@@ -68,3 +68,49 @@ fn every_doc_link_points_at_a_file() {
     }
     assert!(checked > 10);
 }
+
+/// `scripts/check-test-logs` (run by `scripts/test` over the whole suite's logs) passes clean
+/// logs and catches a remembered secret, a token and a generated-secret shape.
+#[test]
+fn the_suite_log_check_catches_a_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/check-test-logs");
+    let secrets: Vec<String> = (0..10)
+        .map(|i| format!("remembered-secret-{i:04}"))
+        .collect();
+    std::fs::write(dir.path().join("secrets-1.txt"), secrets.join("\n")).unwrap();
+    let clean_line = "2026-11-28T10:00:00Z INFO lwh_delivery::worker: delivered delivery_id=dlv_01JDQ8V3W4X5Y6Z7A8B9C0D1E2 status=204\n";
+    for i in 0..20 {
+        std::fs::write(
+            dir.path().join(format!("serve-{i}.log")),
+            clean_line.repeat(120),
+        )
+        .unwrap();
+    }
+    let run = || {
+        std::process::Command::new(&script)
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for leak in [
+        secrets[3].clone(),
+        format!("lwh_{}", "aB3".repeat(13) + "x"),
+        "k3F9mQ2xV7pL0sT4wZ8cR1bN6yH5dJ2a".to_owned(),
+    ] {
+        std::fs::write(
+            dir.path().join("leak.log"),
+            format!("INFO oops {leak} here\n"),
+        )
+        .unwrap();
+        let out = run();
+        assert!(!out.status.success(), "{leak} not caught");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("LEAK"));
+    }
+}

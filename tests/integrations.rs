@@ -91,6 +91,7 @@ async fn start_receiver(language: &str) -> (Guard, u16) {
 }
 
 async fn check_guide(s: &TestServer, language: &str, capture: &Receiver) {
+    common::logs::remember(SECRET);
     let (_receiver, port) = start_receiver(language).await;
     let res = s
         .manage(Method::POST, "/api/v1/webhooks")

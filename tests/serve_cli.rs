@@ -48,6 +48,7 @@ async fn serve_with_no_flags_starts_on_sqlite_and_answers_healthz() {
         .map(|r| r.status().as_u16());
     let _ = child.kill();
     let output = child.wait_with_output().expect("wait");
+    common::logs::keep("serve-first-run", &output.stderr);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(healthy, "serve did not answer /healthz: {stderr}");
     assert_eq!(ready.ok(), Some(200));
@@ -109,6 +110,7 @@ fn token_create_prints_the_token_alone_and_list_never_shows_it() {
 fn admin_create_user_reads_the_password_from_stdin() {
     let dir = fresh_dir();
     let run = |args: &[&str], stdin: &str| {
+        common::logs::remember(stdin.trim_end());
         let mut child = clean_command(dir.path())
             .args(args)
             .stdin(Stdio::piped())
@@ -122,7 +124,9 @@ fn admin_create_user_reads_the_password_from_stdin() {
             .unwrap()
             .write_all(stdin.as_bytes())
             .unwrap();
-        child.wait_with_output().expect("wait")
+        let out = child.wait_with_output().expect("wait");
+        common::logs::keep("cli", &out.stderr);
+        out
     };
     let ok = run(
         &["admin", "create-user", "admin", "--password-stdin"],
@@ -342,6 +346,7 @@ async fn sigterm_finishes_attempts_in_flight_and_json_logs_carry_ids() {
     kill9(&mut again);
 
     let logs = std::fs::read_to_string(&log_path).unwrap();
+    common::logs::keep("serve-json", logs.as_bytes());
     let attempt = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -390,7 +395,7 @@ async fn no_secret_token_or_password_reaches_the_logs() {
     let dir = fresh_dir();
     let env = ProcessEnv::new(dir.path(), None);
     let token = env.run(&["token", "create", "--scope", "webhooks:manage"]);
-    let password = "a very secret console password";
+    let password = common::logs::remember("a very secret console password");
     let mut create_user = Command::new(BIN)
         .args(["admin", "create-user", "admin", "--password-stdin"])
         .envs(env.vars.iter().cloned())
@@ -423,7 +428,7 @@ async fn no_secret_token_or_password_reaches_the_logs() {
         .build()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let secret = "log-canary-secret-0123456789abcdef";
+    let secret = common::logs::remember("log-canary-secret-0123456789abcdef");
     let res = client
         .post(format!("{base}/api/v1/webhooks"))
         .bearer_auth(&token)
@@ -470,6 +475,7 @@ async fn no_secret_token_or_password_reaches_the_logs() {
     let _ = child.kill();
     let _ = child.wait();
     let mut logs = std::fs::read_to_string(&log_path).unwrap();
+    common::logs::keep("serve-trace", logs.as_bytes());
     logs.push_str(&String::from_utf8_lossy(&created.stderr));
     assert!(logs.len() > 1000, "trace logging produced output");
     for needle in [

@@ -146,6 +146,7 @@ both_backends!(
         let id = created["id"].as_str().unwrap().to_owned();
 
         // A client-supplied secret is returned once too.
+        common::logs::remember("my-own-secret-0123456789");
         let own = s
             .manage(Method::POST, "/api/v1/webhooks")
             .json(&json!({"url": "https://hooks.example.com/b", "events": ["quiz_passed"], "secret": "my-own-secret-0123456789"}))

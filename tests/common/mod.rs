@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod logs;
 pub mod process;
 pub mod receiver;
 
@@ -143,6 +144,7 @@ pub struct TestServer {
 impl TestServer {
     /// Starts the API on 127.0.0.1 with `settings` (data_dir and database are set here).
     pub async fn start(backend: Backend, settings: Settings) -> Self {
+        logs::capture_in_process();
         let db = TestDb::create(backend).await;
         let store = Store::open(&db.target).await.expect("open store");
         store.migrate().await.expect("migrate");
@@ -160,11 +162,13 @@ impl TestServer {
             .await
             .expect("token")
             .token;
+        logs::remember(&manage_token);
         let events_token = app
             .create_api_token(Scope::EventsWrite, "test events")
             .await
             .expect("token")
             .token;
+        logs::remember(&events_token);
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("bind");
@@ -220,6 +224,9 @@ impl TestServer {
         let status = res.status();
         let body: serde_json::Value = res.json().await.expect("json");
         assert_eq!(status, 201, "create webhook: {body}");
+        if let Some(secret) = body["data"]["secret"].as_str() {
+            logs::remember(secret);
+        }
         body["data"].clone()
     }
 

@@ -39,7 +39,10 @@ impl ProcessEnv {
                 "1s".to_owned(),
             ),
             ("LEARNOMY_WEBHOOKS_PLAN".to_owned(), "pro".to_owned()),
-            ("RUST_LOG".to_owned(), "warn".to_owned()),
+            (
+                "RUST_LOG".to_owned(),
+                super::logs::child_filter().to_owned(),
+            ),
         ];
         if let Some(url) = database_url {
             vars.push(("DATABASE_URL".to_owned(), url.to_owned()));
@@ -68,10 +71,15 @@ impl ProcessEnv {
             "{args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8(out.stdout)
+        super::logs::keep("cli", &out.stderr);
+        let printed = String::from_utf8(out.stdout)
             .expect("utf-8")
             .trim()
-            .to_owned()
+            .to_owned();
+        if args.starts_with(&["token", "create"]) {
+            super::logs::remember(&printed);
+        }
+        printed
     }
 
     /// Starts `serve` on `port` and waits for `/healthz`.
@@ -80,7 +88,7 @@ impl ProcessEnv {
             .command()
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(super::logs::child_stderr("serve"))
             .spawn()
             .expect("spawn serve");
         wait_healthy(port).await;
@@ -92,7 +100,7 @@ impl ProcessEnv {
         self.command()
             .arg("worker")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(super::logs::child_stderr("worker"))
             .spawn()
             .expect("spawn worker")
     }

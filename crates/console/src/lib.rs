@@ -13,8 +13,9 @@ pub mod session;
 
 use std::sync::Arc;
 
+use axum::http::Method;
 use axum::response::Redirect;
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use lwh_app::App;
 use lwh_delivery::Sender;
@@ -43,46 +44,76 @@ impl ConsoleState {
     }
 }
 
-/// Every console route, under `/admin`.
+/// Who may call a console route. The access tests read [`ROUTES`], so a route added here is
+/// checked signed out, with a forged or expired session and without its CSRF token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: the login and setup pages, static assets, redirects.
+    Public,
+    /// A signed-in session; a `GET` that only reads.
+    Session,
+    /// A signed-in session and its CSRF token; a `POST` that changes something.
+    SessionAndCsrf,
+}
+
+/// One console route: method, path (axum syntax), who may call it, and its handler.
+pub struct ConsoleRoute {
+    /// `GET` or `POST`.
+    pub method: Method,
+    /// Path with `{id}` placeholders.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    handler: fn() -> MethodRouter<ConsoleState>,
+}
+
+macro_rules! routes {
+    ($($method:ident $path:literal $access:ident => $handler:expr;)*) => {
+        /// Every console route, under `/admin`: the router is built from this table.
+        pub static ROUTES: &[ConsoleRoute] = &[$(ConsoleRoute {
+            method: Method::$method,
+            path: $path,
+            access: Access::$access,
+            handler: || routes!(@method $method, $handler),
+        }),*];
+    };
+    (@method GET, $handler:expr) => { get($handler) };
+    (@method POST, $handler:expr) => { post($handler) };
+}
+
+routes! {
+    GET "/admin" Public => || async { Redirect::to("/admin/webhooks") };
+    GET "/admin/" Public => || async { Redirect::to("/admin/webhooks") };
+    GET "/admin/assets/app.css" Public => assets::css;
+    GET "/admin/assets/app.js" Public => assets::js;
+    GET "/admin/login" Public => pages::login::show;
+    POST "/admin/login" Public => pages::login::submit;
+    POST "/admin/logout" SessionAndCsrf => pages::login::logout;
+    GET "/admin/setup" Public => pages::setup::show;
+    POST "/admin/setup" Public => pages::setup::submit;
+    GET "/admin/webhooks" Session => pages::webhooks::show;
+    POST "/admin/webhooks" SessionAndCsrf => pages::webhooks::create;
+    POST "/admin/webhooks/{id}/edit" SessionAndCsrf => pages::webhooks::update;
+    POST "/admin/webhooks/{id}/status" SessionAndCsrf => pages::webhooks::set_status;
+    POST "/admin/webhooks/{id}/delete" SessionAndCsrf => pages::webhooks::delete;
+    POST "/admin/webhooks/{id}/test" SessionAndCsrf => pages::webhooks::test;
+    GET "/admin/webhooks/{id}/log" Session => pages::log::show;
+    GET "/admin/webhooks/{id}/log/rows" Session => pages::log::rows;
+    GET "/admin/deliveries/{id}" Session => pages::log::detail;
+    POST "/admin/deliveries/{id}/redeliver" SessionAndCsrf => pages::log::redeliver;
+    GET "/admin/tokens" Session => pages::tokens::show;
+    POST "/admin/tokens" SessionAndCsrf => pages::tokens::create;
+    POST "/admin/tokens/{id}/revoke" SessionAndCsrf => pages::tokens::revoke;
+    GET "/admin/api" Session => pages::api_reference::show;
+}
+
+/// The console's router, built from [`ROUTES`].
 pub fn router<S: Clone + Send + Sync + 'static>(state: ConsoleState) -> Router<S> {
-    Router::new()
-        .route("/admin", get(|| async { Redirect::to("/admin/webhooks") }))
-        .route("/admin/", get(|| async { Redirect::to("/admin/webhooks") }))
-        .route("/admin/assets/app.css", get(assets::css))
-        .route("/admin/assets/app.js", get(assets::js))
-        .route(
-            "/admin/login",
-            get(pages::login::show).post(pages::login::submit),
-        )
-        .route("/admin/logout", post(pages::login::logout))
-        .route(
-            "/admin/setup",
-            get(pages::setup::show).post(pages::setup::submit),
-        )
-        .route(
-            "/admin/webhooks",
-            get(pages::webhooks::show).post(pages::webhooks::create),
-        )
-        .route("/admin/webhooks/{id}/edit", post(pages::webhooks::update))
-        .route(
-            "/admin/webhooks/{id}/status",
-            post(pages::webhooks::set_status),
-        )
-        .route("/admin/webhooks/{id}/delete", post(pages::webhooks::delete))
-        .route("/admin/webhooks/{id}/test", post(pages::webhooks::test))
-        .route("/admin/webhooks/{id}/log", get(pages::log::show))
-        .route("/admin/webhooks/{id}/log/rows", get(pages::log::rows))
-        .route("/admin/deliveries/{id}", get(pages::log::detail))
-        .route(
-            "/admin/deliveries/{id}/redeliver",
-            post(pages::log::redeliver),
-        )
-        .route(
-            "/admin/tokens",
-            get(pages::tokens::show).post(pages::tokens::create),
-        )
-        .route("/admin/tokens/{id}/revoke", post(pages::tokens::revoke))
-        .route("/admin/api", get(pages::api_reference::show))
+    ROUTES
+        .iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, (route.handler)())
+        })
         .with_state(state)
 }
 
