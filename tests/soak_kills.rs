@@ -1,7 +1,7 @@
 //! The crash soak: a steady load while processes are killed with `kill -9` at random moments,
 //! twenty times, each restarted at once. Every event the API accepted (answered 202) must reach
 //! the receiver, with duplicates bounded by what the killed processes had in flight. SQLite with
-//! one `serve`; PostgreSQL with `serve` and two `worker`s, any of which may be the one killed.
+//! one `serve`; PostgreSQL with `serve` and three `worker`s, any of which may be the one killed.
 
 mod common;
 
@@ -36,11 +36,12 @@ async fn soak(backend: Backend) {
     let token = env.run(&["token", "create", "--scope", "webhooks:manage"]);
     let rx = Receiver::start().await;
     let port = free_port();
-    // processes[0] is serve (HTTP + delivery); on PostgreSQL two workers share the queue.
+    // processes[0] is serve (HTTP + delivery); on PostgreSQL three workers share the queue.
     let mut processes: Vec<Child> = vec![env.serve(port).await];
     if backend == Backend::Postgres {
-        processes.push(env.worker());
-        processes.push(env.worker());
+        for _ in 0..3 {
+            processes.push(env.worker());
+        }
     }
     let client = reqwest::Client::builder()
         .no_proxy()
