@@ -25,6 +25,7 @@ struct Inner {
     resolver: Arc<dyn HostResolver>,
     work: Arc<tokio::sync::Notify>,
     committer: std::sync::OnceLock<crate::group_commit::GroupCommit>,
+    hand_over: crate::group_commit::HandOverSlot,
 }
 
 impl App {
@@ -64,6 +65,7 @@ impl App {
                 resolver,
                 work: Arc::new(tokio::sync::Notify::new()),
                 committer: std::sync::OnceLock::new(),
+                hand_over: Default::default(),
             }),
         })
     }
@@ -101,9 +103,20 @@ impl App {
 
     /// The ingestion group committer, started on first use.
     pub(crate) fn committer(&self) -> &crate::group_commit::GroupCommit {
-        self.inner
-            .committer
-            .get_or_init(|| crate::group_commit::GroupCommit::start(self.inner.store.clone()))
+        self.inner.committer.get_or_init(|| {
+            crate::group_commit::GroupCommit::start(
+                self.inner.store.clone(),
+                self.inner.hand_over.clone(),
+                self.inner.work.clone(),
+            )
+        })
+    }
+
+    /// Lets ingestion in this process hand deliveries straight to `worker` (`None` stops it).
+    pub fn set_hand_over(&self, worker: Option<std::sync::Arc<dyn crate::HandOver>>) {
+        if let Ok(mut slot) = self.inner.hand_over.write() {
+            *slot = worker;
+        }
     }
 
     /// The resolver used at save time (and by the sender at connect time).

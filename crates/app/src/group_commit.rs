@@ -2,13 +2,35 @@
 //! gathered into the next one, so under load the database commits (and fsyncs) once per
 //! batch of requests instead of once per event. Under light load a request is written alone,
 //! at once, so latency does not suffer.
+//!
+//! When this process runs a worker that accepts hand-overs ([`HandOver`]), deliveries that
+//! get one of its free slots are stored already claimed and passed to it as soon as the
+//! transaction commits; only the rest wake the claim loop.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use lwh_domain::Timestamp;
-use lwh_storage::{IngestOutcome, NewEvent, Store, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use lwh_storage::{ClaimedDelivery, IngestClaim, IngestOutcome, NewEvent, SlotPool, Store, StoreError};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Most events written in one transaction.
 const MAX_EVENTS_PER_COMMIT: usize = 2_000;
+
+/// A worker in this process that takes deliveries straight from ingestion.
+pub trait HandOver: Send + Sync {
+    /// Its in-flight slots.
+    fn slots(&self) -> &dyn SlotPool;
+    /// Its claim owner id.
+    fn owner(&self) -> &str;
+    /// How long its claims are leased.
+    fn lease(&self) -> Duration;
+    /// Sends deliveries stored as claimed by it (each already holds a slot).
+    fn dispatch(&self, claimed: Vec<ClaimedDelivery>);
+}
+
+/// The registered hand-over target, if any.
+pub(crate) type HandOverSlot = Arc<RwLock<Option<Arc<dyn HandOver>>>>;
 
 type Reply = oneshot::Sender<Result<Vec<IngestOutcome>, StoreError>>;
 
@@ -23,11 +45,23 @@ pub struct GroupCommit {
     tx: mpsc::Sender<Job>,
 }
 
+/// What the committer task needs.
+struct Committer {
+    store: Store,
+    hand_over: HandOverSlot,
+    work: Arc<Notify>,
+}
+
 impl GroupCommit {
     /// Starts the committer task on the current runtime.
-    pub fn start(store: Store) -> Self {
+    pub(crate) fn start(store: Store, hand_over: HandOverSlot, work: Arc<Notify>) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(commit_loop(store, rx));
+        let committer = Committer {
+            store,
+            hand_over,
+            work,
+        };
+        tokio::spawn(committer.run(rx));
         Self { tx }
     }
 
@@ -44,46 +78,80 @@ impl GroupCommit {
     }
 }
 
-async fn commit_loop(store: Store, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        let mut count = jobs[0].events.len();
-        while count < MAX_EVENTS_PER_COMMIT {
-            match rx.try_recv() {
-                Ok(job) => {
-                    count += job.events.len();
-                    jobs.push(job);
+impl Committer {
+    async fn run(self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            let mut count = jobs[0].events.len();
+            while count < MAX_EVENTS_PER_COMMIT {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        count += job.events.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
+            self.commit(jobs).await;
         }
-        commit(&store, jobs).await;
     }
-}
 
-async fn commit(store: &Store, jobs: Vec<Job>) {
-    if jobs.len() == 1 {
-        for job in jobs {
-            let result = store.ingest(&job.events, Timestamp::now()).await;
-            let _ = job.reply.send(result);
-        }
-        return;
-    }
-    let all: Vec<NewEvent> = jobs.iter().flat_map(|j| j.events.iter().cloned()).collect();
-    match store.ingest(&all, Timestamp::now()).await {
-        Ok(outcomes) => {
-            let mut rest = outcomes.into_iter();
+    async fn commit(&self, jobs: Vec<Job>) {
+        if jobs.len() == 1 {
             for job in jobs {
-                let mine: Vec<IngestOutcome> = rest.by_ref().take(job.events.len()).collect();
-                let _ = job.reply.send(Ok(mine));
-            }
-        }
-        // One request's trouble must not fail the others: write each on its own.
-        Err(_) => {
-            for job in jobs {
-                let result = store.ingest(&job.events, Timestamp::now()).await;
+                let result = self.write(&job.events).await;
                 let _ = job.reply.send(result);
             }
+            return;
         }
+        let all: Vec<NewEvent> = jobs.iter().flat_map(|j| j.events.iter().cloned()).collect();
+        match self.write(&all).await {
+            Ok(outcomes) => {
+                let mut rest = outcomes.into_iter();
+                for job in jobs {
+                    let mine: Vec<IngestOutcome> = rest.by_ref().take(job.events.len()).collect();
+                    let _ = job.reply.send(Ok(mine));
+                }
+            }
+            // One request's trouble must not fail the others: write each on its own.
+            Err(_) => {
+                for job in jobs {
+                    let result = self.write(&job.events).await;
+                    let _ = job.reply.send(result);
+                }
+            }
+        }
+    }
+
+    /// One transaction; hands claimed deliveries over once it committed and wakes the claim
+    /// loop for the others.
+    async fn write(&self, events: &[NewEvent]) -> Result<Vec<IngestOutcome>, StoreError> {
+        let now = Timestamp::now();
+        let hand_over = self.hand_over.read().ok().and_then(|h| h.clone());
+        let claim = hand_over.as_ref().map(|h| IngestClaim {
+            owner: h.owner(),
+            lease_until: now.plus_millis(h.lease().as_millis() as i64),
+            slots: h.slots(),
+        });
+        let ingested = self
+            .store
+            .ingest_claiming(events, now, claim.as_ref())
+            .await?;
+        let created: u64 = ingested
+            .outcomes
+            .iter()
+            .filter(|o| !o.duplicate)
+            .map(|o| o.deliveries)
+            .sum();
+        let handed = ingested.claimed.len() as u64;
+        if handed > 0 {
+            if let Some(h) = &hand_over {
+                h.dispatch(ingested.claimed);
+            }
+        }
+        if created > handed {
+            self.work.notify_one();
+        }
+        Ok(ingested.outcomes)
     }
 }

@@ -78,22 +78,15 @@ impl App {
             let id = EventId::generate();
             rows.push(NewEvent {
                 id,
-                payload: lwh_domain::payload::render(id, &e.event, now, site_url, &e.data),
+                payload: lwh_domain::payload::render(id, &e.event, now, site_url, &e.data).into(),
                 slug: e.event,
                 idempotency_key: e.idempotency_key,
             });
         }
+        // The committer hands deliveries to this process's worker or wakes its claim loop.
         let outcomes = self.committer().ingest(rows).await?;
-        let created: u64 = outcomes
-            .iter()
-            .filter(|o| !o.duplicate)
-            .map(|o| o.deliveries)
-            .sum();
         metrics::counter!("learnomy_webhooks_events_ingested_total")
             .increment(outcomes.iter().filter(|o| !o.duplicate).count() as u64);
-        if created > 0 {
-            self.work_signal().notify_one();
-        }
         Ok(outcomes)
     }
 }

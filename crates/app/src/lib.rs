@@ -17,6 +17,7 @@ pub mod webhooks;
 pub use app::App;
 pub use duration::Dur;
 pub use error::AppError;
+pub use group_commit::HandOver;
 pub use master_key_file::load_or_create_master_key;
 pub use settings::{LogFormat, Settings};
 pub use tokens::Scope;

@@ -16,6 +16,7 @@ use crate::worker::Worker;
 
 /// A running engine; [`EngineHandle::shutdown`] stops it cleanly.
 pub struct EngineHandle {
+    app: App,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     recorder_task: JoinHandle<()>,
@@ -58,12 +59,14 @@ pub async fn start(app: App, sender: Sender) -> Result<EngineHandle, String> {
             .trim_start_matches("dlv_")
     );
     let worker = Worker::new(app.clone(), sender.clone(), recorder, owner);
+    app.set_hand_over(Some(worker.clone()));
     let tasks = vec![
         tokio::spawn(worker.run(stop_rx.clone())),
         tokio::spawn(probe_loop(app.clone(), sender, stop_rx.clone())),
-        tokio::spawn(retention_loop(app, stop_rx)),
+        tokio::spawn(retention_loop(app.clone(), stop_rx)),
     ];
     Ok(EngineHandle {
+        app,
         stop,
         tasks,
         recorder_task,
@@ -73,6 +76,7 @@ pub async fn start(app: App, sender: Sender) -> Result<EngineHandle, String> {
 impl EngineHandle {
     /// Stops claiming, waits for attempts in flight and for their results to be written.
     pub async fn shutdown(self) {
+        self.app.set_hand_over(None);
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;

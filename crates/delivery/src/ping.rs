@@ -46,7 +46,7 @@ pub async fn send_ping(
     let event = NewEvent {
         id: event_id,
         slug: PING_EVENT.to_owned(),
-        payload: payload.clone(),
+        payload: payload.clone().into(),
         idempotency_key: None,
     };
     app.store()

@@ -4,15 +4,22 @@
 //! Every process (`serve` or `worker`) runs one. Each webhook gets at most
 //! `max_in_flight_per_webhook` concurrent requests and is claimed for only as many as it has
 //! free slots, so a dead endpoint holds its own slots and nothing else.
+//!
+//! The worker also takes deliveries straight from ingestion in its own process ([`HandOver`]):
+//! while a webhook's queue is empty and it has a free slot, its new deliveries are stored
+//! already claimed and sent the moment their event commits, with no claim transaction and no
+//! payload read. As soon as one of them has to wait in the queue, hand-overs for that webhook
+//! stop until a claim finds its queue drained, so nothing overtakes what waits.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
 
-use lwh_app::App;
+use lwh_app::{App, HandOver};
 use lwh_domain::retry::RetryPolicy;
 use lwh_domain::{Timestamp, WebhookId};
-use lwh_storage::{AttemptRecord, ClaimedDelivery, NextStep};
+use lwh_storage::{AttemptRecord, ClaimedDelivery, NextStep, SlotPool};
 use rand::Rng;
 use tokio::sync::{watch, Notify};
 
@@ -26,12 +33,75 @@ const MAX_IN_FLIGHT_TOTAL: usize = 2048;
 const MAX_CLAIM_PER_ROUND: usize = 256;
 /// How often the queue is checked when nothing wakes the worker.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How long a webhook may take hand-overs before its queue is checked again. On PostgreSQL a
+/// delivery can reach the queue while a claim is looking; this bounds how long it waits.
+const HAND_OVER_RECHECK: Duration = Duration::from_secs(1);
 
-/// Counts requests in flight, per webhook and in total.
+/// Counts requests in flight, per webhook and in total, and which webhooks may take
+/// deliveries straight from ingestion.
 #[derive(Default)]
 struct InFlight {
     per_webhook: HashMap<WebhookId, usize>,
     total: usize,
+    /// Webhooks whose queue was last seen empty: ingestion may hand their deliveries over.
+    hand_over: HashSet<WebhookId>,
+    /// Bumped whenever a delivery of the webhook went to the queue instead, so a claim that
+    /// raced with it does not mark the queue empty.
+    queued: HashMap<WebhookId, u64>,
+    /// When `hand_over` was last cleared.
+    rechecked: Option<Instant>,
+}
+
+impl InFlight {
+    fn take(&mut self, webhook: WebhookId, count: usize) {
+        *self.per_webhook.entry(webhook).or_default() += count;
+        self.total += count;
+    }
+
+    fn give_back(&mut self, webhook: WebhookId, count: usize) {
+        if let Some(n) = self.per_webhook.get_mut(&webhook) {
+            *n = n.saturating_sub(count);
+            if *n == 0 {
+                self.per_webhook.remove(&webhook);
+            }
+        }
+        self.total = self.total.saturating_sub(count);
+    }
+
+    /// Slots `webhook` may still use.
+    fn free(&self, webhook: WebhookId, per_webhook: usize) -> usize {
+        let busy = self.per_webhook.get(&webhook).copied().unwrap_or(0);
+        per_webhook
+            .saturating_sub(busy)
+            .min(MAX_IN_FLIGHT_TOTAL.saturating_sub(self.total))
+    }
+
+    /// A delivery of `webhook` went to the queue: no more hand-overs until it is drained.
+    fn mark_queued(&mut self, webhook: WebhookId) {
+        self.hand_over.remove(&webhook);
+        *self.queued.entry(webhook).or_default() += 1;
+    }
+
+    /// Takes a slot for a delivery of `webhook` being ingested, or sends it to the queue.
+    fn try_hand_over(&mut self, webhook: WebhookId, per_webhook: usize) -> bool {
+        if self.hand_over.contains(&webhook) && self.free(webhook, per_webhook) > 0 {
+            self.take(webhook, 1);
+            return true;
+        }
+        self.mark_queued(webhook);
+        false
+    }
+
+    /// A claim of `webhook` returned `claimed` of the `asked` slots it reserved; `queued_before`
+    /// is the webhook's queued count read before the claim.
+    fn claim_done(&mut self, webhook: WebhookId, asked: usize, claimed: usize, queued_before: u64) {
+        self.give_back(webhook, asked - claimed);
+        // Drained, and nothing went to the queue meanwhile: hand-overs may start.
+        let queued_now = self.queued.get(&webhook).copied().unwrap_or(0);
+        if claimed < asked && queued_now == queued_before {
+            self.hand_over.insert(webhook);
+        }
+    }
 }
 
 /// Shared state of one process's delivery worker.
@@ -42,8 +112,13 @@ pub struct Worker {
     retry: RetryPolicy,
     owner: String,
     lease: Duration,
+    per_webhook: usize,
     in_flight: Mutex<InFlight>,
     slot_freed: Notify,
+    /// Targets of the webhooks this worker can serve now, for hand-overs.
+    ready: RwLock<HashMap<WebhookId, Arc<Target>>>,
+    stopping: AtomicBool,
+    me: Weak<Worker>,
 }
 
 impl Worker {
@@ -54,15 +129,20 @@ impl Worker {
         // Long enough for the slowest attempt, with margin: a claim is only taken over by
         // another worker when its holder has certainly died.
         let lease = s.request_timeout.get() * 2 + s.connect_timeout.get() + Duration::from_secs(5);
-        Arc::new(Self {
+        let per_webhook = s.max_in_flight_per_webhook;
+        Arc::new_cyclic(|me| Self {
             app,
             sender,
             recorder,
             retry,
             owner,
             lease,
+            per_webhook,
             in_flight: Mutex::new(InFlight::default()),
             slot_freed: Notify::new(),
+            ready: RwLock::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
+            me: me.clone(),
         })
     }
 
@@ -98,13 +178,16 @@ impl Worker {
                     continue;
                 }
             }
+            // A freed slot matters only while some webhook has deliveries waiting in the queue.
+            let queue_waiting = self.queue_may_be_waiting();
             tokio::select! {
                 _ = work.notified() => {}
-                _ = self.slot_freed.notified() => {}
+                _ = self.slot_freed.notified(), if queue_waiting => {}
                 _ = tokio::time::sleep(IDLE_POLL) => {}
                 _ = stop.changed() => {}
             }
         }
+        self.stopping.store(true, Ordering::SeqCst);
         // Graceful stop: let attempts in flight finish (they are bounded by the timeouts).
         while self.total_in_flight() > 0 {
             self.slot_freed.notified().await;
@@ -123,6 +206,28 @@ impl Worker {
         self.in_flight.lock().map(|f| f.total).unwrap_or(0)
     }
 
+    /// True unless every servable webhook's queue was last seen empty.
+    fn queue_may_be_waiting(&self) -> bool {
+        let Ok(ready) = self.ready.read() else {
+            return true;
+        };
+        let Ok(f) = self.in_flight.lock() else {
+            return true;
+        };
+        ready.keys().any(|w| !f.hand_over.contains(w))
+    }
+
+    fn give_back_slots(&self, webhook: WebhookId, count: usize) {
+        if count == 0 {
+            return;
+        }
+        if let Ok(mut f) = self.in_flight.lock() {
+            f.give_back(webhook, count);
+        }
+        self.slot_freed.notify_waiters();
+        self.slot_freed.notify_one();
+    }
+
     /// One pass over the Active webhooks; returns how many deliveries were claimed.
     async fn claim_round(
         self: &Arc<Self>,
@@ -130,58 +235,72 @@ impl Worker {
     ) -> Result<usize, lwh_storage::StoreError> {
         let active = self.app.store().active_webhooks().await?;
         let ready = targets.refresh(&self.app, &active).await;
-        let per_webhook = self.app.settings().max_in_flight_per_webhook;
+        if let Ok(mut snapshot) = self.ready.write() {
+            *snapshot = ready
+                .iter()
+                .filter_map(|id| targets.get(id).map(|t| (*id, t)))
+                .collect();
+        }
+        if let Ok(mut f) = self.in_flight.lock() {
+            let due = f
+                .rechecked
+                .is_none_or(|at| at.elapsed() >= HAND_OVER_RECHECK);
+            if due {
+                f.hand_over.clear();
+                f.rechecked = Some(Instant::now());
+            } else {
+                f.hand_over.retain(|w| ready.contains(w));
+            }
+        }
         let mut claimed_total = 0;
         for webhook in ready {
-            let free = {
-                let Ok(f) = self.in_flight.lock() else { break };
-                let busy = f.per_webhook.get(&webhook).copied().unwrap_or(0);
-                per_webhook
-                    .saturating_sub(busy)
-                    .min(MAX_IN_FLIGHT_TOTAL.saturating_sub(f.total))
-                    .min(MAX_CLAIM_PER_ROUND)
+            let Some(target) = targets.get(&webhook) else {
+                continue;
+            };
+            // Reserve the free slots first, so hand-overs during the claim cannot overfill.
+            let (free, queued_before) = {
+                let Ok(mut f) = self.in_flight.lock() else { break };
+                let free = f.free(webhook, self.per_webhook).min(MAX_CLAIM_PER_ROUND);
+                if free > 0 {
+                    f.take(webhook, free);
+                }
+                (free, f.queued.get(&webhook).copied().unwrap_or(0))
             };
             if free == 0 {
                 continue;
             }
             let now = Timestamp::now();
             let lease_until = now.plus_millis(self.lease.as_millis() as i64);
-            let claimed = self
+            let claimed = match self
                 .app
                 .store()
                 .claim_due(webhook, free, &self.owner, now, lease_until)
-                .await?;
-            let Some(target) = targets.get(&webhook) else {
-                continue;
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    self.give_back_slots(webhook, free);
+                    return Err(e);
+                }
             };
+            if let Ok(mut f) = self.in_flight.lock() {
+                f.claim_done(webhook, free, claimed.len(), queued_before);
+            }
             claimed_total += claimed.len();
             for delivery in claimed {
-                self.start_attempt(target.clone(), delivery);
+                self.spawn_attempt(target.clone(), delivery);
             }
         }
         Ok(claimed_total)
     }
 
-    fn start_attempt(self: &Arc<Self>, target: Arc<Target>, delivery: ClaimedDelivery) {
-        if let Ok(mut f) = self.in_flight.lock() {
-            *f.per_webhook.entry(delivery.webhook_id).or_default() += 1;
-            f.total += 1;
-        }
+    /// Sends one delivery whose slot is already taken, then frees the slot.
+    fn spawn_attempt(self: &Arc<Self>, target: Arc<Target>, delivery: ClaimedDelivery) {
         let worker = self.clone();
         tokio::spawn(async move {
             let webhook_id = delivery.webhook_id;
             worker.attempt(&target, delivery).await;
-            if let Ok(mut f) = worker.in_flight.lock() {
-                if let Some(n) = f.per_webhook.get_mut(&webhook_id) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        f.per_webhook.remove(&webhook_id);
-                    }
-                }
-                f.total = f.total.saturating_sub(1);
-            }
-            worker.slot_freed.notify_waiters();
-            worker.slot_freed.notify_one();
+            worker.give_back_slots(webhook_id, 1);
         });
     }
 
@@ -243,5 +362,120 @@ impl Worker {
                 next,
             })
             .await;
+    }
+}
+
+impl SlotPool for Worker {
+    fn try_take(&self, webhook: WebhookId) -> bool {
+        if self.stopping.load(Ordering::SeqCst) {
+            return false;
+        }
+        let Ok(mut f) = self.in_flight.lock() else {
+            return false;
+        };
+        let taken = f.try_hand_over(webhook, self.per_webhook);
+        if taken {
+            metrics::counter!("learnomy_webhooks_deliveries_handed_over_total").increment(1);
+        }
+        taken
+    }
+
+    fn give_back(&self, webhook: WebhookId, count: usize) {
+        self.give_back_slots(webhook, count);
+    }
+}
+
+impl HandOver for Worker {
+    fn slots(&self) -> &dyn SlotPool {
+        self
+    }
+
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    fn dispatch(&self, claimed: Vec<ClaimedDelivery>) {
+        let Some(me) = self.me.upgrade() else { return };
+        let mut orphans = Vec::new();
+        for delivery in claimed {
+            let target = self
+                .ready
+                .read()
+                .ok()
+                .and_then(|r| r.get(&delivery.webhook_id).cloned());
+            match target {
+                Some(target) => me.spawn_attempt(target, delivery),
+                // The webhook changed between the slot and the commit: back to the queue.
+                None => orphans.push(delivery),
+            }
+        }
+        if orphans.is_empty() {
+            return;
+        }
+        tokio::spawn(async move {
+            let ids: Vec<_> = orphans.iter().map(|d| d.id).collect();
+            if let Err(e) = me.app.store().release_claims(&ids, Timestamp::now()).await {
+                tracing::warn!(error = %e, "cannot re-queue handed-over deliveries; their lease will");
+            }
+            for d in &orphans {
+                me.give_back_slots(d.webhook_id, 1);
+            }
+            me.app.work_signal().notify_one();
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_overs_start_only_after_a_claim_finds_the_queue_drained() {
+        let w = WebhookId::generate();
+        let mut f = InFlight::default();
+        assert!(!f.try_hand_over(w, 2), "never seen drained: queue");
+        // A claim that reserved 2 and found 0, with the queue untouched since it began.
+        let before = f.queued.get(&w).copied().unwrap_or(0);
+        f.take(w, 2);
+        f.claim_done(w, 2, 0, before);
+        assert_eq!(f.total, 0, "unused reservations are given back");
+        assert!(f.try_hand_over(w, 2));
+        assert!(f.try_hand_over(w, 2));
+        assert_eq!(f.per_webhook[&w], 2);
+        assert!(!f.try_hand_over(w, 2), "the in-flight cap holds for hand-overs");
+        // That delivery went to the queue: later ones must not overtake it, even with a slot.
+        f.give_back(w, 2);
+        assert!(!f.try_hand_over(w, 2));
+    }
+
+    #[test]
+    fn a_delivery_queued_during_a_claim_keeps_hand_overs_off() {
+        let w = WebhookId::generate();
+        let mut f = InFlight::default();
+        let before = f.queued.get(&w).copied().unwrap_or(0);
+        f.take(w, 4);
+        // Ingestion queued one while the claim was running (it did not see it).
+        assert!(!f.try_hand_over(w, 8));
+        f.claim_done(w, 4, 1, before);
+        assert!(!f.try_hand_over(w, 8), "the queue may hold a delivery");
+        // The next claim finds it drained.
+        let before = f.queued.get(&w).copied().unwrap_or(0);
+        f.take(w, 4);
+        f.claim_done(w, 4, 2, before);
+        assert!(f.try_hand_over(w, 8));
+    }
+
+    #[test]
+    fn a_full_claim_leaves_hand_overs_off() {
+        let w = WebhookId::generate();
+        let mut f = InFlight::default();
+        f.take(w, 3);
+        f.claim_done(w, 3, 3, 0);
+        assert!(!f.try_hand_over(w, 8), "a claim that filled every slot may have left more");
+        assert_eq!(f.per_webhook[&w], 3);
     }
 }

@@ -149,7 +149,7 @@ impl Store {
         ))
         .bind(event.id.to_string())
         .bind(&event.slug)
-        .bind(&event.payload)
+        .bind(&*event.payload)
         .bind(now.millis())
         .execute(&mut *tx)
         .await?;

@@ -8,13 +8,70 @@ use lwh_domain::{DeliveryId, EventId, Timestamp, WebhookId, WebhookStatus};
 
 use crate::connect::Store;
 use crate::error::StoreError;
-use crate::records::{IngestOutcome, NewEvent};
+use crate::records::{ClaimedDelivery, IngestOutcome, NewEvent};
 use crate::rows;
+
+/// The in-flight slots of the ingesting process's own worker. Ingestion takes one for each
+/// delivery it can hand straight over, so that delivery skips the queue round trip (a claim
+/// transaction and a payload read) and is sent the moment its event is committed.
+pub trait SlotPool: Send + Sync {
+    /// Takes one in-flight slot for `webhook`, if this process can send to it now and nothing
+    /// of it waits in the queue (handing over must not overtake queued deliveries).
+    fn try_take(&self, webhook: WebhookId) -> bool;
+    /// Returns slots taken for a transaction that did not commit.
+    fn give_back(&self, webhook: WebhookId, count: usize);
+}
+
+/// Claiming at ingestion: deliveries that got a slot are stored already leased to `owner`
+/// (exactly like a claim, so a crash re-queues them the same way).
+pub struct IngestClaim<'a> {
+    /// The worker's claim owner id.
+    pub owner: &'a str,
+    /// End of the lease.
+    pub lease_until: Timestamp,
+    /// Where the slots come from.
+    pub slots: &'a dyn SlotPool,
+}
+
+/// What [`Store::ingest_claiming`] stored and handed over.
+pub struct Ingested {
+    /// One per event, in order.
+    pub outcomes: Vec<IngestOutcome>,
+    /// Deliveries stored as claimed, each holding a slot taken from the pool.
+    pub claimed: Vec<ClaimedDelivery>,
+}
+
+/// Slots taken during one transaction attempt; given back unless the transaction committed.
+struct TakenSlots<'a> {
+    pool: Option<&'a dyn SlotPool>,
+    taken: HashMap<WebhookId, usize>,
+}
+
+impl TakenSlots<'_> {
+    fn take(&mut self, webhook: WebhookId) -> bool {
+        let Some(pool) = self.pool else { return false };
+        let got = pool.try_take(webhook);
+        if got {
+            *self.taken.entry(webhook).or_default() += 1;
+        }
+        got
+    }
+}
+
+impl Drop for TakenSlots<'_> {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool {
+            for (webhook, count) in self.taken.drain() {
+                pool.give_back(webhook, count);
+            }
+        }
+    }
+}
 
 /// An idempotency key is honoured for this long.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
-/// Rows per multi-row INSERT (5 values each, far below both backends' parameter limits).
+/// Rows per multi-row INSERT (6 values each, far below both backends' parameter limits).
 const DELIVERY_ROWS_PER_INSERT: usize = 400;
 /// Events per multi-row INSERT.
 const EVENT_ROWS_PER_INSERT: usize = 200;
@@ -28,11 +85,22 @@ impl Store {
         events: &[NewEvent],
         now: Timestamp,
     ) -> Result<Vec<IngestOutcome>, StoreError> {
-        match self.ingest_once(events, now).await {
+        Ok(self.ingest_claiming(events, now, None).await?.outcomes)
+    }
+
+    /// [`Store::ingest`], and with `claim`, deliveries for Active webhooks that get a slot
+    /// are stored as claimed and returned, ready to send.
+    pub async fn ingest_claiming(
+        &self,
+        events: &[NewEvent],
+        now: Timestamp,
+        claim: Option<&IngestClaim<'_>>,
+    ) -> Result<Ingested, StoreError> {
+        match self.ingest_once(events, now, claim).await {
             // Two requests with the same new idempotency key raced; the loser's retry finds
             // the winner's event.
             Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
-                self.ingest_once(events, now).await
+                self.ingest_once(events, now, claim).await
             }
             other => other,
         }
@@ -42,10 +110,17 @@ impl Store {
         &self,
         events: &[NewEvent],
         now: Timestamp,
-    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        claim: Option<&IngestClaim<'_>>,
+    ) -> Result<Ingested, StoreError> {
+        let mut slots = TakenSlots {
+            pool: claim.map(|c| c.slots),
+            taken: HashMap::new(),
+        };
+        let mut claimed = Vec::new();
         let mut tx = self.begin_write().await?;
         let mut subscribers: HashMap<&str, Vec<(WebhookId, WebhookStatus)>> = HashMap::new();
-        let mut pending_rows: Vec<(DeliveryId, WebhookId, EventId, Option<i64>)> = Vec::new();
+        let mut pending_rows: Vec<(DeliveryId, WebhookId, EventId, Option<i64>, Option<&str>)> =
+            Vec::new();
         let mut outcomes = Vec::with_capacity(events.len());
         let mut event_rows: Vec<(&NewEvent, i64)> = Vec::with_capacity(events.len());
         let mut keys_in_batch: HashMap<&str, usize> = HashMap::new();
@@ -73,8 +148,26 @@ impl Store {
             let targets = &subscribers[event.slug.as_str()];
             event_rows.push((event, targets.len() as i64));
             for (webhook_id, status) in targets {
-                let due = status.sends().then_some(now.millis());
-                pending_rows.push((DeliveryId::generate(), *webhook_id, event.id, due));
+                let id = DeliveryId::generate();
+                match claim {
+                    Some(c) if status.sends() && slots.take(*webhook_id) => {
+                        let (due, owner) = (Some(c.lease_until.millis()), Some(c.owner));
+                        pending_rows.push((id, *webhook_id, event.id, due, owner));
+                        claimed.push(ClaimedDelivery {
+                            id,
+                            webhook_id: *webhook_id,
+                            event_id: event.id,
+                            event: event.slug.clone(),
+                            payload: event.payload.clone(),
+                            attempts: 0,
+                            series_start: 0,
+                        });
+                    }
+                    _ => {
+                        let due = status.sends().then_some(now.millis());
+                        pending_rows.push((id, *webhook_id, event.id, due, None));
+                    }
+                }
             }
             if let Some(key) = &event.idempotency_key {
                 keys_in_batch.insert(key.as_str(), outcomes.len());
@@ -109,7 +202,7 @@ impl Store {
                 query = query
                     .bind(event.id.to_string())
                     .bind(&event.slug)
-                    .bind(&event.payload)
+                    .bind(&*event.payload)
                     .bind(event.idempotency_key.clone())
                     .bind(*deliveries);
             }
@@ -117,22 +210,25 @@ impl Store {
         }
         for chunk in pending_rows.chunks(DELIVERY_ROWS_PER_INSERT) {
             let sql = format!(
-                "INSERT INTO deliveries (id, webhook_id, event_id, due_at, created_at, updated_at, status) VALUES {}",
+                "INSERT INTO deliveries (id, webhook_id, event_id, due_at, claimed_by, created_at, updated_at, status) VALUES {}",
                 delivery_values(chunk.len())
             );
             let mut query = sqlx::query(self.backend.sql_owned(sql));
-            for (id, webhook_id, event_id, due) in chunk {
+            for (id, webhook_id, event_id, due, owner) in chunk {
                 query = query
                     .bind(id.to_string())
                     .bind(webhook_id.to_string())
                     .bind(event_id.to_string())
                     .bind(*due)
+                    .bind(*owner)
                     .bind(now.millis());
             }
             query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(outcomes)
+        // Committed: the slots now belong to the claimed deliveries.
+        slots.taken.clear();
+        Ok(Ingested { outcomes, claimed })
     }
 
     async fn find_idempotent(
@@ -194,19 +290,20 @@ impl Store {
     }
 }
 
-/// `($1, $2, $3, $4, $5, $5, 'pending'), …` — created_at and updated_at share a value.
+/// `($1, $2, $3, $4, $5, $6, $6, 'pending'), …` — created_at and updated_at share a value.
 fn delivery_values(rows: usize) -> String {
     (0..rows)
         .map(|r| {
-            let b = r * 5;
+            let b = r * 6;
             format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, 'pending')",
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 'pending')",
                 b + 1,
                 b + 2,
                 b + 3,
                 b + 4,
                 b + 5,
-                b + 5
+                b + 6,
+                b + 6
             )
         })
         .collect::<Vec<_>>()

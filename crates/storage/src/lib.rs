@@ -20,7 +20,7 @@ mod webhooks;
 pub use connect::{DatabaseTarget, Store};
 pub use dialect::Backend;
 pub use error::StoreError;
-pub use ingest::IDEMPOTENCY_WINDOW_MS;
+pub use ingest::{IngestClaim, Ingested, SlotPool, IDEMPOTENCY_WINDOW_MS};
 pub use records::{
     ApiTokenRecord, AttemptRecord, AttemptRow, ClaimedDelivery, DeliverySummary, FailureRules,
     IngestOutcome, NewApiToken, NewEvent, NewWebhook, NextStep, QueueStats, SessionRecord,

@@ -120,8 +120,9 @@ pub struct NewEvent {
     pub id: lwh_domain::EventId,
     /// Catalogue slug (or `ping`).
     pub slug: String,
-    /// The exact bytes every attempt will POST.
-    pub payload: Vec<u8>,
+    /// The exact bytes every attempt will POST (shared with deliveries handed straight to a
+    /// worker at ingestion).
+    pub payload: std::sync::Arc<[u8]>,
     /// Client key making a retried request harmless for 24 h.
     pub idempotency_key: Option<String>,
 }
