@@ -26,6 +26,7 @@ struct Inner {
     work: Arc<tokio::sync::Notify>,
     committer: std::sync::OnceLock<crate::group_commit::GroupCommit>,
     hand_over: crate::group_commit::HandOverSlot,
+    token_cache: crate::tokens::TokenCache,
 }
 
 impl App {
@@ -66,6 +67,7 @@ impl App {
                 work: Arc::new(tokio::sync::Notify::new()),
                 committer: std::sync::OnceLock::new(),
                 hand_over: Default::default(),
+                token_cache: Default::default(),
             }),
         })
     }
@@ -110,6 +112,11 @@ impl App {
                 self.inner.work.clone(),
             )
         })
+    }
+
+    /// Recently verified API tokens.
+    pub(crate) fn token_cache(&self) -> &crate::tokens::TokenCache {
+        &self.inner.token_cache
     }
 
     /// Lets ingestion in this process hand deliveries straight to `worker` (`None` stops it).

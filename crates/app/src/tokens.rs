@@ -79,6 +79,43 @@ pub struct TokenIdentity {
     pub scope: Scope,
 }
 
+/// How long a verified token is trusted without asking the database again. A token revoked in
+/// this process stops working at once; revoked from another process (PostgreSQL scale-out),
+/// within this time.
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Most verified tokens kept (the cache is emptied when full).
+const TOKEN_CACHE_MAX: usize = 1_000;
+
+/// Recently verified tokens by hash, so a busy LMS does not cost a query per request.
+#[derive(Default)]
+pub(crate) struct TokenCache {
+    entries:
+        std::sync::Mutex<std::collections::HashMap<String, (TokenIdentity, std::time::Instant)>>,
+}
+
+impl TokenCache {
+    fn get(&self, hash: &str) -> Option<TokenIdentity> {
+        let entries = self.entries.lock().ok()?;
+        let (identity, at) = entries.get(hash)?;
+        (at.elapsed() < TOKEN_CACHE_TTL).then(|| identity.clone())
+    }
+
+    fn put(&self, hash: String, identity: TokenIdentity) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= TOKEN_CACHE_MAX {
+                entries.clear();
+            }
+            entries.insert(hash, (identity, std::time::Instant::now()));
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
+
 /// SHA-256 hex of a token or session cookie, the only form stored.
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -137,7 +174,11 @@ impl App {
         if !token.starts_with("lwh_") || token.len() > 200 {
             return Ok(None);
         }
-        let Some(record) = self.store().find_api_token(&hash_token(token)).await? else {
+        let hash = hash_token(token);
+        if let Some(identity) = self.token_cache().get(&hash) {
+            return Ok(Some(identity));
+        }
+        let Some(record) = self.store().find_api_token(&hash).await? else {
             return Ok(None);
         };
         let Some(scope) = Scope::parse(&record.scope) else {
@@ -153,10 +194,12 @@ impl App {
         {
             self.store().touch_api_token(record.id, now).await?;
         }
-        Ok(Some(TokenIdentity {
+        let identity = TokenIdentity {
             id: record.id,
             scope,
-        }))
+        };
+        self.token_cache().put(hash, identity.clone());
+        Ok(Some(identity))
     }
 
     /// Every token, newest first.
@@ -166,7 +209,9 @@ impl App {
 
     /// Revokes a token at once.
     pub async fn revoke_api_token(&self, id: TokenId) -> Result<(), AppError> {
-        if self.store().revoke_api_token(id, Timestamp::now()).await? {
+        let revoked = self.store().revoke_api_token(id, Timestamp::now()).await?;
+        self.token_cache().clear();
+        if revoked {
             tracing::info!(token_id = %id, "API token revoked");
             Ok(())
         } else {
