@@ -1,8 +1,10 @@
 //! The few places where SQLite and PostgreSQL differ, named in one file.
 //!
 //! Queries are written once, with PostgreSQL's `$1` placeholders; for SQLite they are rewritten
-//! to its numbered `?1` form. Rewritten texts are interned, because sqlx borrows the SQL text
-//! for the life of a query and caches prepared statements by that text.
+//! to plain `?` when they appear exactly in order `$1, $2, …` (SQLite resolves numbered
+//! parameters by a linear search per parameter, which made multi-row inserts quadratic), and
+//! to the numbered `?1` form otherwise. Rewritten texts are interned, because sqlx borrows the
+//! SQL text for the life of a query and caches prepared statements by that text.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
@@ -63,21 +65,42 @@ fn intern(text: &str) -> &'static str {
     rewritten
 }
 
-/// `$12` → `?12` outside string literals.
+/// `$12` → `?12` outside string literals; all to `?` when they are `$1, $2, …` in order.
 fn to_sqlite_placeholders(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    let mut parts: Vec<(String, Option<usize>)> = Vec::new();
+    let mut literal = String::with_capacity(text.len());
     let mut in_literal = false;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\'' => {
                 in_literal = !in_literal;
-                out.push(c);
+                literal.push(c);
             }
-            '$' if !in_literal && chars.peek().is_some_and(|n| n.is_ascii_digit()) => out.push('?'),
-            _ => out.push(c),
+            '$' if !in_literal && chars.peek().is_some_and(|n| n.is_ascii_digit()) => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    digits.push(*d);
+                    chars.next();
+                }
+                parts.push((std::mem::take(&mut literal), digits.parse().ok()));
+            }
+            _ => literal.push(c),
         }
     }
+    let in_order = parts
+        .iter()
+        .enumerate()
+        .all(|(i, (_, n))| *n == Some(i + 1));
+    let mut out = String::with_capacity(text.len() + parts.len());
+    for (before, n) in parts {
+        out.push_str(&before);
+        out.push('?');
+        if !in_order {
+            out.push_str(&n.map(|n| n.to_string()).unwrap_or_default());
+        }
+    }
+    out.push_str(&literal);
     out
 }
 
@@ -91,8 +114,20 @@ mod tests {
             to_sqlite_placeholders("SELECT '$1' , $1, $22 FROM t WHERE a = '$x'"),
             "SELECT '$1' , ?1, ?22 FROM t WHERE a = '$x'"
         );
+        assert_eq!(
+            to_sqlite_placeholders("SELECT $2, $1, $1 FROM t"),
+            "SELECT ?2, ?1, ?1 FROM t"
+        );
+        assert_eq!(
+            to_sqlite_placeholders("INSERT INTO t VALUES ($1, '$', $2), ($3, $4)"),
+            "INSERT INTO t VALUES (?, '$', ?), (?, ?)"
+        );
         assert_eq!(Backend::Postgres.sql("SELECT $1"), "SELECT $1");
-        assert_eq!(Backend::Sqlite.sql("SELECT $1"), "SELECT ?1");
+        assert_eq!(Backend::Sqlite.sql("SELECT $1"), "SELECT ?");
+        assert_eq!(
+            Backend::Sqlite.sql("SELECT $1 WHERE $1"),
+            "SELECT ?1 WHERE ?1"
+        );
     }
 }
 

@@ -71,7 +71,7 @@ impl Drop for TakenSlots<'_> {
 /// An idempotency key is honoured for this long.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
-/// Rows per multi-row INSERT (6 values each, far below both backends' parameter limits).
+/// Rows per multi-row INSERT (7 values each, far below both backends' parameter limits).
 const DELIVERY_ROWS_PER_INSERT: usize = 400;
 /// Events per multi-row INSERT.
 const EVENT_ROWS_PER_INSERT: usize = 200;
@@ -179,23 +179,9 @@ impl Store {
             });
         }
         for chunk in event_rows.chunks(EVENT_ROWS_PER_INSERT) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let b = i * 5;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        chunk.len() * 5 + 1
-                    )
-                })
-                .collect();
             let sql = format!(
                 "INSERT INTO events (id, event, payload, idempotency_key, deliveries, created_at) VALUES {}",
-                values.join(", ")
+                values_in_order(chunk.len(), 6, "")
             );
             let mut query = sqlx::query(self.backend.sql_owned(sql));
             for (event, deliveries) in chunk {
@@ -204,14 +190,15 @@ impl Store {
                     .bind(&event.slug)
                     .bind(&*event.payload)
                     .bind(event.idempotency_key.clone())
-                    .bind(*deliveries);
+                    .bind(*deliveries)
+                    .bind(now.millis());
             }
-            query.bind(now.millis()).execute(&mut *tx).await?;
+            query.execute(&mut *tx).await?;
         }
         for chunk in pending_rows.chunks(DELIVERY_ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO deliveries (id, webhook_id, event_id, due_at, claimed_by, created_at, updated_at, status) VALUES {}",
-                delivery_values(chunk.len())
+                values_in_order(chunk.len(), 7, ", 'pending'")
             );
             let mut query = sqlx::query(self.backend.sql_owned(sql));
             for (id, webhook_id, event_id, due, owner) in chunk {
@@ -221,6 +208,7 @@ impl Store {
                     .bind(event_id.to_string())
                     .bind(*due)
                     .bind(*owner)
+                    .bind(now.millis())
                     .bind(now.millis());
             }
             query.execute(&mut *tx).await?;
@@ -290,20 +278,14 @@ impl Store {
     }
 }
 
-/// `($1, $2, $3, $4, $5, $6, $6, 'pending'), …` — created_at and updated_at share a value.
-fn delivery_values(rows: usize) -> String {
+/// `($1, …, $k{constants}), ($k+1, …), …` for `rows` rows of `k` bound values, numbered in
+/// order so SQLite binds them positionally.
+fn values_in_order(rows: usize, k: usize, constants: &str) -> String {
     (0..rows)
         .map(|r| {
-            let b = r * 6;
             format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 'pending')",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 6
+                "({}{constants})",
+                crate::dialect::placeholders(k, 1 + r * k)
             )
         })
         .collect::<Vec<_>>()
