@@ -14,7 +14,8 @@ use hyper_util::rt::TokioExecutor;
 
 /// One request's outcome.
 pub struct Sent {
-    /// Ids in the `202` answer (event ids), with when the answer arrived.
+    /// Ids in the `202` answer (event ids), with when their request was sent: a delivery may
+    /// reach the receiver before the `202` reaches the client, so latency counts from the send.
     pub accepted: Vec<(String, Instant)>,
     /// How long the request took.
     pub latency: Duration,
@@ -77,10 +78,10 @@ impl Load {
             match &v["data"] {
                 serde_json::Value::Array(items) => {
                     for i in items {
-                        accepted.push((i["id"].as_str().unwrap_or("").to_owned(), at));
+                        accepted.push((i["id"].as_str().unwrap_or("").to_owned(), started));
                     }
                 }
-                one => accepted.push((one["id"].as_str().unwrap_or("").to_owned(), at)),
+                one => accepted.push((one["id"].as_str().unwrap_or("").to_owned(), started)),
             }
         }
         Ok(Sent {

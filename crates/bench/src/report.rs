@@ -84,6 +84,7 @@ pub fn write(report: &Report, dir: &Path) -> anyhow::Result<()> {
             .first()
             .map_or(1000, |b| b.latency_offered_per_s)
     );
+    let _ = writeln!(md, "*accept→deliver* runs from the moment the event's POST is sent to the moment the receiver has the delivery (it includes ingestion; a handed-over delivery can arrive before the `202` does).\n");
     let _ = writeln!(
         md,
         "| backend | ingestion p50 | ingestion p99 | accept→deliver p50 | accept→deliver p99 |"
