@@ -11,7 +11,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use lwh_domain::Timestamp;
-use lwh_storage::{ClaimedDelivery, IngestClaim, IngestOutcome, NewEvent, SlotPool, Store, StoreError};
+use lwh_storage::{
+    ClaimedDelivery, IngestClaim, IngestOutcome, NewEvent, SlotPool, Store, StoreError,
+};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Most events written in one transaction.

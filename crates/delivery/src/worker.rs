@@ -259,7 +259,9 @@ impl Worker {
             };
             // Reserve the free slots first, so hand-overs during the claim cannot overfill.
             let (free, queued_before) = {
-                let Ok(mut f) = self.in_flight.lock() else { break };
+                let Ok(mut f) = self.in_flight.lock() else {
+                    break;
+                };
                 let free = f.free(webhook, self.per_webhook).min(MAX_CLAIM_PER_ROUND);
                 if free > 0 {
                     f.take(webhook, free);
@@ -446,7 +448,10 @@ mod tests {
         assert!(f.try_hand_over(w, 2));
         assert!(f.try_hand_over(w, 2));
         assert_eq!(f.per_webhook[&w], 2);
-        assert!(!f.try_hand_over(w, 2), "the in-flight cap holds for hand-overs");
+        assert!(
+            !f.try_hand_over(w, 2),
+            "the in-flight cap holds for hand-overs"
+        );
         // That delivery went to the queue: later ones must not overtake it, even with a slot.
         f.give_back(w, 2);
         assert!(!f.try_hand_over(w, 2));
@@ -475,7 +480,10 @@ mod tests {
         let mut f = InFlight::default();
         f.take(w, 3);
         f.claim_done(w, 3, 3, 0);
-        assert!(!f.try_hand_over(w, 8), "a claim that filled every slot may have left more");
+        assert!(
+            !f.try_hand_over(w, 8),
+            "a claim that filled every slot may have left more"
+        );
         assert_eq!(f.per_webhook[&w], 3);
     }
 }
