@@ -13,7 +13,7 @@ use bytes::Bytes;
 use clap::Parser;
 use load::{percentile_ms, Load};
 use receiver::Receiver;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use service::{Backend, Service};
 
 /// Benchmarks for learnomy-webhooks.
@@ -37,6 +37,9 @@ struct Args {
     /// max_in_flight_per_webhook for the service.
     #[arg(long, default_value_t = 64)]
     in_flight: usize,
+    /// Measure nothing: write the report again from an earlier run's JSON file.
+    #[arg(long, value_name = "JSON")]
+    render: Option<std::path::PathBuf>,
 }
 
 /// Sizes of one run.
@@ -51,7 +54,7 @@ struct Plan {
 }
 
 /// One throughput measurement.
-#[derive(Serialize, Clone, Default)]
+#[derive(Serialize, Deserialize, Clone, Default)]
 pub struct Throughput {
     pub accepted_per_s: f64,
     pub delivered_per_s: f64,
@@ -62,7 +65,7 @@ pub struct Throughput {
 }
 
 /// Everything one backend produced.
-#[derive(Serialize, Default)]
+#[derive(Serialize, Deserialize, Default)]
 pub struct BackendReport {
     pub backend: String,
     pub workers: usize,
@@ -82,7 +85,7 @@ pub struct BackendReport {
 }
 
 /// The whole run.
-#[derive(Serialize, Default)]
+#[derive(Serialize, Deserialize, Default)]
 pub struct Report {
     pub quick: bool,
     pub machine: String,
@@ -386,6 +389,12 @@ fn machine() -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(json) = &args.render {
+        let report: Report = serde_json::from_str(&std::fs::read_to_string(json)?)?;
+        report::write(&report, &args.out)?;
+        eprintln!("written to {}/benchmarks.md", args.out.display());
+        return Ok(());
+    }
     let plan = if args.quick {
         Plan {
             runs: args.runs.unwrap_or(1),
