@@ -820,3 +820,34 @@ both_backends!(retention_prunes_old_deliveries, |backend| async move {
     })
     .await
 });
+
+both_backends!(
+    an_edited_url_takes_effect_for_the_next_event,
+    |backend| async move {
+        with_server(backend, delivery_settings(Plan::Pro), |s| async move {
+            let old = Receiver::start().await;
+            let new = Receiver::start().await;
+            let hook = s.create_webhook(&old.url("/old"), &["quiz_passed"]).await;
+            let id = hook["id"].as_str().unwrap().to_owned();
+            // Several events, so the worker is handing deliveries over by the end.
+            for i in 0..5 {
+                emit(&s, "quiz_passed", json!({"i": i})).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            old.wait_for(5, WAIT).await;
+            let res = s
+                .manage(Method::PATCH, &format!("/api/v1/webhooks/{id}"))
+                .json(&json!({"url": new.url("/new")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            emit(&s, "quiz_passed", json!({"i": "after the edit"})).await;
+            let got = new.wait_for(1, WAIT).await;
+            assert_eq!(got[0].json()["data"]["i"], "after the edit");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert_eq!(old.count(), 5, "nothing after the edit went to the old URL");
+        })
+        .await
+    }
+);

@@ -119,6 +119,13 @@ impl App {
         &self.inner.token_cache
     }
 
+    /// Tells this process's worker that `webhook` is changing (see [`crate::HandOver::forget`]).
+    pub(crate) fn forget_hand_over(&self, webhook: lwh_domain::WebhookId) {
+        if let Some(worker) = self.inner.hand_over.read().ok().and_then(|h| h.clone()) {
+            worker.forget(webhook);
+        }
+    }
+
     /// Lets ingestion in this process hand deliveries straight to `worker` (`None` stops it).
     pub fn set_hand_over(&self, worker: Option<std::sync::Arc<dyn crate::HandOver>>) {
         if let Ok(mut slot) = self.inner.hand_over.write() {

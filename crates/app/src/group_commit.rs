@@ -29,6 +29,9 @@ pub trait HandOver: Send + Sync {
     fn lease(&self) -> Duration;
     /// Sends deliveries stored as claimed by it (each already holds a slot).
     fn dispatch(&self, claimed: Vec<ClaimedDelivery>);
+    /// The webhook is being edited or deleted: hand nothing more to the target the worker has
+    /// cached for it until its claim loop has loaded it again.
+    fn forget(&self, webhook: lwh_domain::WebhookId);
 }
 
 /// The registered hand-over target, if any.

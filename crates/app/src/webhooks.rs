@@ -135,11 +135,14 @@ impl App {
             events,
             status: edit.status,
         };
+        // Before and after: no delivery goes to a target the worker cached before the edit.
+        self.forget_hand_over(id);
         let updated = self
             .store()
             .update_webhook(id, &changes, Timestamp::now())
-            .await?
-            .ok_or(AppError::NotFound("webhook"))?;
+            .await;
+        self.forget_hand_over(id);
+        let updated = updated?.ok_or(AppError::NotFound("webhook"))?;
         tracing::info!(webhook_id = %id, status = updated.status.as_str(), "webhook updated");
         if updated.status.sends() {
             self.work_signal().notify_one();
@@ -149,7 +152,10 @@ impl App {
 
     /// Deletes a webhook and everything queued for it.
     pub async fn delete_webhook(&self, id: WebhookId) -> Result<(), AppError> {
-        if self.store().delete_webhook(id).await? {
+        self.forget_hand_over(id);
+        let deleted = self.store().delete_webhook(id).await;
+        self.forget_hand_over(id);
+        if deleted? {
             tracing::info!(webhook_id = %id, "webhook deleted");
             Ok(())
         } else {

@@ -400,6 +400,14 @@ impl HandOver for Worker {
         self.lease
     }
 
+    fn forget(&self, webhook: WebhookId) {
+        if let Ok(mut f) = self.in_flight.lock() {
+            f.mark_queued(webhook);
+        }
+        // Let the claim loop reload it now rather than at its next poll.
+        self.app.work_signal().notify_one();
+    }
+
     fn dispatch(&self, claimed: Vec<ClaimedDelivery>) {
         let Some(me) = self.me.upgrade() else { return };
         let mut orphans = Vec::new();
@@ -472,6 +480,22 @@ mod tests {
         f.take(w, 4);
         f.claim_done(w, 4, 2, before);
         assert!(f.try_hand_over(w, 8));
+    }
+
+    #[test]
+    fn an_edit_during_a_claim_keeps_hand_overs_off() {
+        let w = WebhookId::generate();
+        let mut f = InFlight::default();
+        let before = f.queued.get(&w).copied().unwrap_or(0);
+        f.take(w, 2);
+        // The webhook is edited (HandOver::forget) while the claim, which loaded the old
+        // target, is running.
+        f.mark_queued(w);
+        f.claim_done(w, 2, 0, before);
+        assert!(
+            !f.try_hand_over(w, 8),
+            "the old target must not take hand-overs"
+        );
     }
 
     #[test]
