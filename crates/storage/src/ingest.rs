@@ -41,6 +41,10 @@ pub struct Ingested {
     pub claimed: Vec<ClaimedDelivery>,
 }
 
+/// A delivery row to insert: id, webhook, event, due time (`None`: held) and claim owner
+/// (`Some` when handed over at ingestion).
+type DeliveryRow<'a> = (DeliveryId, WebhookId, EventId, Option<i64>, Option<&'a str>);
+
 /// Slots taken during one transaction attempt; given back unless the transaction committed.
 struct TakenSlots<'a> {
     pool: Option<&'a dyn SlotPool>,
@@ -119,8 +123,7 @@ impl Store {
         let mut claimed = Vec::new();
         let mut tx = self.begin_write().await?;
         let mut subscribers: HashMap<&str, Vec<(WebhookId, WebhookStatus)>> = HashMap::new();
-        let mut pending_rows: Vec<(DeliveryId, WebhookId, EventId, Option<i64>, Option<&str>)> =
-            Vec::new();
+        let mut pending_rows: Vec<DeliveryRow> = Vec::new();
         let mut outcomes = Vec::with_capacity(events.len());
         let mut event_rows: Vec<(&NewEvent, i64)> = Vec::with_capacity(events.len());
         let mut keys_in_batch: HashMap<&str, usize> = HashMap::new();
