@@ -11,13 +11,17 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use lwh_domain::Timestamp;
+use lwh_storage::Backend;
 use lwh_storage::{
     ClaimedDelivery, IngestClaim, IngestOutcome, NewEvent, SlotPool, Store, StoreError,
 };
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
 /// Most events written in one transaction.
 const MAX_EVENTS_PER_COMMIT: usize = 2_000;
+/// Transactions written at the same time on PostgreSQL, which overlaps their round trips and
+/// flushes concurrent commits together. SQLite has one writer, so it gets one committer.
+const POSTGRES_COMMITTERS: usize = 4;
 
 /// A worker in this process that takes deliveries straight from ingestion.
 pub trait HandOver: Send + Sync {
@@ -61,12 +65,19 @@ impl GroupCommit {
     /// Starts the committer task on the current runtime.
     pub(crate) fn start(store: Store, hand_over: HandOverSlot, work: Arc<Notify>) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        let committer = Committer {
+        let committers = match store.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => POSTGRES_COMMITTERS,
+        };
+        let committer = Arc::new(Committer {
             store,
             hand_over,
             work,
-        };
-        tokio::spawn(committer.run(rx));
+        });
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..committers {
+            tokio::spawn(committer.clone().run(rx.clone()));
+        }
         Self { tx }
     }
 
@@ -84,19 +95,25 @@ impl GroupCommit {
 }
 
 impl Committer {
-    async fn run(self, mut rx: mpsc::Receiver<Job>) {
-        while let Some(first) = rx.recv().await {
-            let mut jobs = vec![first];
-            let mut count = jobs[0].events.len();
-            while count < MAX_EVENTS_PER_COMMIT {
-                match rx.try_recv() {
-                    Ok(job) => {
-                        count += job.events.len();
-                        jobs.push(job);
+    /// Takes whatever is waiting (one committer at a time) and writes it.
+    async fn run(self: Arc<Self>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+        loop {
+            let jobs = {
+                let mut rx = rx.lock().await;
+                let Some(first) = rx.recv().await else { return };
+                let mut jobs = vec![first];
+                let mut count = jobs[0].events.len();
+                while count < MAX_EVENTS_PER_COMMIT {
+                    match rx.try_recv() {
+                        Ok(job) => {
+                            count += job.events.len();
+                            jobs.push(job);
+                        }
+                        Err(_) => break,
                     }
-                    Err(_) => break,
                 }
-            }
+                jobs
+            };
             self.commit(jobs).await;
         }
     }
