@@ -41,12 +41,13 @@ pub async fn send_ping(
         "message": "Test delivery from Learnomy: your endpoint is reachable and can verify the signature.",
     });
     let site_url = Some(app.settings().site_url.as_str());
-    let payload = lwh_domain::payload::render(event_id, PING_EVENT, now, site_url, &data);
+    let payload: std::sync::Arc<[u8]> =
+        lwh_domain::payload::render(event_id, PING_EVENT, now, site_url, &data).into();
     let delivery_id = DeliveryId::generate();
     let event = NewEvent {
         id: event_id,
         slug: PING_EVENT.to_owned(),
-        payload: payload.clone().into(),
+        payload: payload.clone(),
         idempotency_key: None,
     };
     app.store()

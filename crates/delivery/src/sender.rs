@@ -35,6 +35,21 @@ pub struct Target {
     pub url: String,
     /// Its secret.
     pub secret: WebhookSecret,
+    /// The URL parsed and checked against the policy, once per target rather than per attempt
+    /// (the URL and the policy cannot change under a target; an edit builds a new one).
+    checked: std::sync::OnceLock<Result<reqwest::Url, Rejection>>,
+}
+
+impl Target {
+    /// A target for `webhook_id`.
+    pub fn new(webhook_id: WebhookId, url: String, secret: WebhookSecret) -> Self {
+        Self {
+            webhook_id,
+            url,
+            secret,
+            checked: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 /// One request to make.
@@ -45,8 +60,8 @@ pub struct Outgoing<'a> {
     pub event_id: EventId,
     /// `X-Learnomy-Event`.
     pub event: &'a str,
-    /// The stored body bytes.
-    pub payload: &'a [u8],
+    /// The stored body bytes, shared with the request (no copy per attempt).
+    pub payload: &'a Arc<[u8]>,
 }
 
 /// The HTTP client for deliveries. Cheap to share (`Arc` inside reqwest).
@@ -82,19 +97,26 @@ impl Sender {
     pub async fn send(&self, target: &Target, out: &Outgoing<'_>) -> AttemptOutcome {
         let started = Instant::now();
         let elapsed = |started: Instant| started.elapsed().as_millis() as i64;
-        // The URL was checked when saved; check again (IP literals, changed policy).
-        if let Err(rejection) = self.policy.check_url(&target.url) {
-            return failure(
-                blocked_kind(&rejection),
-                rejection.to_string(),
-                elapsed(started),
-            );
-        }
+        // The URL was checked when saved; check again (IP literals, a policy changed between
+        // runs). Names are checked again at connect time by the guarded resolver.
+        let url = match target
+            .checked
+            .get_or_init(|| self.policy.check_url(&target.url))
+        {
+            Ok(url) => url.clone(),
+            Err(rejection) => {
+                return failure(
+                    blocked_kind(rejection),
+                    rejection.to_string(),
+                    elapsed(started),
+                )
+            }
+        };
         let request = self
             .client
-            .post(&target.url)
+            .post(url)
             .headers(signed_headers(target, out, Timestamp::now()))
-            .body(out.payload.to_vec());
+            .body(bytes::Bytes::from_owner(out.payload.clone()));
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
