@@ -9,7 +9,9 @@ use crate::records::{AttemptRow, DeliverySummary, NewEvent};
 use crate::rows;
 
 const SUMMARY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, e.event, d.status, d.attempts, \
-     d.series_start, d.last_status_code, d.last_error, d.due_at, d.created_at, d.updated_at";
+     d.series_start, d.last_status_code, d.last_error, \
+     CASE WHEN (SELECT w.status FROM webhooks w WHERE w.id = d.webhook_id) = 'active' \
+     THEN d.due_at END AS due_at, d.created_at, d.updated_at";
 
 impl Store {
     /// A page of a webhook's deliveries, newest first, optionally of one status, strictly
@@ -92,14 +94,13 @@ impl Store {
         Ok(Some((summary, payload, attempts)))
     }
 
-    /// Starts a new attempt series for a finished delivery: Pending, due now (held if the
+    /// Starts a new attempt series for a finished delivery: Pending, due now (held while the
     /// webhook is not Active), with a fresh retry budget. Returns false if the delivery does
     /// not exist or is still queued.
     pub async fn redeliver(&self, id: DeliveryId, now: Timestamp) -> Result<bool, StoreError> {
         let done = sqlx::query(self.backend.sql(
             "UPDATE deliveries SET status = 'pending', series_start = attempts, \
-             due_at = CASE WHEN (SELECT status FROM webhooks w WHERE w.id = deliveries.webhook_id) \
-                      = 'active' THEN $2 ELSE NULL END, \
+             due_at = $2, \
              claimed_by = NULL, last_error = NULL, updated_at = $2 \
              WHERE id = $1 AND status IN ('delivered', 'failed')",
         ))
@@ -120,8 +121,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(self.backend.sql(
             "UPDATE deliveries SET status = 'pending', series_start = attempts, \
-             due_at = CASE WHEN (SELECT status FROM webhooks w WHERE w.id = deliveries.webhook_id) \
-                      = 'active' THEN created_at ELSE NULL END, \
+             due_at = created_at, \
              claimed_by = NULL, last_error = NULL, updated_at = $3 \
              WHERE webhook_id = $1 AND status = 'failed' AND id >= $2",
         ))

@@ -41,7 +41,7 @@ pub struct Ingested {
     pub claimed: Vec<ClaimedDelivery>,
 }
 
-/// A delivery row to insert: id, webhook, event, due time (`None`: held) and claim owner
+/// A delivery row to insert: id, webhook, event, due time and claim owner
 /// (`Some` when handed over at ingestion).
 type DeliveryRow<'a> = (DeliveryId, WebhookId, EventId, Option<i64>, Option<&'a str>);
 
@@ -81,8 +81,8 @@ const DELIVERY_ROWS_PER_INSERT: usize = 400;
 const EVENT_ROWS_PER_INSERT: usize = 200;
 
 impl Store {
-    /// Stores `events` and their deliveries atomically. Deliveries for Active webhooks are due
-    /// at once; those for Paused or Failed webhooks are held. A repeated idempotency key within
+    /// Stores `events` and their deliveries atomically, all due at once; those of a Paused or
+    /// Failed webhook are held by its status (claims take only Active webhooks' deliveries). A repeated idempotency key within
     /// 24 h returns the first event and creates nothing.
     pub async fn ingest(
         &self,
@@ -166,10 +166,9 @@ impl Store {
                             series_start: 0,
                         });
                     }
-                    _ => {
-                        let due = status.sends().then_some(now.millis());
-                        pending_rows.push((id, *webhook_id, event.id, due, None));
-                    }
+                    // Held (Paused, Failed) deliveries are due too: a claim only takes
+                    // deliveries of an Active webhook, so pausing and resuming touch no rows.
+                    _ => pending_rows.push((id, *webhook_id, event.id, Some(now.millis()), None)),
                 }
             }
             if let Some(key) = &event.idempotency_key {

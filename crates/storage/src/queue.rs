@@ -1,6 +1,7 @@
 //! The durable queue: claiming due deliveries and recording attempts.
 //!
-//! A delivery is due when `due_at <= now`. Claiming moves `due_at` to the end of a lease, so a
+//! A delivery is due when `due_at <= now` and its webhook is Active (Paused and Failed
+//! webhooks hold their deliveries by status alone). Claiming moves `due_at` to the end of a lease, so a
 //! claimed row leaves the due range; if its worker dies, it becomes due again when the lease
 //! ends and another worker picks it up. On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets any
 //! number of processes claim side by side without waiting on each other.
@@ -49,7 +50,8 @@ impl Store {
         let sql = match self.backend {
             Backend::Postgres => {
                 "WITH due AS (SELECT id FROM deliveries WHERE webhook_id = $1 \
-                   AND due_at IS NOT NULL AND due_at <= $2 ORDER BY due_at LIMIT $3 \
+                   AND due_at IS NOT NULL AND due_at <= $2 AND EXISTS (SELECT 1 FROM webhooks \
+                   WHERE id = $1 AND status = 'active') ORDER BY due_at LIMIT $3 \
                    FOR UPDATE SKIP LOCKED) \
                  UPDATE deliveries d SET due_at = $4, claimed_by = $5 FROM due WHERE d.id = due.id \
                  RETURNING d.id, d.event_id, d.attempts, d.series_start"
@@ -57,7 +59,8 @@ impl Store {
             Backend::Sqlite => {
                 "UPDATE deliveries SET due_at = $4, claimed_by = $5 WHERE id IN ( \
                    SELECT id FROM deliveries WHERE webhook_id = $1 AND due_at IS NOT NULL \
-                   AND due_at <= $2 ORDER BY due_at LIMIT $3) \
+                   AND due_at <= $2 AND EXISTS (SELECT 1 FROM webhooks \
+                   WHERE id = $1 AND status = 'active') ORDER BY due_at LIMIT $3) \
                  RETURNING id, event_id, attempts, series_start"
             }
         };
@@ -199,8 +202,10 @@ impl Store {
     pub async fn queue_stats(&self, now: Timestamp) -> Result<QueueStats, StoreError> {
         let row = sqlx::query(self.backend.sql(
             "SELECT COUNT(*) AS scheduled, \
-             COALESCE(SUM(CASE WHEN due_at <= $1 THEN 1 ELSE 0 END), 0) AS due_now, \
-             MIN(due_at) AS oldest FROM deliveries WHERE due_at IS NOT NULL",
+             COALESCE(SUM(CASE WHEN d.due_at <= $1 THEN 1 ELSE 0 END), 0) AS due_now, \
+             MIN(d.due_at) AS oldest FROM deliveries d \
+             JOIN webhooks w ON w.id = d.webhook_id AND w.status = 'active' \
+             WHERE d.due_at IS NOT NULL",
         ))
         .bind(now.millis())
         .fetch_one(&self.pool)

@@ -32,9 +32,8 @@ struct WebhookSummary {
 
 impl Store {
     /// Stores finished attempts and their consequences atomically: attempt rows, each
-    /// delivery's status and next due time (held instead when its webhook is no longer
-    /// Active), and each webhook's failure record — which can make it Failed (held deliveries,
-    /// probe scheduled). Returns the webhooks that became Failed. Results for deliveries that
+    /// delivery's status and next due time (held while its webhook is not Active), and each
+    /// webhook's failure record — which can make it Failed (deliveries held, probe scheduled). Returns the webhooks that became Failed. Results for deliveries that
     /// were cancelled meanwhile leave them cancelled.
     pub async fn record_attempts(
         &self,
@@ -206,15 +205,12 @@ impl Store {
                 _ => ("failed", None),
             };
             sqlx::query(self.backend.sql(
-                "UPDATE deliveries SET status = $2, attempts = attempts + 1, \
-                 due_at = CASE WHEN (SELECT status FROM webhooks WHERE id = $3) = 'active' \
-                          THEN $4 ELSE NULL END, \
-                 claimed_by = NULL, last_status_code = $5, last_error = $6, updated_at = $7 \
+                "UPDATE deliveries SET status = $2, attempts = attempts + 1, due_at = $3, \
+                 claimed_by = NULL, last_status_code = $4, last_error = $5, updated_at = $6 \
                  WHERE id = $1 AND status IN ('pending', 'retrying')",
             ))
             .bind(r.delivery_id.to_string())
             .bind(status)
-            .bind(r.webhook_id.to_string())
             .bind(due)
             .bind(r.outcome.status_code.map(i64::from))
             .bind(r.outcome.error.clone())

@@ -174,7 +174,7 @@ impl ClaimedDelivery {
 pub enum NextStep {
     /// A 2xx: Delivered.
     Delivered,
-    /// Retry at this time (held instead if the webhook is no longer Active).
+    /// Retry at this time (held while the webhook is not Active).
     RetryAt(Timestamp),
     /// No attempt left: Failed.
     GiveUp,
@@ -227,7 +227,7 @@ pub struct DeliverySummary {
     pub last_status_code: Option<i64>,
     /// Error of the latest attempt (or why it was cancelled).
     pub last_error: Option<String>,
-    /// When the next attempt is due (`None` when finished or held).
+    /// When the next attempt is due (`None` when finished or held by the webhook's status).
     pub next_attempt_at: Option<Timestamp>,
     /// Creation time.
     pub created_at: Timestamp,

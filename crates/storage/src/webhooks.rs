@@ -1,4 +1,5 @@
-//! Webhook rows, their subscriptions, and what a status change does to queued deliveries.
+//! Webhook rows, their subscriptions, and what a status change does to queued deliveries
+//! (Disabled cancels them; Paused and Failed hold them by the status alone).
 
 use std::collections::HashMap;
 
@@ -148,9 +149,9 @@ impl Store {
         Ok(Some(record))
     }
 
-    /// Applies an edit. A status change also moves the webhook's queued deliveries: Paused
-    /// holds them, Disabled cancels them, Active releases held ones in creation order and
-    /// clears the failure record. Returns `None` when the webhook does not exist.
+    /// Applies an edit. A status change decides what happens to the webhook's queued
+    /// deliveries: Paused holds them (claims skip non-Active webhooks), Disabled cancels them,
+    /// Active sends them again, oldest due first, and clears the failure record. Returns `None` when the webhook does not exist.
     pub async fn update_webhook(
         &self,
         id: WebhookId,
@@ -205,16 +206,10 @@ impl Store {
         }
         let id = id.to_string();
         match status {
-            WebhookStatus::Paused | WebhookStatus::Failed => {
-                sqlx::query(self.backend.sql_owned(format!(
-                    "UPDATE deliveries SET due_at = NULL, claimed_by = NULL, updated_at = $2 \
-                     WHERE webhook_id = $1 AND {QUEUED}"
-                )))
-                .bind(&id)
-                .bind(now.millis())
-                .execute(&mut **tx)
-                .await?;
-            }
+            // Held by the status itself: claims take only Active webhooks' deliveries, so
+            // pausing a webhook with a million queued deliveries writes one row, not a million.
+            // Attempts already in flight finish and are recorded.
+            WebhookStatus::Paused | WebhookStatus::Failed => {}
             WebhookStatus::Disabled => {
                 sqlx::query(self.backend.sql_owned(format!(
                     "UPDATE deliveries SET status = 'failed', due_at = NULL, claimed_by = NULL, \
@@ -227,16 +222,8 @@ impl Store {
                 .await?;
             }
             WebhookStatus::Active => {
-                // Held deliveries become due at their creation time, so the claimer sends
-                // them oldest first.
-                sqlx::query(self.backend.sql_owned(format!(
-                    "UPDATE deliveries SET due_at = created_at, updated_at = $2 \
-                     WHERE webhook_id = $1 AND {QUEUED} AND due_at IS NULL"
-                )))
-                .bind(&id)
-                .bind(now.millis())
-                .execute(&mut **tx)
-                .await?;
+                // Held deliveries keep their due times (creation or retry time), so the
+                // claimer sends them oldest first as soon as the status allows it.
                 sqlx::query(self.backend.sql(
                     "UPDATE webhooks SET failing_since = NULL, failures_since_success = 0, \
                      next_probe_at = NULL, status_reason = NULL WHERE id = $1",
