@@ -114,7 +114,10 @@ pub struct Worker {
     lease: Duration,
     per_webhook: usize,
     in_flight: Mutex<InFlight>,
+    /// Any slot freed (graceful stop, the total cap).
     slot_freed: Notify,
+    /// A slot freed for a webhook whose deliveries may be waiting in the queue.
+    queue_slot_freed: Notify,
     /// Targets of the webhooks this worker can serve now, for hand-overs.
     ready: RwLock<HashMap<WebhookId, Arc<Target>>>,
     stopping: AtomicBool,
@@ -140,6 +143,7 @@ impl Worker {
             per_webhook,
             in_flight: Mutex::new(InFlight::default()),
             slot_freed: Notify::new(),
+            queue_slot_freed: Notify::new(),
             ready: RwLock::new(HashMap::new()),
             stopping: AtomicBool::new(false),
             me: me.clone(),
@@ -178,11 +182,9 @@ impl Worker {
                     continue;
                 }
             }
-            // A freed slot matters only while some webhook has deliveries waiting in the queue.
-            let queue_waiting = self.queue_may_be_waiting();
             tokio::select! {
                 _ = work.notified() => {}
-                _ = self.slot_freed.notified(), if queue_waiting => {}
+                _ = self.queue_slot_freed.notified() => {}
                 _ = tokio::time::sleep(IDLE_POLL) => {}
                 _ = stop.changed() => {}
             }
@@ -206,26 +208,23 @@ impl Worker {
         self.in_flight.lock().map(|f| f.total).unwrap_or(0)
     }
 
-    /// True unless every servable webhook's queue was last seen empty.
-    fn queue_may_be_waiting(&self) -> bool {
-        let Ok(ready) = self.ready.read() else {
-            return true;
-        };
-        let Ok(f) = self.in_flight.lock() else {
-            return true;
-        };
-        ready.keys().any(|w| !f.hand_over.contains(w))
-    }
-
     fn give_back_slots(&self, webhook: WebhookId, count: usize) {
         if count == 0 {
             return;
         }
-        if let Ok(mut f) = self.in_flight.lock() {
-            f.give_back(webhook, count);
-        }
+        let queued = match self.in_flight.lock() {
+            Ok(mut f) => {
+                f.give_back(webhook, count);
+                !f.hand_over.contains(&webhook)
+            }
+            Err(_) => true,
+        };
         self.slot_freed.notify_waiters();
         self.slot_freed.notify_one();
+        // Only a slot of a webhook that may have deliveries waiting is worth a claim round.
+        if queued {
+            self.queue_slot_freed.notify_one();
+        }
     }
 
     /// One pass over the Active webhooks; returns how many deliveries were claimed.
