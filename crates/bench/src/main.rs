@@ -217,73 +217,91 @@ async fn measure_backend(
         report.fanout10.push(t);
     }
 
-    // Latency at a fixed offered load of 1,000 events/s.
-    rx.reset();
-    let uri = svc.url("/api/v1/events").parse()?;
-    let result = load
-        .open_loop(
-            uri,
-            Some(svc.token.clone()),
-            1000,
-            Duration::from_secs(plan.latency_secs),
-            |i| event_body("course_completed", 5_000_000 + i),
-        )
-        .await;
-    wait_delivered(rx, result.accepted.len()).await;
-    let mut ingest = result.latencies.clone();
-    let arrivals: std::collections::HashMap<String, Instant> = rx
-        .arrivals
-        .lock()
-        .map(|a| {
-            a.first
-                .iter()
-                .map(|((event, _), at)| (event.clone(), *at))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut deliver: Vec<Duration> = result
-        .accepted
-        .iter()
-        .filter_map(|(id, at)| {
-            arrivals
-                .get(id)
-                .map(|arrived| arrived.saturating_duration_since(*at))
-        })
-        .collect();
+    // Latency at a fixed offered load of 1,000 events/s, median of the runs' percentiles.
+    let (mut in50, mut in99, mut de50, mut de99) = (vec![], vec![], vec![], vec![]);
+    for run in 0..plan.runs {
+        rx.reset();
+        let uri = svc.url("/api/v1/events").parse()?;
+        let result = load
+            .open_loop(
+                uri,
+                Some(svc.token.clone()),
+                1000,
+                Duration::from_secs(plan.latency_secs),
+                move |i| event_body("course_completed", 5_000_000 + run * 1_000_000 + i),
+            )
+            .await;
+        wait_delivered(rx, result.accepted.len()).await;
+        let mut ingest = result.latencies.clone();
+        let arrivals: std::collections::HashMap<String, Instant> = rx
+            .arrivals
+            .lock()
+            .map(|a| {
+                a.first
+                    .iter()
+                    .map(|((event, _), at)| (event.clone(), *at))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut deliver: Vec<Duration> = result
+            .accepted
+            .iter()
+            .filter_map(|(id, at)| {
+                arrivals
+                    .get(id)
+                    .map(|arrived| arrived.saturating_duration_since(*at))
+            })
+            .collect();
+        in50.push(percentile_ms(&mut ingest, 50.0));
+        in99.push(percentile_ms(&mut ingest, 99.0));
+        de50.push(percentile_ms(&mut deliver, 50.0));
+        de99.push(percentile_ms(&mut deliver, 99.0));
+        eprintln!("  {backend:?} latency run {run}: ingest p50 {:.1} ms p99 {:.1} ms, accept→deliver p50 {:.1} ms p99 {:.1} ms", in50[run], in99[run], de50[run], de99[run]);
+    }
     report.latency_offered_per_s = 1000;
-    report.ingest_p50_ms = percentile_ms(&mut ingest, 50.0);
-    report.ingest_p99_ms = percentile_ms(&mut ingest, 99.0);
-    report.deliver_p50_ms = percentile_ms(&mut deliver, 50.0);
-    report.deliver_p99_ms = percentile_ms(&mut deliver, 99.0);
-    eprintln!("  {backend:?} latency: ingest p50 {:.1} ms p99 {:.1} ms, accept→deliver p50 {:.1} ms p99 {:.1} ms", report.ingest_p50_ms, report.ingest_p99_ms, report.deliver_p50_ms, report.deliver_p99_ms);
+    report.ingest_p50_ms = report::median(in50);
+    report.ingest_p99_ms = report::median(in99);
+    report.deliver_p50_ms = report::median(de50);
+    report.deliver_p99_ms = report::median(de99);
 
     // Isolation: a healthy webhook alone, then beside one that never answers.
     let healthy = Receiver::start(false).await?;
     let dead = Receiver::start(true).await?;
-    let healthy_id = svc
-        .webhook(&format!("http://{}/healthy", healthy.addr), "quiz_passed")
+    svc.webhook(&format!("http://{}/healthy", healthy.addr), "quiz_passed")
         .await?;
-    let _ = healthy_id;
-    let alone = throughput_on(
-        &svc,
-        &healthy,
-        &load,
-        "quiz_passed",
-        plan.isolation_events,
-        7_000_000,
-    )
-    .await?;
+    let mut alone = Vec::new();
+    for run in 0..plan.runs {
+        let offset = 7_000_000 + run * 100_000;
+        alone.push(
+            throughput_on(
+                &svc,
+                &healthy,
+                &load,
+                "quiz_passed",
+                plan.isolation_events,
+                offset,
+            )
+            .await?,
+        );
+    }
     svc.webhook(&format!("http://{}/dead", dead.addr), "quiz_passed")
         .await?;
-    let beside = throughput_on(
-        &svc,
-        &healthy,
-        &load,
-        "quiz_passed",
-        plan.isolation_events,
-        8_000_000,
-    )
-    .await?;
+    let mut beside = Vec::new();
+    for run in 0..plan.runs {
+        let offset = 8_000_000 + run * 100_000;
+        beside.push(
+            throughput_on(
+                &svc,
+                &healthy,
+                &load,
+                "quiz_passed",
+                plan.isolation_events,
+                offset,
+            )
+            .await?,
+        );
+    }
+    let (alone, beside) = (report::median(alone), report::median(beside));
     report.isolation_alone_per_s = alone;
     report.isolation_beside_dead_per_s = beside;
     eprintln!("  {backend:?} isolation: {alone:.0}/s alone, {beside:.0}/s beside a dead endpoint");

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use crate::{Report, Throughput};
 
-fn median(mut values: Vec<f64>) -> f64 {
+/// The middle value (the upper one of an even count); 0 when empty.
+pub fn median(mut values: Vec<f64>) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
@@ -30,7 +31,7 @@ pub fn write(report: &Report, dir: &Path) -> anyhow::Result<()> {
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(
         md,
-        "Produced by `cargo run --release -p bench{}` on {}. Everything ran on 127.0.0.1 in one run: a hyper receiver answering 204, a hyper load generator, and the service as separate processes (SQLite: one `serve`; PostgreSQL: `serve` + 2 `worker`s). Throughput figures are medians of {} run(s). Machines here are noisy: compare ratios within one run, not absolute numbers across runs.\n",
+        "Produced by `cargo run --release -p bench{}` on {}. Everything ran on 127.0.0.1 in one run: a hyper receiver answering 204, a hyper load generator, and the service as separate processes (SQLite: one `serve`; PostgreSQL: `serve` + 2 `worker`s). Throughput, latency and isolation figures are medians of {} run(s). Machines here are noisy: compare ratios within one run, not absolute numbers across runs.\n",
         if report.quick { " -- --quick" } else { "" },
         report.machine,
         report.ceiling_per_s.len()
