@@ -9,7 +9,9 @@
 //! while a webhook's queue is empty and it has a free slot, its new deliveries are stored
 //! already claimed and sent the moment their event commits, with no claim transaction and no
 //! payload read. As soon as one of them has to wait in the queue, hand-overs for that webhook
-//! stop until a claim finds its queue drained, so nothing overtakes what waits.
+//! stop until a claim finds its queue drained, so nothing overtakes what waits (on PostgreSQL,
+//! a delivery queued while that claim ran may be overtaken by a few milliseconds; see
+//! `InFlight::claim_done`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,14 +95,32 @@ impl InFlight {
     }
 
     /// A claim of `webhook` returned `claimed` of the `asked` slots it reserved; `queued_before`
-    /// is the webhook's queued count read before the claim.
-    fn claim_done(&mut self, webhook: WebhookId, asked: usize, claimed: usize, queued_before: u64) {
+    /// is the webhook's queued count read before the claim. A claim that left slots unused
+    /// drained the queue as it saw it, and hand-overs may start.
+    ///
+    /// With `serialised` (SQLite: a claim and an ingestion transaction never overlap), a
+    /// delivery queued meanwhile keeps them off — the next claim will see it. On PostgreSQL,
+    /// under steady load one is queued during nearly every claim, so waiting for a quiet claim
+    /// would keep hand-overs off for good: they start anyway, and the `true` returned asks the
+    /// caller for another claim at once, for what this one could not see yet.
+    fn claim_done(
+        &mut self,
+        webhook: WebhookId,
+        asked: usize,
+        claimed: usize,
+        queued_before: u64,
+        serialised: bool,
+    ) -> bool {
         self.give_back(webhook, asked - claimed);
-        // Drained, and nothing went to the queue meanwhile: hand-overs may start.
-        let queued_now = self.queued.get(&webhook).copied().unwrap_or(0);
-        if claimed < asked && queued_now == queued_before {
-            self.hand_over.insert(webhook);
+        if claimed >= asked {
+            return false;
         }
+        let raced = self.queued.get(&webhook).copied().unwrap_or(0) != queued_before;
+        if raced && serialised {
+            return false;
+        }
+        self.hand_over.insert(webhook);
+        raced
     }
 }
 
@@ -113,6 +133,8 @@ pub struct Worker {
     owner: String,
     lease: Duration,
     per_webhook: usize,
+    /// Claims and ingestion never overlap (SQLite's single writer); see `claim_done`.
+    serialised: bool,
     in_flight: Mutex<InFlight>,
     /// Any slot freed (graceful stop, the total cap).
     slot_freed: Notify,
@@ -133,6 +155,7 @@ impl Worker {
         // another worker when its holder has certainly died.
         let lease = s.request_timeout.get() * 2 + s.connect_timeout.get() + Duration::from_secs(5);
         let per_webhook = s.max_in_flight_per_webhook;
+        let serialised = app.store().backend() == lwh_storage::Backend::Sqlite;
         Arc::new_cyclic(|me| Self {
             app,
             sender,
@@ -141,6 +164,7 @@ impl Worker {
             owner,
             lease,
             per_webhook,
+            serialised,
             in_flight: Mutex::new(InFlight::default()),
             slot_freed: Notify::new(),
             queue_slot_freed: Notify::new(),
@@ -284,8 +308,14 @@ impl Worker {
                     return Err(e);
                 }
             };
-            if let Ok(mut f) = self.in_flight.lock() {
-                f.claim_done(webhook, free, claimed.len(), queued_before);
+            let look_again = match self.in_flight.lock() {
+                Ok(mut f) => {
+                    f.claim_done(webhook, free, claimed.len(), queued_before, self.serialised)
+                }
+                Err(_) => false,
+            };
+            if look_again {
+                self.app.work_signal().notify_one();
             }
             claimed_total += claimed.len();
             for delivery in claimed {
@@ -450,7 +480,7 @@ mod tests {
         // A claim that reserved 2 and found 0, with the queue untouched since it began.
         let before = f.queued.get(&w).copied().unwrap_or(0);
         f.take(w, 2);
-        f.claim_done(w, 2, 0, before);
+        f.claim_done(w, 2, 0, before, true);
         assert_eq!(f.total, 0, "unused reservations are given back");
         assert!(f.try_hand_over(w, 2));
         assert!(f.try_hand_over(w, 2));
@@ -472,12 +502,12 @@ mod tests {
         f.take(w, 4);
         // Ingestion queued one while the claim was running (it did not see it).
         assert!(!f.try_hand_over(w, 8));
-        f.claim_done(w, 4, 1, before);
+        f.claim_done(w, 4, 1, before, true);
         assert!(!f.try_hand_over(w, 8), "the queue may hold a delivery");
         // The next claim finds it drained.
         let before = f.queued.get(&w).copied().unwrap_or(0);
         f.take(w, 4);
-        f.claim_done(w, 4, 2, before);
+        f.claim_done(w, 4, 2, before, true);
         assert!(f.try_hand_over(w, 8));
     }
 
@@ -490,7 +520,7 @@ mod tests {
         // The webhook is edited (HandOver::forget) while the claim, which loaded the old
         // target, is running.
         f.mark_queued(w);
-        f.claim_done(w, 2, 0, before);
+        f.claim_done(w, 2, 0, before, true);
         assert!(
             !f.try_hand_over(w, 8),
             "the old target must not take hand-overs"
@@ -498,11 +528,29 @@ mod tests {
     }
 
     #[test]
+    fn on_postgresql_a_claim_that_raced_turns_hand_overs_on_and_asks_for_another() {
+        let w = WebhookId::generate();
+        let mut f = InFlight::default();
+        let before = f.queued.get(&w).copied().unwrap_or(0);
+        f.take(w, 4);
+        assert!(!f.try_hand_over(w, 8), "queued during the claim");
+        assert!(
+            f.claim_done(w, 4, 1, before, false),
+            "another claim must look for it"
+        );
+        assert!(f.try_hand_over(w, 8));
+        // Without a race there is nothing to look again for.
+        let before = f.queued.get(&w).copied().unwrap_or(0);
+        f.take(w, 4);
+        assert!(!f.claim_done(w, 4, 0, before, false));
+    }
+
+    #[test]
     fn a_full_claim_leaves_hand_overs_off() {
         let w = WebhookId::generate();
         let mut f = InFlight::default();
         f.take(w, 3);
-        f.claim_done(w, 3, 3, 0);
+        f.claim_done(w, 3, 3, 0, true);
         assert!(
             !f.try_hand_over(w, 8),
             "a claim that filled every slot may have left more"
