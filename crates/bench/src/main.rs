@@ -269,39 +269,10 @@ async fn measure_backend(
     let dead = Receiver::start(true).await?;
     svc.webhook(&format!("http://{}/healthy", healthy.addr), "quiz_passed")
         .await?;
-    let mut alone = Vec::new();
-    for run in 0..plan.runs {
-        let offset = 7_000_000 + run * 100_000;
-        alone.push(
-            throughput_on(
-                &svc,
-                &healthy,
-                &load,
-                "quiz_passed",
-                plan.isolation_events,
-                offset,
-            )
-            .await?,
-        );
-    }
+    let alone = median_rate_on(&svc, &healthy, &load, plan, 7_000_000).await?;
     svc.webhook(&format!("http://{}/dead", dead.addr), "quiz_passed")
         .await?;
-    let mut beside = Vec::new();
-    for run in 0..plan.runs {
-        let offset = 8_000_000 + run * 100_000;
-        beside.push(
-            throughput_on(
-                &svc,
-                &healthy,
-                &load,
-                "quiz_passed",
-                plan.isolation_events,
-                offset,
-            )
-            .await?,
-        );
-    }
-    let (alone, beside) = (report::median(alone), report::median(beside));
+    let beside = median_rate_on(&svc, &healthy, &load, plan, 8_000_000).await?;
     report.isolation_alone_per_s = alone;
     report.isolation_beside_dead_per_s = beside;
     eprintln!("  {backend:?} isolation: {alone:.0}/s alone, {beside:.0}/s beside a dead endpoint");
@@ -348,6 +319,24 @@ async fn measure_backend(
     }
     svc.stop().await;
     Ok(report)
+}
+
+/// The median over `plan.runs` of the healthy receiver's rate for `quiz_passed` events.
+async fn median_rate_on(
+    svc: &Service,
+    rx: &Receiver,
+    load: &Load,
+    plan: &Plan,
+    base: usize,
+) -> anyhow::Result<f64> {
+    let mut rates = Vec::with_capacity(plan.runs);
+    for run in 0..plan.runs {
+        let offset = base + run * 100_000;
+        rates.push(
+            throughput_on(svc, rx, load, "quiz_passed", plan.isolation_events, offset).await?,
+        );
+    }
+    Ok(report::median(rates))
 }
 
 async fn throughput_on(
