@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::process::{free_port, kill9, ProcessEnv};
 use common::receiver::{Answer, Receiver};
 use common::TestDb;
-use lwh_storage::{Backend, DatabaseTarget};
+use lwh_storage::Backend;
 use serde_json::{json, Value};
 
 const EVENTS: usize = 10_000;
@@ -26,11 +26,7 @@ struct Setup {
 async fn setup(backend: Backend) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::create(backend).await;
-    let url = match &db.target {
-        DatabaseTarget::Postgres(url) => Some(url.clone()),
-        DatabaseTarget::Sqlite(_) => None,
-    };
-    let mut env = ProcessEnv::new(dir.path(), url.as_deref());
+    let mut env = ProcessEnv::new(dir.path(), db.postgres_url());
     env.vars.push((
         "LEARNOMY_WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK".into(),
         IN_FLIGHT_CAP.to_string(),

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::process::{free_port, kill9, ProcessEnv};
+use common::process::{create_webhook, free_port, kill9, ProcessEnv};
 use common::receiver::Receiver;
 use serde_json::{json, Value};
 
@@ -102,14 +102,7 @@ async fn sqlite_on_a_full_disk_refuses_clearly_and_recovers() {
     let mut serve = env.serve(port).await;
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let res = client
-        .post(format!("{base}/api/v1/webhooks"))
-        .bearer_auth(&token)
-        .json(&json!({"url": rx.url("/full"), "events": ["course_completed"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    create_webhook(&client, &base, &token, &rx.url("/full")).await;
 
     // Fill the disk with accepted events until ingestion refuses.
     let filler = "f".repeat(16 * 1024);
@@ -260,14 +253,7 @@ async fn postgres_restarted_under_load_loses_nothing() {
         .build()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let res = client
-        .post(format!("{base}/api/v1/webhooks"))
-        .bearer_auth(&token)
-        .json(&json!({"url": rx.url("/pg"), "events": ["course_completed"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    create_webhook(&client, &base, &token, &rx.url("/pg")).await;
 
     let mut accepted = HashSet::new();
     for i in 0..50 {

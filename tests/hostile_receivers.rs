@@ -11,7 +11,6 @@ use common::receiver::{Answer, Receiver};
 use common::{delivery_settings, with_server, TestServer};
 use lwh_domain::Plan;
 use lwh_storage::Backend;
-use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -123,30 +122,14 @@ async fn serve_untrusted_tls() -> std::net::SocketAddr {
 async fn last_attempt(s: &TestServer, webhook: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let page: Value = s
-            .manage(
-                Method::GET,
-                &format!("/api/v1/webhooks/{webhook}/deliveries"),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = s
+            .get_json(&format!("/api/v1/webhooks/{webhook}/deliveries"))
+            .await;
         if let Some(d) = page["data"].as_array().and_then(|a| a.first()) {
             if d["attempts"].as_i64().unwrap_or(0) >= 1 {
-                let detail: Value = s
-                    .manage(
-                        Method::GET,
-                        &format!("/api/v1/deliveries/{}", d["id"].as_str().unwrap()),
-                    )
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let detail = s
+                    .get_json(&format!("/api/v1/deliveries/{}", d["id"].as_str().unwrap()))
+                    .await;
                 return detail["data"].clone();
             }
         }

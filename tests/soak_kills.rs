@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::process::{free_port, kill9, ProcessEnv};
+use common::process::{create_webhook, free_port, kill9, ProcessEnv};
 use common::receiver::Receiver;
 use common::TestDb;
-use lwh_storage::{Backend, DatabaseTarget};
+use lwh_storage::Backend;
 use rand::Rng;
 use serde_json::{json, Value};
 
@@ -24,11 +24,7 @@ const IN_FLIGHT_CAP: usize = 16;
 async fn soak(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::create(backend).await;
-    let url = match &db.target {
-        DatabaseTarget::Postgres(url) => Some(url.clone()),
-        DatabaseTarget::Sqlite(_) => None,
-    };
-    let mut env = ProcessEnv::new(dir.path(), url.as_deref());
+    let mut env = ProcessEnv::new(dir.path(), db.postgres_url());
     env.vars.push((
         "LEARNOMY_WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK".into(),
         IN_FLIGHT_CAP.to_string(),
@@ -49,14 +45,7 @@ async fn soak(backend: Backend) {
         .build()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let res = client
-        .post(format!("{base}/api/v1/webhooks"))
-        .bearer_auth(&token)
-        .json(&json!({"url": rx.url("/soak"), "events": ["course_completed"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    create_webhook(&client, &base, &token, &rx.url("/soak")).await;
 
     // Steady load: four clients posting one event per request; only 202s count as accepted.
     let accepted = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -38,14 +38,7 @@ both_backends!(free_plan_stops_at_three_webhooks, |backend| async move {
         let (status, body) = problem(res).await;
         assert_eq!(status, 403);
         assert_eq!(body["code"], "plan_limit_reached");
-        let list: Value = s
-            .manage(Method::GET, "/api/v1/webhooks")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = s.get_json("/api/v1/webhooks").await;
         assert_eq!(
             list["usage"],
             json!({"used": 3, "limit": 3, "plan": "free"})

@@ -73,6 +73,15 @@ impl TestDb {
         }
     }
 
+    /// The PostgreSQL URL to give a process, or `None` for SQLite (the process then uses the
+    /// file in its data dir).
+    pub fn postgres_url(&self) -> Option<&str> {
+        match &self.target {
+            DatabaseTarget::Postgres(url) => Some(url),
+            DatabaseTarget::Sqlite(_) => None,
+        }
+    }
+
     /// Removes what [`TestDb::create`] made.
     pub async fn drop_all(self) {
         match self.cleanup {
@@ -211,6 +220,17 @@ impl TestServer {
         self.client
             .request(method, self.url(path))
             .bearer_auth(&self.manage_token)
+    }
+
+    /// GETs `path` with the manage token and returns the JSON body, whatever the status.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.manage(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
     }
 
     /// Creates a webhook through the API; returns the `data` object (with its secret).

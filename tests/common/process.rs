@@ -106,6 +106,19 @@ impl ProcessEnv {
     }
 }
 
+/// Subscribes a webhook at `url` to `course_completed` through the API of the service at
+/// `base`.
+pub async fn create_webhook(client: &reqwest::Client, base: &str, token: &str, url: &str) {
+    let res = client
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"url": url, "events": ["course_completed"]}))
+        .send()
+        .await
+        .expect("create webhook");
+    assert_eq!(res.status(), 201, "create webhook");
+}
+
 /// Waits until `/healthz` answers on `port`.
 pub async fn wait_healthy(port: u16) {
     let client = reqwest::Client::builder()
