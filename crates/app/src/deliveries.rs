@@ -82,6 +82,8 @@ impl App {
             ));
         }
         self.store().redeliver(id, Timestamp::now()).await?;
+        // Queued again: new deliveries must not overtake it, and the worker claims it now.
+        self.forget_hand_over(current.webhook_id);
         self.work_signal().notify_one();
         let (summary, _, _) = self
             .store()
@@ -100,6 +102,7 @@ impl App {
             .recover(webhook, since, Timestamp::now())
             .await?;
         if n > 0 {
+            self.forget_hand_over(webhook);
             self.work_signal().notify_one();
         }
         Ok(n)

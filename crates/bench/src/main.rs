@@ -37,6 +37,10 @@ struct Args {
     /// max_in_flight_per_webhook for the service.
     #[arg(long, default_value_t = 64)]
     in_flight: usize,
+    /// Measure the loopback ceiling and the fan-out 1 / fan-out 10 throughput only (full
+    /// sizes unless --quick): for comparing two builds and for profiling.
+    #[arg(long)]
+    throughput_only: bool,
     /// Measure nothing: write the report again from an earlier run's JSON file.
     #[arg(long, value_name = "JSON")]
     render: Option<std::path::PathBuf>,
@@ -215,6 +219,10 @@ async fn measure_backend(
             t.delivered_per_s
         );
         report.fanout10.push(t);
+    }
+    if args.throughput_only {
+        svc.stop().await;
+        return Ok(report);
     }
 
     // Latency at a fixed offered load of 1,000 events/s, median of the runs' percentiles.

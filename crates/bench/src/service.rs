@@ -70,7 +70,11 @@ impl Service {
                 "LEARNOMY_WEBHOOKS_REQUEST_TIMEOUT".to_owned(),
                 "5s".to_owned(),
             ),
-            ("RUST_LOG".to_owned(), "warn".to_owned()),
+            // BENCH_SERVICE_LOG=sqlx::query=trace (say) to see what the service does.
+            (
+                "RUST_LOG".to_owned(),
+                std::env::var("BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            ),
         ];
         let mut database = None;
         if backend == Backend::Postgres {

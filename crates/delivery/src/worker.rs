@@ -285,6 +285,12 @@ impl Worker {
                 let Ok(mut f) = self.in_flight.lock() else {
                     break;
                 };
+                // Its queue was seen drained and nothing was queued since: no claim (a write
+                // transaction) until the periodic recheck, which also finds retries come due
+                // and what another process queued.
+                if f.hand_over.contains(&webhook) {
+                    continue;
+                }
                 let free = f.free(webhook, self.per_webhook).min(MAX_CLAIM_PER_ROUND);
                 if free > 0 {
                     f.take(webhook, free);

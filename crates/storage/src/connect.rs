@@ -68,6 +68,10 @@ impl DatabaseTarget {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: AnyPool,
+    /// SQLite: one connection that runs every write transaction of this process, so its page
+    /// cache stays valid (a write by one connection empties every other connection's cache).
+    /// PostgreSQL: the same pool as `pool`.
+    writer: AnyPool,
     pub(crate) backend: Backend,
     /// SQLite allows one writer at a time, and a writer that finds the lock taken sleeps in
     /// SQLite's busy handler with growing back-off (up to 100 ms a nap). Writers of this
@@ -171,28 +175,16 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2));
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the writer; FULL makes a commit survive
-                        // power loss, and group commits keep that affordable.
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
+        let pool = pool_options(backend, max)
+            .connect_with(options.clone())
             .await?;
+        let writer = match backend {
+            Backend::Sqlite => pool_options(backend, 1).connect_with(options).await?,
+            Backend::Postgres => pool.clone(),
+        };
         Ok(Self {
             pool,
+            writer,
             backend,
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
         })
@@ -229,7 +221,7 @@ impl Store {
                     Durability::Full => "PRAGMA synchronous = FULL; BEGIN IMMEDIATE",
                     Durability::Relaxed => "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
                 };
-                let mut conn = self.pool.acquire().await?;
+                let mut conn = self.writer.acquire().await?;
                 if let Err(e) = conn.execute(begin).await {
                     conn.close_on_drop();
                     return Err(e.into());
@@ -272,7 +264,31 @@ impl Store {
     /// Closes every connection (clean shutdown, tests).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
+}
+
+/// Pool settings shared by the readers' pool and SQLite's writer.
+fn pool_options(backend: Backend, max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL lets readers run beside the writer; FULL makes a commit survive
+                    // power loss, and group commits keep that affordable.
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+                         PRAGMA temp_store = MEMORY;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
 }
 
 #[cfg(test)]
