@@ -77,6 +77,8 @@ pub struct Store {
     /// SQLite's busy handler with growing back-off (up to 100 ms a nap). Writers of this
     /// process queue here instead, and are woken the moment the previous one commits.
     write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// Payloads of events this process ingested lately, so claims need not read them back.
+    pub(crate) payloads: Arc<crate::payload_cache::PayloadCache>,
 }
 
 /// How durable a commit must be.
@@ -187,6 +189,7 @@ impl Store {
             writer,
             backend,
             write_gate: Arc::new(tokio::sync::Mutex::new(())),
+            payloads: Arc::default(),
         })
     }
 

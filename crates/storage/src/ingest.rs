@@ -218,6 +218,11 @@ impl Store {
         tx.commit().await?;
         // Committed: the slots now belong to the claimed deliveries.
         slots.taken.clear();
+        for (event, deliveries) in &event_rows {
+            if *deliveries > 0 {
+                self.payloads.insert(event.id, &event.slug, &event.payload);
+            }
+        }
         Ok(Ingested { outcomes, claimed })
     }
 

@@ -77,14 +77,29 @@ impl Store {
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
-        let mut event_ids: Vec<String> = Vec::with_capacity(claimed.len());
+        // Payloads of events ingested lately come from memory; the others are read.
+        let mut events: HashMap<EventId, (String, Arc<[u8]>)> = HashMap::new();
+        let mut event_ids: Vec<String> = Vec::new();
         for row in &claimed {
-            let id = rows::text(row, "event_id")?;
-            if !event_ids.contains(&id) {
-                event_ids.push(id);
+            let id: EventId = rows::parsed(row, "event_id")?;
+            if events.contains_key(&id) {
+                continue;
+            }
+            match self.payloads.get(&id) {
+                Some(cached) => {
+                    events.insert(id, cached);
+                }
+                None => {
+                    let id = id.to_string();
+                    if !event_ids.contains(&id) {
+                        event_ids.push(id);
+                    }
+                }
             }
         }
-        let events = self.event_payloads(&event_ids).await?;
+        if !event_ids.is_empty() {
+            events.extend(self.event_payloads(&event_ids).await?);
+        }
         claimed
             .iter()
             .filter_map(|row| {
