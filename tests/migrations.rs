@@ -1,12 +1,12 @@
 //! Upgrading an existing SQLite database: what an older release stored survives the
-//! migrations added since, and the service runs on it.
+//! migrations added since (0002 rebuilds events, deliveries and attempts).
 
 use lwh_domain::Timestamp;
 use lwh_storage::{DatabaseTarget, Store};
 use sqlx::Connection;
 
-/// A database as release 0.1 left it (migration 0001 only), with a queued and a finished
-/// delivery.
+/// A database as release 0.1 left it (migration 0001 only): an event, a queued delivery and a
+/// finished one with its attempt.
 async fn database_at_0001(path: &std::path::Path) {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::copy(
@@ -34,6 +34,8 @@ async fn database_at_0001(path: &std::path::Path) {
          VALUES ('dlv_01JDZ0000000000000000000AA', 'wh_01JDZ0000000000000000000AA', 'evt_01JDZ0000000000000000000AA', 'pending', 5, 1, 1)",
         "INSERT INTO deliveries (id, webhook_id, event_id, status, attempts, due_at, last_status_code, created_at, updated_at) \
          VALUES ('dlv_01JDZ0000000000000000000AB', 'wh_01JDZ0000000000000000000AA', 'evt_01JDZ0000000000000000000AA', 'delivered', 1, NULL, 204, 1, 2)",
+        "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) \
+         VALUES ('dlv_01JDZ0000000000000000000AB', 1, 2, 3, 204)",
     ] {
         sqlx::query(sql).execute(&mut conn).await.expect(sql);
     }
@@ -75,5 +77,7 @@ async fn deliveries_stored_by_an_older_release_survive_the_upgrade() {
         .expect("get")
         .expect("the finished delivery is kept");
     assert_eq!(finished.0.attempts, 1);
+    assert_eq!(finished.2.len(), 1, "its attempt is kept");
+    assert_eq!(finished.2[0].status_code, Some(204));
     store.close().await;
 }
