@@ -78,6 +78,11 @@ impl InFlight {
             .min(MAX_IN_FLIGHT_TOTAL.saturating_sub(self.total))
     }
 
+    /// How many of `webhook`'s deliveries went to the queue so far (compared across a claim).
+    fn queued_count(&self, webhook: WebhookId) -> u64 {
+        self.queued.get(&webhook).copied().unwrap_or(0)
+    }
+
     /// A delivery of `webhook` went to the queue: no more hand-overs until it is drained.
     fn mark_queued(&mut self, webhook: WebhookId) {
         self.hand_over.remove(&webhook);
@@ -115,7 +120,7 @@ impl InFlight {
         if claimed >= asked {
             return false;
         }
-        let raced = self.queued.get(&webhook).copied().unwrap_or(0) != queued_before;
+        let raced = self.queued_count(webhook) != queued_before;
         if raced && serialised {
             return false;
         }
@@ -295,7 +300,7 @@ impl Worker {
                 if free > 0 {
                     f.take(webhook, free);
                 }
-                (free, f.queued.get(&webhook).copied().unwrap_or(0))
+                (free, f.queued_count(webhook))
             };
             if free == 0 {
                 continue;
@@ -484,7 +489,7 @@ mod tests {
         let mut f = InFlight::default();
         assert!(!f.try_hand_over(w, 2), "never seen drained: queue");
         // A claim that reserved 2 and found 0, with the queue untouched since it began.
-        let before = f.queued.get(&w).copied().unwrap_or(0);
+        let before = f.queued_count(w);
         f.take(w, 2);
         f.claim_done(w, 2, 0, before, true);
         assert_eq!(f.total, 0, "unused reservations are given back");
@@ -504,14 +509,14 @@ mod tests {
     fn a_delivery_queued_during_a_claim_keeps_hand_overs_off() {
         let w = WebhookId::generate();
         let mut f = InFlight::default();
-        let before = f.queued.get(&w).copied().unwrap_or(0);
+        let before = f.queued_count(w);
         f.take(w, 4);
         // Ingestion queued one while the claim was running (it did not see it).
         assert!(!f.try_hand_over(w, 8));
         f.claim_done(w, 4, 1, before, true);
         assert!(!f.try_hand_over(w, 8), "the queue may hold a delivery");
         // The next claim finds it drained.
-        let before = f.queued.get(&w).copied().unwrap_or(0);
+        let before = f.queued_count(w);
         f.take(w, 4);
         f.claim_done(w, 4, 2, before, true);
         assert!(f.try_hand_over(w, 8));
@@ -521,7 +526,7 @@ mod tests {
     fn an_edit_during_a_claim_keeps_hand_overs_off() {
         let w = WebhookId::generate();
         let mut f = InFlight::default();
-        let before = f.queued.get(&w).copied().unwrap_or(0);
+        let before = f.queued_count(w);
         f.take(w, 2);
         // The webhook is edited (HandOver::forget) while the claim, which loaded the old
         // target, is running.
@@ -537,7 +542,7 @@ mod tests {
     fn on_postgresql_a_claim_that_raced_turns_hand_overs_on_and_asks_for_another() {
         let w = WebhookId::generate();
         let mut f = InFlight::default();
-        let before = f.queued.get(&w).copied().unwrap_or(0);
+        let before = f.queued_count(w);
         f.take(w, 4);
         assert!(!f.try_hand_over(w, 8), "queued during the claim");
         assert!(
@@ -546,7 +551,7 @@ mod tests {
         );
         assert!(f.try_hand_over(w, 8));
         // Without a race there is nothing to look again for.
-        let before = f.queued.get(&w).copied().unwrap_or(0);
+        let before = f.queued_count(w);
         f.take(w, 4);
         assert!(!f.claim_done(w, 4, 0, before, false));
     }

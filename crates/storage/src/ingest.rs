@@ -221,11 +221,12 @@ impl Store {
         tx.commit().await?;
         // Committed: the slots now belong to the claimed deliveries.
         slots.taken.clear();
-        for (event, deliveries) in &event_rows {
-            if *deliveries > 0 {
-                self.payloads.insert(event.id, &event.slug, &event.payload);
-            }
-        }
+        self.payloads.insert(
+            event_rows
+                .iter()
+                .filter(|(_, deliveries)| *deliveries > 0)
+                .map(|(event, _)| (event.id, event.slug.as_str(), &event.payload)),
+        );
         Ok(Ingested { outcomes, claimed })
     }
 

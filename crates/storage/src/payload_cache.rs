@@ -36,15 +36,20 @@ struct Inner {
 }
 
 impl PayloadCache {
-    /// Remembers a committed event's payload.
-    pub(crate) fn insert(&self, id: EventId, slug: &str, payload: &Arc<[u8]>) {
+    /// Remembers committed events' payloads (one lock for the whole group).
+    pub(crate) fn insert<'a>(
+        &self,
+        events: impl IntoIterator<Item = (EventId, &'a str, &'a Arc<[u8]>)>,
+    ) {
         let Ok(mut c) = self.inner.lock() else { return };
-        if payload.len() > BYTE_BUDGET || c.by_id.contains_key(&id) {
-            return;
+        for (id, slug, payload) in events {
+            if payload.len() > BYTE_BUDGET || c.by_id.contains_key(&id) {
+                continue;
+            }
+            c.bytes += payload.len();
+            c.by_id.insert(id, (slug.to_owned(), payload.clone()));
+            c.order.push_back(id);
         }
-        c.bytes += payload.len();
-        c.by_id.insert(id, (slug.to_owned(), payload.clone()));
-        c.order.push_back(id);
         while c.bytes > BYTE_BUDGET {
             let Some(oldest) = c.order.pop_front() else {
                 break;
@@ -70,9 +75,7 @@ mod tests {
         let cache = PayloadCache::default();
         let big: Arc<[u8]> = Arc::from(vec![b'x'; BYTE_BUDGET / 4]);
         let ids: Vec<EventId> = (0..6).map(|_| EventId::generate()).collect();
-        for id in &ids {
-            cache.insert(*id, "course_completed", &big);
-        }
+        cache.insert(ids.iter().map(|id| (*id, "course_completed", &big)));
         assert!(cache.get(&ids[0]).is_none(), "the oldest were evicted");
         assert!(cache.get(&ids[1]).is_none());
         let (slug, payload) = cache.get(&ids[5]).expect("the newest is kept");
@@ -87,7 +90,7 @@ mod tests {
         let cache = PayloadCache::default();
         let huge: Arc<[u8]> = Arc::from(vec![b'x'; BYTE_BUDGET + 1]);
         let id = EventId::generate();
-        cache.insert(id, "ping", &huge);
+        cache.insert([(id, "ping", &huge)]);
         assert!(cache.get(&id).is_none());
     }
 }

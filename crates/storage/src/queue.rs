@@ -18,6 +18,7 @@ use lwh_domain::{EventId, Timestamp, WebhookId};
 use crate::connect::{Durability, Store};
 use crate::dialect::{placeholders, Backend};
 use crate::error::StoreError;
+use crate::payload_cache::Payload;
 use crate::records::{ClaimedDelivery, QueueStats};
 use crate::rows;
 
@@ -78,7 +79,7 @@ impl Store {
             return Ok(Vec::new());
         }
         // Payloads of events ingested lately come from memory; the others are read.
-        let mut events: HashMap<EventId, (String, Arc<[u8]>)> = HashMap::new();
+        let mut events: HashMap<EventId, Payload> = HashMap::new();
         let mut event_ids: Vec<String> = Vec::new();
         for row in &claimed {
             let id: EventId = rows::parsed(row, "event_id")?;
@@ -127,7 +128,7 @@ impl Store {
     async fn event_payloads(
         &self,
         ids: &[String],
-    ) -> Result<HashMap<EventId, (String, Arc<[u8]>)>, StoreError> {
+    ) -> Result<HashMap<EventId, Payload>, StoreError> {
         let sql = format!(
             "SELECT id, event, payload FROM events WHERE id IN ({})",
             placeholders(ids.len(), 1)
