@@ -23,10 +23,9 @@ const MAX_EVENTS_PER_COMMIT: usize = 2_000;
 /// flushes concurrent commits together. SQLite has one writer, so it gets one committer.
 const POSTGRES_COMMITTERS: usize = 4;
 
-/// A worker in this process that takes deliveries straight from ingestion.
-pub trait HandOver: Send + Sync {
-    /// Its in-flight slots.
-    fn slots(&self) -> &dyn SlotPool;
+/// A worker in this process that takes deliveries straight from ingestion, into its
+/// in-flight slots.
+pub trait HandOver: SlotPool {
     /// Its claim owner id.
     fn owner(&self) -> &str;
     /// How long its claims are leased.
@@ -152,9 +151,9 @@ impl Committer {
         let now = Timestamp::now();
         let hand_over = self.hand_over.read().ok().and_then(|h| h.clone());
         let claim = hand_over.as_ref().map(|h| IngestClaim {
-            owner: h.owner(),
+            owner: h.owner().to_owned(),
             lease_until: now.plus_millis(h.lease().as_millis() as i64),
-            slots: h.slots(),
+            slots: h.clone(),
         });
         let ingested = self
             .store

@@ -30,7 +30,7 @@ use crate::sender::{Outgoing, Sender, Target};
 use crate::targets::Targets;
 
 /// Most requests in flight from one process, all webhooks together.
-const MAX_IN_FLIGHT_TOTAL: usize = 2048;
+pub(crate) const MAX_IN_FLIGHT_TOTAL: usize = 2048;
 /// Most deliveries claimed for one webhook in one round.
 const MAX_CLAIM_PER_ROUND: usize = 256;
 /// How often the queue is checked when nothing wakes the worker.
@@ -428,10 +428,6 @@ impl SlotPool for Worker {
 }
 
 impl HandOver for Worker {
-    fn slots(&self) -> &dyn SlotPool {
-        self
-    }
-
     fn owner(&self) -> &str {
         &self.owner
     }

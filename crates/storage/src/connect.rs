@@ -68,9 +68,9 @@ impl DatabaseTarget {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: AnyPool,
-    /// SQLite: one connection that runs every write transaction of this process, so its page
-    /// cache stays valid (a write by one connection empties every other connection's cache).
-    /// PostgreSQL: the same pool as `pool`.
+    /// SQLite: one connection for the rarer write transactions (webhook edits, users, tokens,
+    /// settings); the hot ones run on [`crate::sqlite_writer`]'s thread. Both pass
+    /// `write_gate`. PostgreSQL: the same pool as `pool`.
     writer: AnyPool,
     pub(crate) backend: Backend,
     /// SQLite allows one writer at a time, and a writer that finds the lock taken sleeps in
@@ -79,6 +79,8 @@ pub struct Store {
     write_gate: Arc<tokio::sync::Mutex<()>>,
     /// Payloads of events this process ingested lately, so claims need not read them back.
     pub(crate) payloads: Arc<crate::payload_cache::PayloadCache>,
+    /// SQLite: the thread that runs ingestion, claims and attempt results whole.
+    pub(crate) sqlite: Option<crate::sqlite_writer::SqliteWriter>,
 }
 
 /// How durable a commit must be.
@@ -184,12 +186,21 @@ impl Store {
             Backend::Sqlite => pool_options(backend, 1).connect_with(options).await?,
             Backend::Postgres => pool.clone(),
         };
+        let write_gate = Arc::new(tokio::sync::Mutex::new(()));
+        let sqlite = match target {
+            DatabaseTarget::Sqlite(path) => Some(crate::sqlite_writer::SqliteWriter::open(
+                path,
+                write_gate.clone(),
+            )?),
+            DatabaseTarget::Postgres(_) => None,
+        };
         Ok(Self {
             pool,
             writer,
             backend,
-            write_gate: Arc::new(tokio::sync::Mutex::new(())),
+            write_gate,
             payloads: Arc::default(),
+            sqlite,
         })
     }
 

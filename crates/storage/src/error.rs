@@ -12,6 +12,9 @@ pub enum StoreError {
     /// The database could not be reached or failed; the request may be retried later.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The same, on SQLite's writer thread.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Applying the schema failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -31,6 +34,25 @@ impl StoreError {
                     | sqlx::Error::ColumnDecode { .. }
                     | sqlx::Error::Decode(_)
             ),
+            StoreError::Sqlite(e) => !matches!(
+                e,
+                rusqlite::Error::QueryReturnedNoRows
+                    | rusqlite::Error::FromSqlConversionFailure(..)
+                    | rusqlite::Error::InvalidColumnType(..)
+                    | rusqlite::Error::IntegralValueOutOfRange(..)
+            ),
+            _ => false,
+        }
+    }
+
+    /// True for a unique-constraint violation (two writers raced for the same key).
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            }
             _ => false,
         }
     }

@@ -14,6 +14,7 @@ mod queue;
 mod record;
 mod records;
 mod rows;
+mod sqlite_writer;
 mod tokens;
 mod users;
 mod webhooks;

@@ -22,6 +22,30 @@ use crate::payload_cache::Payload;
 use crate::records::{ClaimedDelivery, QueueStats};
 use crate::rows;
 
+/// Claims a webhook's due deliveries (PostgreSQL: rows another process is claiming are
+/// skipped, not waited for).
+const CLAIM_POSTGRES: &str = "WITH due AS (SELECT id FROM deliveries WHERE webhook_id = $1 \
+       AND due_at IS NOT NULL AND due_at <= $2 AND EXISTS (SELECT 1 FROM webhooks \
+       WHERE id = $1 AND status = 'active') ORDER BY due_at LIMIT $3 \
+       FOR UPDATE SKIP LOCKED) \
+     UPDATE deliveries d SET due_at = $4, claimed_by = $5 FROM due WHERE d.id = due.id \
+     RETURNING d.id, d.event_id, d.attempts, d.series_start";
+
+/// The same on SQLite, where the writer holds the only write lock.
+const CLAIM_SQLITE: &str = "UPDATE deliveries SET due_at = $4, claimed_by = $5 WHERE id IN ( \
+       SELECT id FROM deliveries WHERE webhook_id = $1 AND due_at IS NOT NULL \
+       AND due_at <= $2 AND EXISTS (SELECT 1 FROM webhooks \
+       WHERE id = $1 AND status = 'active') ORDER BY due_at LIMIT $3) \
+     RETURNING id, event_id, attempts, series_start";
+
+/// A claimed delivery as the claim statement returns it.
+struct ClaimedRow {
+    id: lwh_domain::DeliveryId,
+    event_id: EventId,
+    attempts: i64,
+    series_start: i64,
+}
+
 impl Store {
     /// Active webhooks with the time of their last change (workers refresh cached targets
     /// when it moves).
@@ -48,33 +72,56 @@ impl Store {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let sql = match self.backend {
-            Backend::Postgres => {
-                "WITH due AS (SELECT id FROM deliveries WHERE webhook_id = $1 \
-                   AND due_at IS NOT NULL AND due_at <= $2 AND EXISTS (SELECT 1 FROM webhooks \
-                   WHERE id = $1 AND status = 'active') ORDER BY due_at LIMIT $3 \
-                   FOR UPDATE SKIP LOCKED) \
-                 UPDATE deliveries d SET due_at = $4, claimed_by = $5 FROM due WHERE d.id = due.id \
-                 RETURNING d.id, d.event_id, d.attempts, d.series_start"
+        let claimed: Vec<ClaimedRow> = match &self.sqlite {
+            Some(writer) => {
+                let owner = owner.to_owned();
+                writer
+                    .transaction(Durability::Relaxed, move |tx| {
+                        let mut claim = tx.prepare_cached(Backend::Sqlite.sql(CLAIM_SQLITE))?;
+                        let mut cursor = claim.query(rusqlite::params![
+                            webhook.to_string(),
+                            now.millis(),
+                            limit as i64,
+                            lease_until.millis(),
+                            owner,
+                        ])?;
+                        let mut claimed = Vec::with_capacity(limit);
+                        while let Some(row) = cursor.next()? {
+                            claimed.push(ClaimedRow {
+                                id: rows::sqlite_parsed(row, 0)?,
+                                event_id: rows::sqlite_parsed(row, 1)?,
+                                attempts: row.get(2)?,
+                                series_start: row.get(3)?,
+                            });
+                        }
+                        Ok(claimed)
+                    })
+                    .await?
             }
-            Backend::Sqlite => {
-                "UPDATE deliveries SET due_at = $4, claimed_by = $5 WHERE id IN ( \
-                   SELECT id FROM deliveries WHERE webhook_id = $1 AND due_at IS NOT NULL \
-                   AND due_at <= $2 AND EXISTS (SELECT 1 FROM webhooks \
-                   WHERE id = $1 AND status = 'active') ORDER BY due_at LIMIT $3) \
-                 RETURNING id, event_id, attempts, series_start"
+            None => {
+                let mut tx = self.begin_write_with(Durability::Relaxed).await?;
+                let found = sqlx::query(CLAIM_POSTGRES)
+                    .bind(webhook.to_string())
+                    .bind(now.millis())
+                    .bind(limit as i64)
+                    .bind(lease_until.millis())
+                    .bind(owner)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                found
+                    .iter()
+                    .map(|row| {
+                        Ok(ClaimedRow {
+                            id: rows::parsed(row, "id")?,
+                            event_id: rows::parsed(row, "event_id")?,
+                            attempts: rows::int(row, "attempts")?,
+                            series_start: rows::int(row, "series_start")?,
+                        })
+                    })
+                    .collect::<Result<_, StoreError>>()?
             }
         };
-        let mut tx = self.begin_write_with(Durability::Relaxed).await?;
-        let claimed = sqlx::query(self.backend.sql(sql))
-            .bind(webhook.to_string())
-            .bind(now.millis())
-            .bind(limit as i64)
-            .bind(lease_until.millis())
-            .bind(owner)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
@@ -82,16 +129,15 @@ impl Store {
         let mut events: HashMap<EventId, Payload> = HashMap::new();
         let mut event_ids: Vec<String> = Vec::new();
         for row in &claimed {
-            let id: EventId = rows::parsed(row, "event_id")?;
-            if events.contains_key(&id) {
+            if events.contains_key(&row.event_id) {
                 continue;
             }
-            match self.payloads.get(&id) {
+            match self.payloads.get(&row.event_id) {
                 Some(cached) => {
-                    events.insert(id, cached);
+                    events.insert(row.event_id, cached);
                 }
                 None => {
-                    let id = id.to_string();
+                    let id = row.event_id.to_string();
                     if !event_ids.contains(&id) {
                         event_ids.push(id);
                     }
@@ -101,28 +147,22 @@ impl Store {
         if !event_ids.is_empty() {
             events.extend(self.event_payloads(&event_ids).await?);
         }
-        claimed
-            .iter()
+        Ok(claimed
+            .into_iter()
             .filter_map(|row| {
-                let decode = || -> Result<Option<ClaimedDelivery>, StoreError> {
-                    let event_id: EventId = rows::parsed(row, "event_id")?;
-                    // The event was pruned under the delivery: nothing to send.
-                    let Some((slug, payload)) = events.get(&event_id) else {
-                        return Ok(None);
-                    };
-                    Ok(Some(ClaimedDelivery {
-                        id: rows::parsed(row, "id")?,
-                        webhook_id: webhook,
-                        event_id,
-                        event: slug.clone(),
-                        payload: payload.clone(),
-                        attempts: rows::int(row, "attempts")?,
-                        series_start: rows::int(row, "series_start")?,
-                    }))
-                };
-                decode().transpose()
+                // The event was pruned under the delivery: nothing to send.
+                let (slug, payload) = events.get(&row.event_id)?;
+                Some(ClaimedDelivery {
+                    id: row.id,
+                    webhook_id: webhook,
+                    event_id: row.event_id,
+                    event: slug.clone(),
+                    payload: payload.clone(),
+                    attempts: row.attempts,
+                    series_start: row.series_start,
+                })
             })
-            .collect()
+            .collect())
     }
 
     async fn event_payloads(

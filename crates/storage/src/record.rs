@@ -5,8 +5,11 @@
 use std::collections::BTreeMap;
 
 use crate::connect::WriteTx;
+use crate::dialect::Backend;
+use crate::webhooks::SET_STATUS;
 use lwh_domain::lifecycle::{failure_reason, FailureRecord};
 use lwh_domain::{DeliveryId, Timestamp, WebhookId, WebhookStatus};
+use rusqlite::params;
 
 use crate::connect::{Durability, Store};
 use crate::dialect::placeholders;
@@ -44,6 +47,14 @@ impl Store {
         if records.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(writer) = &self.sqlite {
+            let records = records.to_vec();
+            return writer
+                .transaction(Durability::Relaxed, move |tx| {
+                    sqlite_record(tx, &records, rules, now)
+                })
+                .await;
+        }
         let mut ordered: Vec<&AttemptRecord> = records.iter().collect();
         ordered.sort_by_key(|r| (r.delivery_id, r.number));
         let mut tx = self.begin_write_with(Durability::Relaxed).await?;
@@ -61,41 +72,10 @@ impl Store {
         rules: FailureRules,
         now: Timestamp,
     ) -> Result<Vec<WebhookId>, StoreError> {
-        let mut summaries: BTreeMap<WebhookId, WebhookSummary> = BTreeMap::new();
-        for r in records {
-            let s = summaries.entry(r.webhook_id).or_default();
-            let started = r.started_at.millis();
-            s.last_started = s.last_started.max(started);
-            if r.outcome.delivered() {
-                s.succeeded = true;
-                s.failures = 0;
-                s.first_failure = None;
-                s.gone = false;
-            } else {
-                s.failures += 1;
-                s.first_failure.get_or_insert(started);
-                s.gone |= r.outcome.gone();
-            }
-        }
         let mut became_failed = Vec::new();
-        for (id, s) in summaries {
+        for (id, s) in summarize(records) {
             let webhook = id.to_string();
-            let sql = if s.succeeded {
-                // Reset by the success, then count what failed after it.
-                "UPDATE webhooks SET \
-                 last_triggered_at = CASE WHEN last_triggered_at IS NULL OR last_triggered_at < $2 \
-                                     THEN $2 ELSE last_triggered_at END, \
-                 failing_since = $3, failures_since_success = $4 WHERE id = $1 \
-                 RETURNING failing_since, failures_since_success, status"
-            } else {
-                "UPDATE webhooks SET \
-                 last_triggered_at = CASE WHEN last_triggered_at IS NULL OR last_triggered_at < $2 \
-                                     THEN $2 ELSE last_triggered_at END, \
-                 failing_since = COALESCE(failing_since, $3), \
-                 failures_since_success = failures_since_success + $4 WHERE id = $1 \
-                 RETURNING failing_since, failures_since_success, status"
-            };
-            let row = sqlx::query(self.backend.sql(sql))
+            let row = sqlx::query(self.backend.sql(webhook_update(&s)))
                 .bind(&webhook)
                 .bind(s.last_started)
                 .bind(s.first_failure)
@@ -103,31 +83,19 @@ impl Store {
                 .fetch_optional(&mut **tx)
                 .await?;
             let Some(row) = row else { continue };
-            if s.failures == 0 {
-                continue;
-            }
-            let Some(failing_since) = rows::opt_int(&row, "failing_since")? else {
-                continue;
-            };
-            let record = FailureRecord {
-                failing_since,
-                failures: rows::int(&row, "failures_since_success")?,
-            };
-            let active = rows::text(&row, "status")? == WebhookStatus::Active.as_str();
-            if let (true, Some(reason)) = (
-                active,
-                failure_reason(record, now.millis(), rules.failed_after_ms, s.gone),
-            ) {
+            let after = (
+                rows::opt_int(&row, "failing_since")?,
+                rows::int(&row, "failures_since_success")?,
+                rows::text(&row, "status")?,
+            );
+            if let Some(reason) = turns_failed(&s, after, rules, now) {
                 self.set_status_in(tx, id, WebhookStatus::Failed, Some(&reason), now)
                     .await?;
-                sqlx::query(
-                    self.backend
-                        .sql("UPDATE webhooks SET next_probe_at = $2 WHERE id = $1"),
-                )
-                .bind(&webhook)
-                .bind(now.millis() + rules.probe_interval_ms)
-                .execute(&mut **tx)
-                .await?;
+                sqlx::query(self.backend.sql(SET_NEXT_PROBE))
+                    .bind(&webhook)
+                    .bind(now.millis() + rules.probe_interval_ms)
+                    .execute(&mut **tx)
+                    .await?;
                 became_failed.push(id);
             }
         }
@@ -144,9 +112,7 @@ impl Store {
                 .map(|i| format!("({})", placeholders(8, 1 + i * 8)))
                 .collect();
             let sql = format!(
-                "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, \
-                 error_kind, error, response_excerpt) VALUES {} \
-                 ON CONFLICT (delivery_id, number) DO NOTHING",
+                "{INSERT_ATTEMPTS}{} {ON_ATTEMPT_CONFLICT}",
                 values.join(", ")
             );
             let mut query = sqlx::query(self.backend.sql_owned(sql));
@@ -184,9 +150,7 @@ impl Store {
         for (code, ids) in delivered {
             for chunk in ids.chunks(IDS_PER_UPDATE) {
                 let sql = format!(
-                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, due_at = NULL, \
-                     claimed_by = NULL, last_status_code = $1, last_error = NULL, updated_at = $2 \
-                     WHERE id IN ({}) AND status IN ('pending', 'retrying')",
+                    "{DELIVERED} WHERE id IN ({}) AND status IN ('pending', 'retrying')",
                     placeholders(chunk.len(), 3)
                 );
                 let mut query = sqlx::query(self.backend.sql_owned(sql))
@@ -200,24 +164,181 @@ impl Store {
         }
         // Failures carry their own retry time and error: one statement each.
         for r in ordered.iter().filter(|r| r.next != NextStep::Delivered) {
-            let (status, due) = match r.next {
-                NextStep::RetryAt(at) => ("retrying", Some(at.millis())),
-                _ => ("failed", None),
-            };
-            sqlx::query(self.backend.sql(
-                "UPDATE deliveries SET status = $2, attempts = attempts + 1, due_at = $3, \
-                 claimed_by = NULL, last_status_code = $4, last_error = $5, updated_at = $6 \
-                 WHERE id = $1 AND status IN ('pending', 'retrying')",
-            ))
-            .bind(r.delivery_id.to_string())
-            .bind(status)
-            .bind(due)
-            .bind(r.outcome.status_code.map(i64::from))
-            .bind(r.outcome.error.clone())
-            .bind(now.millis())
-            .execute(&mut **tx)
-            .await?;
+            let (status, due) = next_state(r.next);
+            sqlx::query(self.backend.sql(NOT_DELIVERED))
+                .bind(r.delivery_id.to_string())
+                .bind(status)
+                .bind(due)
+                .bind(r.outcome.status_code.map(i64::from))
+                .bind(r.outcome.error.clone())
+                .bind(now.millis())
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }
+}
+
+const WEBHOOK_AFTER_SUCCESS: &str = "UPDATE webhooks SET \
+     last_triggered_at = CASE WHEN last_triggered_at IS NULL OR last_triggered_at < $2 \
+                         THEN $2 ELSE last_triggered_at END, \
+     failing_since = $3, failures_since_success = $4 WHERE id = $1 \
+     RETURNING failing_since, failures_since_success, status";
+
+const WEBHOOK_AFTER_FAILURES: &str = "UPDATE webhooks SET \
+     last_triggered_at = CASE WHEN last_triggered_at IS NULL OR last_triggered_at < $2 \
+                         THEN $2 ELSE last_triggered_at END, \
+     failing_since = COALESCE(failing_since, $3), \
+     failures_since_success = failures_since_success + $4 WHERE id = $1 \
+     RETURNING failing_since, failures_since_success, status";
+
+const SET_NEXT_PROBE: &str = "UPDATE webhooks SET next_probe_at = $2 WHERE id = $1";
+
+const INSERT_ATTEMPTS: &str = "INSERT INTO attempts (delivery_id, number, started_at, \
+     duration_ms, status_code, error_kind, error, response_excerpt) VALUES ";
+
+const ON_ATTEMPT_CONFLICT: &str = "ON CONFLICT (delivery_id, number) DO NOTHING";
+
+/// A delivered delivery's new state, before its `WHERE`; `$1` status code, `$2` now.
+const DELIVERED: &str = "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
+     due_at = NULL, claimed_by = NULL, last_status_code = $1, last_error = NULL, updated_at = $2";
+
+/// A failed attempt's consequence for its delivery: retrying at `$3`, or failed.
+const NOT_DELIVERED: &str = "UPDATE deliveries SET status = $2, attempts = attempts + 1, \
+     due_at = $3, claimed_by = NULL, last_status_code = $4, last_error = $5, updated_at = $6 \
+     WHERE id = $1 AND status IN ('pending', 'retrying')";
+
+/// What a batch says about each of its webhooks.
+fn summarize(records: &[AttemptRecord]) -> BTreeMap<WebhookId, WebhookSummary> {
+    let mut summaries: BTreeMap<WebhookId, WebhookSummary> = BTreeMap::new();
+    for r in records {
+        let s = summaries.entry(r.webhook_id).or_default();
+        let started = r.started_at.millis();
+        s.last_started = s.last_started.max(started);
+        if r.outcome.delivered() {
+            s.succeeded = true;
+            s.failures = 0;
+            s.first_failure = None;
+            s.gone = false;
+        } else {
+            s.failures += 1;
+            s.first_failure.get_or_insert(started);
+            s.gone |= r.outcome.gone();
+        }
+    }
+    summaries
+}
+
+/// The webhook update for a summary: reset by a success, then count what failed after it.
+fn webhook_update(s: &WebhookSummary) -> &'static str {
+    if s.succeeded {
+        WEBHOOK_AFTER_SUCCESS
+    } else {
+        WEBHOOK_AFTER_FAILURES
+    }
+}
+
+/// Whether an Active webhook must become Failed, given its failure record after the update
+/// (`failing_since`, `failures_since_success`, `status`); the reason if so.
+fn turns_failed(
+    s: &WebhookSummary,
+    (failing_since, failures, status): (Option<i64>, i64, String),
+    rules: FailureRules,
+    now: Timestamp,
+) -> Option<String> {
+    if s.failures == 0 || status != WebhookStatus::Active.as_str() {
+        return None;
+    }
+    let record = FailureRecord {
+        failing_since: failing_since?,
+        failures,
+    };
+    failure_reason(record, now.millis(), rules.failed_after_ms, s.gone)
+}
+
+/// A delivery's status and due time after a failed attempt.
+fn next_state(next: NextStep) -> (&'static str, Option<i64>) {
+    match next {
+        NextStep::RetryAt(at) => ("retrying", Some(at.millis())),
+        _ => ("failed", None),
+    }
+}
+
+/// [`Store::record_attempts`] on SQLite's writer thread: the same statements, prepared once,
+/// one row at a time (no round trip per statement there).
+fn sqlite_record(
+    tx: &rusqlite::Transaction<'_>,
+    records: &[AttemptRecord],
+    rules: FailureRules,
+    now: Timestamp,
+) -> Result<Vec<WebhookId>, StoreError> {
+    let sql = |text: &'static str| Backend::Sqlite.sql(text);
+    let mut became_failed = Vec::new();
+    for (id, s) in summarize(records) {
+        let webhook = id.to_string();
+        let mut update = tx.prepare_cached(sql(webhook_update(&s)))?;
+        let mut cursor = update.query(params![
+            webhook,
+            s.last_started,
+            s.first_failure,
+            s.failures
+        ])?;
+        let Some(row) = cursor.next()? else { continue };
+        let after = (row.get(0)?, row.get(1)?, row.get(2)?);
+        drop(cursor);
+        if let Some(reason) = turns_failed(&s, after, rules, now) {
+            tx.prepare_cached(sql(SET_STATUS))?.execute(params![
+                webhook,
+                WebhookStatus::Failed.as_str(),
+                reason,
+                now.millis()
+            ])?;
+            tx.prepare_cached(sql(SET_NEXT_PROBE))?
+                .execute(params![webhook, now.millis() + rules.probe_interval_ms])?;
+            became_failed.push(id);
+        }
+    }
+    let mut ordered: Vec<&AttemptRecord> = records.iter().collect();
+    ordered.sort_by_key(|r| (r.delivery_id, r.number));
+    let mut insert = tx.prepare_cached(&format!(
+        "{INSERT_ATTEMPTS}(?, ?, ?, ?, ?, ?, ?, ?) {ON_ATTEMPT_CONFLICT}"
+    ))?;
+    for r in &ordered {
+        let o = &r.outcome;
+        insert.execute(params![
+            r.delivery_id.to_string(),
+            r.number,
+            r.started_at.millis(),
+            o.duration_ms,
+            o.status_code,
+            o.error_kind.map(|k| k.as_str()),
+            o.error,
+            o.response_excerpt,
+        ])?;
+    }
+    let mut delivered = tx.prepare_cached(&format!(
+        "{} WHERE id = ? AND status IN ('pending', 'retrying')",
+        sql(DELIVERED)
+    ))?;
+    let mut not_delivered = tx.prepare_cached(sql(NOT_DELIVERED))?;
+    for r in &ordered {
+        if r.next == NextStep::Delivered {
+            delivered.execute(params![
+                r.outcome.status_code,
+                now.millis(),
+                r.delivery_id.to_string()
+            ])?;
+        } else {
+            let (status, due) = next_state(r.next);
+            not_delivered.execute(params![
+                r.delivery_id.to_string(),
+                status,
+                due,
+                r.outcome.status_code,
+                r.outcome.error,
+                now.millis(),
+            ])?;
+        }
+    }
+    Ok(became_failed)
 }

@@ -38,7 +38,19 @@ pub(crate) fn bytes(row: &AnyRow, col: &str) -> Result<Vec<u8>, StoreError> {
 
 /// A column holding a prefixed id or another `FromStr` value.
 pub(crate) fn parsed<T: FromStr>(row: &AnyRow, col: &str) -> Result<T, StoreError> {
-    let raw = text(row, col)?;
+    parse(&text(row, col)?, col)
+}
+
+/// A column of a row read on SQLite's writer thread, parsed like [`parsed`].
+pub(crate) fn sqlite_parsed<T: FromStr>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+) -> Result<T, StoreError> {
+    let raw: String = row.get(index)?;
+    parse(&raw, &format!("#{index}"))
+}
+
+fn parse<T: FromStr>(raw: &str, col: &str) -> Result<T, StoreError> {
     raw.parse()
         .map_err(|_| StoreError::Corrupt(format!("column {col} holds {raw:?}")))
 }

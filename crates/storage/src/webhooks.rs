@@ -19,6 +19,10 @@ const WEBHOOK_COLUMNS: &str = "id, url, status, status_reason, status_changed_at
 /// Statuses of deliveries that are still queued (held or due).
 const QUEUED: &str = "status IN ('pending', 'retrying')";
 
+/// A webhook's status change (a no-op when it already has that status).
+pub(crate) const SET_STATUS: &str = "UPDATE webhooks SET status = $2, status_reason = $3, \
+     status_changed_at = $4, updated_at = $4 WHERE id = $1 AND status <> $2";
+
 impl Store {
     /// Inserts a webhook unless `limit` webhooks already exist; the count and the insert are
     /// one atomic step, so two concurrent creations cannot both take the last Free slot.
@@ -191,16 +195,13 @@ impl Store {
         reason: Option<&str>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let changed = sqlx::query(self.backend.sql(
-            "UPDATE webhooks SET status = $2, status_reason = $3, status_changed_at = $4, \
-             updated_at = $4 WHERE id = $1 AND status <> $2",
-        ))
-        .bind(id.to_string())
-        .bind(status.as_str())
-        .bind(reason.map(str::to_owned))
-        .bind(now.millis())
-        .execute(&mut **tx)
-        .await?;
+        let changed = sqlx::query(self.backend.sql(SET_STATUS))
+            .bind(id.to_string())
+            .bind(status.as_str())
+            .bind(reason.map(str::to_owned))
+            .bind(now.millis())
+            .execute(&mut **tx)
+            .await?;
         if changed.rows_affected() == 0 {
             return Ok(());
         }
