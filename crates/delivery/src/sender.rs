@@ -86,7 +86,10 @@ impl Sender {
             .connect_timeout(connect_timeout)
             .timeout(request_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(64)
+            // Many webhooks can share one host (Zapier, a CRM), each with its own in-flight
+            // slots: keeping only a few idle connections per host made every burst open new
+            // ones. Connections exist only up to the in-flight peak and close after 60 s idle.
+            .pool_max_idle_per_host(crate::worker::MAX_IN_FLIGHT_TOTAL)
             .tcp_nodelay(true)
             .dns_resolver(Arc::new(GuardedResolver::new(policy.clone(), resolver)))
             .build()?;
