@@ -85,6 +85,14 @@ pub fn write(report: &Report, dir: &Path) -> anyhow::Result<()> {
             .first()
             .map_or(1000, |b| b.latency_offered_per_s)
     );
+    if let Some(window) = report
+        .backends
+        .first()
+        .map(|b| b.latency_window_s)
+        .filter(|w| *w > 0)
+    {
+        let _ = writeln!(md, "Each run offers the load for {window} s; the table gives the median of the runs' percentiles.\n");
+    }
     let _ = writeln!(md, "*accept→deliver* runs from the moment the event's POST is sent to the moment the receiver has the delivery (it includes ingestion; a handed-over delivery can arrive before the `202` does).\n");
     let _ = writeln!(
         md,
@@ -99,6 +107,14 @@ pub fn write(report: &Report, dir: &Path) -> anyhow::Result<()> {
         );
     }
     let _ = writeln!(md, "\n## Backlog and isolation\n");
+    if let Some(events) = report
+        .backends
+        .first()
+        .map(|b| b.isolation_events)
+        .filter(|n| *n > 0)
+    {
+        let _ = writeln!(md, "Isolation: {events} events per run, one per request (concurrency 32), to a healthy webhook alone, then with a second webhook subscribed whose receiver accepts connections and never answers (each of its requests hangs until the 5 s request timeout, then is retried).\n");
+    }
     let _ = writeln!(md, "| backend | held deliveries | peak RSS while held | peak RSS while draining | drain rate | vs empty-queue fan-out 1 | healthy rate alone | beside a dead endpoint | kept |");
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for b in &report.backends {
