@@ -32,9 +32,9 @@ pub trait HandOver: SlotPool {
     fn lease(&self) -> Duration;
     /// Sends deliveries stored as claimed by it (each already holds a slot).
     fn dispatch(&self, claimed: Vec<ClaimedDelivery>);
-    /// The webhook is being edited or deleted, or deliveries of it were put back in the queue
-    /// (redeliver, recover): hand nothing more to the target the worker has cached for it, and
-    /// claim its queue, before hand-overs start again.
+    /// The webhook is being created, edited or deleted, or deliveries of it were put back in
+    /// the queue (redeliver, recover): hand nothing more to the target the worker has cached for
+    /// it, read the Active webhooks again, and claim its queue, before hand-overs start again.
     fn forget(&self, webhook: lwh_domain::WebhookId);
 }
 

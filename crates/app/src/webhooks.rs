@@ -91,6 +91,8 @@ impl App {
             .insert_webhook(&new, self.settings().plan.webhook_limit())
             .await?;
         tracing::info!(webhook_id = %id, "webhook created");
+        // The worker's claim loop reads the Active list again before its next claims.
+        self.forget_hand_over(id);
         Ok(CreatedWebhook { webhook, secret })
     }
 

@@ -38,6 +38,11 @@ const IDLE_POLL: Duration = Duration::from_millis(200);
 /// How long a webhook may take hand-overs before its queue is checked again. On PostgreSQL a
 /// delivery can reach the queue while a claim is looking; this bounds how long it waits.
 const HAND_OVER_RECHECK: Duration = Duration::from_secs(1);
+/// How long a claim round reuses the list of Active webhooks it read. Ingestion wakes the
+/// claim loop after every commit that queued a delivery; beside a webhook whose slots are all
+/// taken (a dead endpoint) that was one query per commit — ~660 a second — for rounds that
+/// could claim nothing. Edits made through this process refresh it at once.
+const ACTIVE_LIST_TTL: Duration = Duration::from_millis(50);
 
 /// Counts requests in flight, per webhook and in total, and which webhooks may take
 /// deliveries straight from ingestion.
@@ -148,7 +153,17 @@ pub struct Worker {
     /// Targets of the webhooks this worker can serve now, for hand-overs.
     ready: RwLock<HashMap<WebhookId, Arc<Target>>>,
     stopping: AtomicBool,
+    /// A webhook was created, edited or deleted through this process: the next claim round
+    /// reads the Active list again, whatever its age.
+    active_changed: AtomicBool,
     me: Weak<Worker>,
+}
+
+/// The Active webhooks as a claim round last read them, and when.
+#[derive(Default)]
+struct ActiveList {
+    read_at: Option<Instant>,
+    webhooks: Vec<(WebhookId, Timestamp)>,
 }
 
 impl Worker {
@@ -175,6 +190,7 @@ impl Worker {
             queue_slot_freed: Notify::new(),
             ready: RwLock::new(HashMap::new()),
             stopping: AtomicBool::new(false),
+            active_changed: AtomicBool::new(false),
             me: me.clone(),
         })
     }
@@ -182,10 +198,11 @@ impl Worker {
     /// Claims and sends until `stop` turns true, then waits for requests in flight.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut targets = Targets::default();
+        let mut active = ActiveList::default();
         let work = self.app.work_signal();
         let mut failures = 0u32;
         while !*stop.borrow() {
-            match self.claim_round(&mut targets).await {
+            match self.claim_round(&mut targets, &mut active).await {
                 Ok(claimed) => {
                     failures = 0;
                     if claimed > 0 {
@@ -260,9 +277,27 @@ impl Worker {
     async fn claim_round(
         self: &Arc<Self>,
         targets: &mut Targets,
+        active: &mut ActiveList,
     ) -> Result<usize, lwh_storage::StoreError> {
-        let active = self.app.store().active_webhooks().await?;
-        let ready = targets.refresh(&self.app, &active).await;
+        let changed = self.active_changed.swap(false, Ordering::SeqCst);
+        let fresh = active
+            .read_at
+            .is_some_and(|at| at.elapsed() < ACTIVE_LIST_TTL);
+        if changed || !fresh {
+            match self.app.store().active_webhooks().await {
+                Ok(webhooks) => {
+                    *active = ActiveList {
+                        read_at: Some(Instant::now()),
+                        webhooks,
+                    };
+                }
+                Err(e) => {
+                    self.active_changed.fetch_or(changed, Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+        }
+        let ready = targets.refresh(&self.app, &active.webhooks).await;
         if let Ok(mut snapshot) = self.ready.write() {
             *snapshot = ready
                 .iter()
@@ -440,6 +475,7 @@ impl HandOver for Worker {
         if let Ok(mut f) = self.in_flight.lock() {
             f.mark_queued(webhook);
         }
+        self.active_changed.store(true, Ordering::SeqCst);
         // Let the claim loop reload it now rather than at its next poll.
         self.app.work_signal().notify_one();
     }
