@@ -31,7 +31,7 @@ struct Args {
     /// Backends to measure.
     #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
     backends: Vec<String>,
-    /// Where the report goes.
+    /// Where the report goes (a partial run: target/bench-partial unless given).
     #[arg(long, default_value = "docs")]
     out: std::path::PathBuf,
     /// max_in_flight_per_webhook for the service.
@@ -41,6 +41,9 @@ struct Args {
     /// sizes unless --quick): for comparing two builds and for profiling.
     #[arg(long)]
     throughput_only: bool,
+    /// Measure the isolation scenario only (for investigating it).
+    #[arg(long, conflicts_with = "throughput_only")]
+    isolation_only: bool,
     /// Measure nothing: write the report again from an earlier run's JSON file.
     #[arg(long, value_name = "JSON")]
     render: Option<std::path::PathBuf>,
@@ -212,7 +215,7 @@ async fn measure_backend(
         svc.webhook(&format!("http://{}/ten/{i}", rx.addr), "lesson_completed")
             .await?;
     }
-    for run in 0..plan.runs {
+    for run in (0..plan.runs).filter(|_| !args.isolation_only) {
         let t = throughput(&svc, rx, &load, 1, plan.fanout1_events, run).await?;
         eprintln!(
             "  {backend:?} fan-out 1 run {run}: {:.0} delivered/s, {:.0} accepted/s",
@@ -233,7 +236,7 @@ async fn measure_backend(
 
     // Latency at a fixed offered load of 1,000 events/s, median of the runs' percentiles.
     let (mut in50, mut in99, mut de50, mut de99) = (vec![], vec![], vec![], vec![]);
-    for run in 0..plan.runs {
+    for run in (0..plan.runs).filter(|_| !args.isolation_only) {
         rx.reset();
         let uri = svc.url("/api/v1/events").parse()?;
         let result = load
@@ -294,7 +297,7 @@ async fn measure_backend(
     eprintln!("  {backend:?} isolation: {alone:.0}/s alone, {beside:.0}/s beside a dead endpoint");
 
     // Backlog: held for a paused webhook, then resumed.
-    if plan.backlog > 0 {
+    if plan.backlog > 0 && !args.isolation_only {
         let held_rx = Receiver::start(false).await?;
         let id = svc
             .webhook(&format!("http://{}/held", held_rx.addr), "order_completed")
@@ -477,7 +480,13 @@ async fn main() -> anyhow::Result<()> {
             .backends
             .push(measure_backend(&bin, backend, &plan, &args, &rx).await?);
     }
-    report::write(&report, &args.out)?;
-    eprintln!("written to {}/benchmarks.md", args.out.display());
+    // A partial run never replaces the published report unless asked to by --out.
+    let out = if (args.throughput_only || args.isolation_only) && args.out.as_os_str() == "docs" {
+        std::path::PathBuf::from("target/bench-partial")
+    } else {
+        args.out.clone()
+    };
+    report::write(&report, &out)?;
+    eprintln!("written to {}/benchmarks.md", out.display());
     Ok(())
 }
