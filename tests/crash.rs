@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::process::{free_port, kill9, ProcessEnv};
@@ -70,27 +69,6 @@ async fn ingest_all(port: u16, token: &str) -> Vec<String> {
     ids
 }
 
-/// Waits until every event id reached the receiver; returns (distinct, duplicates).
-async fn wait_all_delivered(rx: &Receiver, ids: &[String], timeout: Duration) -> (usize, usize) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        for r in rx.received() {
-            *seen.entry(r.header("webhook-id")).or_default() += 1;
-        }
-        let missing = ids.iter().filter(|id| !seen.contains_key(*id)).count();
-        if missing == 0 {
-            let dups = seen.values().map(|n| n - 1).sum();
-            return (seen.len(), dups);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} accepted events never reached the receiver"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 async fn kill_while_in_flight(backend: Backend) {
     let s = setup(backend).await;
     let token = s
@@ -119,7 +97,7 @@ async fn kill_while_in_flight(backend: Backend) {
     let at_kill = rx.count();
     assert!(at_kill < EVENTS, "the kill must land before the drain ends");
     let mut service = s.env.serve(port).await;
-    let (distinct, dups) = wait_all_delivered(&rx, &ids, Duration::from_secs(120)).await;
+    let (distinct, dups) = rx.wait_for_events(&ids, Duration::from_secs(120)).await;
     kill9(&mut service);
     eprintln!(
         "{backend:?}: {distinct} delivered, {dups} duplicates, killed after {at_kill} requests"
@@ -192,7 +170,7 @@ async fn three_postgres_workers_share_the_queue_and_survive_losing_one() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     kill9(&mut workers[0]);
-    let (distinct, dups) = wait_all_delivered(&rx, &ids, Duration::from_secs(120)).await;
+    let (distinct, dups) = rx.wait_for_events(&ids, Duration::from_secs(120)).await;
     eprintln!("3 PostgreSQL workers, one killed: {distinct} delivered, {dups} duplicates");
     for w in workers.iter_mut() {
         kill9(w);

@@ -51,27 +51,6 @@ async fn post_event(
     }
 }
 
-async fn wait_all(rx: &Receiver, ids: &HashSet<String>) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let seen: HashSet<String> = rx
-            .received()
-            .iter()
-            .map(|r| r.header("webhook-id"))
-            .collect();
-        let missing = ids.iter().filter(|id| !seen.contains(*id)).count();
-        if missing == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} of {} accepted events never arrived",
-            ids.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_on_a_full_disk_refuses_clearly_and_recovers() {
     if !is_root() {
@@ -141,7 +120,7 @@ async fn sqlite_on_a_full_disk_refuses_clearly_and_recovers() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     accepted.insert(again);
-    wait_all(&rx, &accepted).await;
+    rx.wait_for_events(&accepted, Duration::from_secs(60)).await;
 
     kill9(&mut serve);
 }
@@ -308,7 +287,7 @@ async fn postgres_restarted_under_load_loses_nothing() {
             }
         }
     }
-    wait_all(&rx, &accepted).await;
+    rx.wait_for_events(&accepted, Duration::from_secs(60)).await;
     kill9(&mut serve);
     kill9(&mut worker);
 }

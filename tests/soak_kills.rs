@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::process::{create_webhook, free_port, kill9, ProcessEnv};
 use common::receiver::Receiver;
@@ -107,23 +106,9 @@ async fn soak(backend: Backend) {
         "the load kept going between kills ({} accepted)",
         accepted.len()
     );
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let (delivered, duplicates) = loop {
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        for r in rx.received() {
-            *seen.entry(r.header("webhook-id")).or_default() += 1;
-        }
-        let missing = accepted.iter().filter(|id| !seen.contains_key(*id)).count();
-        if missing == 0 {
-            break (seen.len(), seen.values().map(|n| n - 1).sum::<usize>());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} of {} accepted events never arrived after {KILLS} kills",
-            accepted.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let (delivered, duplicates) = rx
+        .wait_for_events(&accepted, Duration::from_secs(120))
+        .await;
     for p in processes.iter_mut() {
         kill9(p);
     }

@@ -128,6 +128,33 @@ impl Receiver {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+
+    /// Waits until a delivery of every one of `event_ids` arrived (by `webhook-id`), or panics
+    /// after `timeout` saying how many never did; returns (distinct events seen, duplicates).
+    pub async fn wait_for_events<'a>(
+        &self,
+        event_ids: impl IntoIterator<Item = &'a String>,
+        timeout: Duration,
+    ) -> (usize, usize) {
+        let wanted: Vec<&String> = event_ids.into_iter().collect();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut seen: std::collections::HashMap<String, usize> = Default::default();
+            for r in self.received() {
+                *seen.entry(r.header("webhook-id")).or_default() += 1;
+            }
+            let missing = wanted.iter().filter(|id| !seen.contains_key(**id)).count();
+            if missing == 0 {
+                return (seen.len(), seen.values().map(|n| n - 1).sum());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{missing} of {} accepted events never arrived",
+                wanted.len()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
 async fn handle(
