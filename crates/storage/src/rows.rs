@@ -38,7 +38,8 @@ pub(crate) fn bytes(row: &AnyRow, col: &str) -> Result<Vec<u8>, StoreError> {
 
 /// A column holding a prefixed id or another `FromStr` value.
 pub(crate) fn parsed<T: FromStr>(row: &AnyRow, col: &str) -> Result<T, StoreError> {
-    parse(&text(row, col)?, col)
+    let raw = text(row, col)?;
+    raw.parse().map_err(|_| corrupt(col, &raw))
 }
 
 /// A column of a row read on SQLite's writer thread, parsed like [`parsed`].
@@ -47,10 +48,9 @@ pub(crate) fn sqlite_parsed<T: FromStr>(
     index: usize,
 ) -> Result<T, StoreError> {
     let raw: String = row.get(index)?;
-    parse(&raw, &format!("#{index}"))
+    raw.parse().map_err(|_| corrupt(&format!("#{index}"), &raw))
 }
 
-fn parse<T: FromStr>(raw: &str, col: &str) -> Result<T, StoreError> {
-    raw.parse()
-        .map_err(|_| StoreError::Corrupt(format!("column {col} holds {raw:?}")))
+fn corrupt(col: &str, raw: &str) -> StoreError {
+    StoreError::Corrupt(format!("column {col} holds {raw:?}"))
 }
