@@ -1,20 +1,28 @@
 //! One signed POST to one receiver, and what came back.
 //!
-//! Pooled connections (HTTP/1.1 keep-alive, HTTP/2 by ALPN), rustls, connect and whole-request
-//! timeouts, no redirects, no environment proxies, and a response body read up to 64 KiB of
-//! which 2 KiB are kept for the log.
+//! Pooled connections (HTTP/1.1 keep-alive, HTTP/2 by ALPN), rustls, a connect timeout and one
+//! deadline for the whole exchange, no redirects, no environment proxies, and a response body
+//! read up to 64 KiB of which 2 KiB are kept for the log.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use lwh_domain::signing::{learnomy_signature, standard_webhooks_signature};
 use lwh_domain::{
     AttemptOutcome, DeliveryId, ErrorKind, EventId, Timestamp, WebhookId, WebhookSecret,
 };
 use lwh_url_policy::{HostResolver, Rejection, UrlPolicy};
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::redirect::Policy;
+use tokio::time::timeout_at;
 
 use crate::guarded_resolver::{GuardRejection, GuardedResolver};
 
@@ -24,7 +32,7 @@ pub const MAX_RESPONSE_READ: usize = 64 * 1024;
 pub const RESPONSE_EXCERPT: usize = 2 * 1024;
 
 /// `User-Agent` of every request.
-pub const USER_AGENT: &str = concat!("Learnomy-Webhooks/", env!("CARGO_PKG_VERSION"));
+pub const USER_AGENT_VALUE: &str = concat!("Learnomy-Webhooks/", env!("CARGO_PKG_VERSION"));
 
 /// Where a webhook's deliveries go and how they are signed.
 #[derive(Clone)]
@@ -35,9 +43,10 @@ pub struct Target {
     pub url: String,
     /// Its secret.
     pub secret: WebhookSecret,
-    /// The URL parsed and checked against the policy, once per target rather than per attempt
-    /// (the URL and the policy cannot change under a target; an edit builds a new one).
-    checked: std::sync::OnceLock<Result<reqwest::Url, Rejection>>,
+    /// The URL checked against the policy and turned into a request URI, once per target
+    /// rather than per attempt (the URL and the policy cannot change under a target; an edit
+    /// builds a new one).
+    checked: std::sync::OnceLock<Result<Uri, Refusal>>,
 }
 
 impl Target {
@@ -52,6 +61,13 @@ impl Target {
     }
 }
 
+/// Why a target's URL is not sent to, as the log records it.
+#[derive(Clone)]
+struct Refusal {
+    kind: ErrorKind,
+    message: String,
+}
+
 /// One request to make.
 pub struct Outgoing<'a> {
     /// `X-Learnomy-Delivery`.
@@ -64,36 +80,55 @@ pub struct Outgoing<'a> {
     pub payload: &'a Arc<[u8]>,
 }
 
-/// The HTTP client for deliveries. Cheap to share (`Arc` inside reqwest).
+/// The connection stack: TLS (or plain HTTP) over TCP connections to guarded addresses.
+type Connector = HttpsConnector<HttpConnector<GuardedResolver>>;
+
+/// The HTTP client for deliveries. Cheap to share (`Arc`s inside).
+///
+/// hyper's pooled client is used directly: a general-purpose client's per-request layers
+/// (default-header merge, redirect bookkeeping, URL re-parsing) were ~12 % of the service's
+/// CPU per delivery, for features a webhook sender does not use (docs/performance.md).
 #[derive(Clone)]
 pub struct Sender {
-    client: reqwest::Client,
+    client: Client<Connector, Full<Bytes>>,
     policy: UrlPolicy,
+    request_timeout: Duration,
 }
 
 impl Sender {
-    /// A client with the configured timeouts that connects only where `policy` allows.
+    /// A client with the configured timeouts that connects only where `policy` allows:
+    /// HTTP/1.1 keep-alive or HTTP/2 by ALPN, rustls with the Mozilla roots, no redirects, no
+    /// environment proxies.
     pub fn new(
         policy: UrlPolicy,
         resolver: Arc<dyn HostResolver>,
         connect_timeout: Duration,
         request_timeout: Duration,
-    ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .redirect(Policy::none())
-            .no_proxy()
-            .connect_timeout(connect_timeout)
-            .timeout(request_timeout)
+    ) -> Result<Self, rustls::Error> {
+        let mut tcp =
+            HttpConnector::new_with_resolver(GuardedResolver::new(policy.clone(), resolver));
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(connect_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())?
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(tcp);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
             // Many webhooks can share one host (Zapier, a CRM), each with its own in-flight
             // slots: keeping only a few idle connections per host made every burst open new
             // ones. Connections exist only up to the in-flight peak and close after 60 s idle.
             .pool_max_idle_per_host(crate::worker::MAX_IN_FLIGHT_TOTAL)
-            .tcp_nodelay(true)
-            .dns_resolver(Arc::new(GuardedResolver::new(policy.clone(), resolver)))
-            .build()?;
-        Ok(Self { client, policy })
+            .build(connector);
+        Ok(Self {
+            client,
+            policy,
+            request_timeout,
+        })
     }
 
     /// Sends one attempt; never fails — every problem becomes an [`AttemptOutcome`].
@@ -102,30 +137,28 @@ impl Sender {
         let elapsed = |started: Instant| started.elapsed().as_millis() as i64;
         // The URL was checked when saved; check again (IP literals, a policy changed between
         // runs). Names are checked again at connect time by the guarded resolver.
-        let url = match target
+        let uri = match target
             .checked
-            .get_or_init(|| self.policy.check_url(&target.url))
+            .get_or_init(|| request_uri(&self.policy, &target.url))
         {
-            Ok(url) => url.clone(),
-            Err(rejection) => {
-                return failure(
-                    blocked_kind(rejection),
-                    rejection.to_string(),
-                    elapsed(started),
-                )
+            Ok(uri) => uri.clone(),
+            Err(refusal) => {
+                return failure(refusal.kind, refusal.message.clone(), elapsed(started))
             }
         };
-        let request = self
-            .client
-            .post(url)
-            .headers(signed_headers(target, out, Timestamp::now()))
-            .body(bytes::Bytes::from_owner(out.payload.clone()));
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(e) => {
+        let mut request = Request::new(Full::new(Bytes::from_owner(out.payload.clone())));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = signed_headers(target, out, Timestamp::now());
+        // One deadline for the whole exchange: connect, TLS, headers and body.
+        let deadline = tokio::time::Instant::from_std(started) + self.request_timeout;
+        let response = match timeout_at(deadline, self.client.request(request)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
                 let (kind, message) = classify(&e);
                 return failure(kind, message, elapsed(started));
             }
+            Err(_) => return failure(ErrorKind::Timeout, TIMED_OUT.to_owned(), elapsed(started)),
         };
         let status = response.status().as_u16();
         let retry_after = response
@@ -133,7 +166,7 @@ impl Sender {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let (excerpt, body_error) = read_excerpt(response).await;
+        let (excerpt, body_error) = read_excerpt(response.into_body(), deadline).await;
         // A 2xx whose body never finishes (a receiver dribbling bytes past the timeout) is not
         // a completed exchange: it is a failure, of the kind that ended it.
         let (error_kind, error) = match body_error {
@@ -156,12 +189,28 @@ impl Sender {
     }
 }
 
+const TIMED_OUT: &str = "no complete answer before the timeout";
+
+/// The policy-checked URL as a request URI (the fragment is the receiver's own business and
+/// is never sent).
+fn request_uri(policy: &UrlPolicy, url: &str) -> Result<Uri, Refusal> {
+    let mut url = policy.check_url(url).map_err(|rejection| Refusal {
+        kind: blocked_kind(&rejection),
+        message: rejection.to_string(),
+    })?;
+    url.set_fragment(None);
+    url.as_str().parse::<Uri>().map_err(|e| Refusal {
+        kind: ErrorKind::Connect,
+        message: format!("the URL cannot be sent: {e}"),
+    })
+}
+
 /// The request headers of DESIGN §5.
 pub fn signed_headers(target: &Target, out: &Outgoing<'_>, now: Timestamp) -> HeaderMap {
     let secret = target.secret.expose();
     let event_id = out.event_id.to_string();
     let timestamp = now.unix_seconds();
-    let mut h = HeaderMap::with_capacity(8);
+    let mut h = HeaderMap::with_capacity(10);
     let mut put = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
             h.insert(name, v);
@@ -181,6 +230,8 @@ pub fn signed_headers(target: &Target, out: &Outgoing<'_>, now: Timestamp) -> He
     put("webhook-id", event_id);
     put("webhook-timestamp", timestamp.to_string());
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+    h.insert(ACCEPT, HeaderValue::from_static("*/*"));
     h
 }
 
@@ -202,32 +253,39 @@ fn blocked_kind(rejection: &Rejection) -> ErrorKind {
     }
 }
 
-/// Reads up to [`MAX_RESPONSE_READ`] bytes and keeps the first [`RESPONSE_EXCERPT`] as text;
-/// past that the connection is dropped, so a huge body costs nothing.
-async fn read_excerpt(mut response: reqwest::Response) -> (String, Option<(ErrorKind, String)>) {
+/// Reads up to [`MAX_RESPONSE_READ`] bytes before `deadline` and keeps the first
+/// [`RESPONSE_EXCERPT`] as text; past that the connection is dropped, so a huge body costs
+/// nothing.
+async fn read_excerpt(
+    mut body: Incoming,
+    deadline: tokio::time::Instant,
+) -> (String, Option<(ErrorKind, String)>) {
     let mut kept: Vec<u8> = Vec::new();
     let mut read = 0usize;
     let mut error = None;
     while read < MAX_RESPONSE_READ {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
+        match timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                let Ok(chunk) = frame.into_data() else {
+                    continue; // trailers
+                };
                 read += chunk.len();
                 let room = RESPONSE_EXCERPT.saturating_sub(kept.len());
                 kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
             }
             Ok(None) => break,
-            Err(e) => {
-                error = Some(if e.is_timeout() {
-                    (
-                        ErrorKind::Timeout,
-                        "the response body did not finish before the timeout".to_owned(),
-                    )
-                } else {
-                    (
-                        ErrorKind::Connect,
-                        "the response body was cut short".to_owned(),
-                    )
-                });
+            Ok(Some(Err(_))) => {
+                error = Some((
+                    ErrorKind::Connect,
+                    "the response body was cut short".to_owned(),
+                ));
+                break;
+            }
+            Err(_) => {
+                error = Some((
+                    ErrorKind::Timeout,
+                    "the response body did not finish before the timeout".to_owned(),
+                ));
                 break;
             }
         }
@@ -235,8 +293,8 @@ async fn read_excerpt(mut response: reqwest::Response) -> (String, Option<(Error
     (String::from_utf8_lossy(&kept).into_owned(), error)
 }
 
-/// Sorts a reqwest failure into the log's error kinds, with a readable message.
-fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
+/// Sorts a client failure into the log's error kinds, with a readable message.
+fn classify(e: &hyper_util::client::legacy::Error) -> (ErrorKind, String) {
     let mut source: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = source {
         if let Some(GuardRejection(rejection)) = err.downcast_ref::<GuardRejection>() {
@@ -246,6 +304,9 @@ fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
             return (ErrorKind::Tls, format!("TLS handshake failed: {err}"));
         }
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return (ErrorKind::Timeout, TIMED_OUT.to_owned());
+            }
             if let Some(inner) = io.get_ref() {
                 if inner.downcast_ref::<rustls::Error>().is_some() {
                     return (ErrorKind::Tls, format!("TLS handshake failed: {inner}"));
@@ -253,12 +314,6 @@ fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
             }
         }
         source = err.source();
-    }
-    if e.is_timeout() {
-        return (
-            ErrorKind::Timeout,
-            "no complete answer before the timeout".to_owned(),
-        );
     }
     let detail = root_cause(e);
     // rustls' error can sit inside an io::Error whose source() skips it; its text is stable.
@@ -272,7 +327,7 @@ fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
     (ErrorKind::Connect, format!("connection failed: {detail}"))
 }
 
-fn root_cause(e: &reqwest::Error) -> String {
+fn root_cause(e: &hyper_util::client::legacy::Error) -> String {
     let mut last: &(dyn StdError + 'static) = e;
     while let Some(next) = last.source() {
         last = next;
