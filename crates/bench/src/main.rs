@@ -44,6 +44,9 @@ struct Args {
     /// Measure the isolation scenario only (for investigating it).
     #[arg(long, conflicts_with = "throughput_only")]
     isolation_only: bool,
+    /// Deliveries held in the backlog scenario, instead of the plan's (a partial run).
+    #[arg(long)]
+    backlog: Option<usize>,
     /// Measure nothing: write the report again from an earlier run's JSON file.
     #[arg(long, value_name = "JSON")]
     render: Option<std::path::PathBuf>,
@@ -421,7 +424,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("written to {}/benchmarks.md", args.out.display());
         return Ok(());
     }
-    let plan = if args.quick {
+    let mut plan = if args.quick {
         Plan {
             runs: args.runs.unwrap_or(1),
             ceiling_requests: 30_000,
@@ -444,6 +447,9 @@ async fn main() -> anyhow::Result<()> {
             isolation_events: 20_000,
         }
     };
+    if let Some(backlog) = args.backlog {
+        plan.backlog = backlog;
+    }
     if !args.no_build {
         eprintln!("building the service (release)…");
         let status = std::process::Command::new(env!("CARGO"))
@@ -481,7 +487,8 @@ async fn main() -> anyhow::Result<()> {
             .push(measure_backend(&bin, backend, &plan, &args, &rx).await?);
     }
     // A partial run never replaces the published report unless asked to by --out.
-    let out = if (args.throughput_only || args.isolation_only) && args.out.as_os_str() == "docs" {
+    let partial = args.throughput_only || args.isolation_only || args.backlog.is_some();
+    let out = if partial && args.out.as_os_str() == "docs" {
         std::path::PathBuf::from("target/bench-partial")
     } else {
         args.out.clone()

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::connect::{Durability, WriteTx};
-use crate::dialect::Backend;
+use crate::dialect::{keep_prepared, Backend};
 use lwh_domain::{DeliveryId, EventId, Timestamp, WebhookId, WebhookStatus};
 
 use crate::connect::Store;
@@ -233,12 +233,14 @@ impl Store {
                 rows,
                 owner,
                 now,
-            );
+            )
+            .persistent(keep_prepared(event_rows.len() + rows.len()));
             query.execute(&mut *tx).await?;
         } else {
             for chunk in event_rows.chunks(EVENT_ROWS_PER_INSERT) {
                 let sql = format!("{EVENTS_INSERT}{}", values_in_order(chunk.len(), 6, "", 1));
-                let query = bind_events(sqlx::query(self.backend.sql_owned(sql)), chunk, now);
+                let query = bind_events(sqlx::query(self.backend.sql_owned(sql)), chunk, now)
+                    .persistent(keep_prepared(chunk.len()));
                 query.execute(&mut *tx).await?;
             }
             for chunk in rows.chunks(DELIVERY_ROWS_PER_INSERT) {
@@ -247,7 +249,8 @@ impl Store {
                     values_in_order(chunk.len(), 7, ", 'pending'", 1)
                 );
                 let query =
-                    bind_deliveries(sqlx::query(self.backend.sql_owned(sql)), chunk, owner, now);
+                    bind_deliveries(sqlx::query(self.backend.sql_owned(sql)), chunk, owner, now)
+                        .persistent(keep_prepared(chunk.len()));
                 query.execute(&mut *tx).await?;
             }
         }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use lwh_domain::{EventId, Timestamp, WebhookId};
 
 use crate::connect::{Durability, Store};
-use crate::dialect::{placeholders, Backend};
+use crate::dialect::{keep_prepared, placeholders, Backend};
 use crate::error::StoreError;
 use crate::payload_cache::Payload;
 use crate::records::{ClaimedDelivery, QueueStats};
@@ -173,7 +173,8 @@ impl Store {
             "SELECT id, event, payload FROM events WHERE id IN ({})",
             placeholders(ids.len(), 1)
         );
-        let mut query = sqlx::query(self.backend.sql_owned(sql));
+        let mut query =
+            sqlx::query(self.backend.sql_owned(sql)).persistent(keep_prepared(ids.len()));
         for id in ids {
             query = query.bind(id);
         }
@@ -217,7 +218,9 @@ impl Store {
                  WHERE due_at IS NOT NULL AND id IN ({})",
                 placeholders(chunk.len(), 2)
             );
-            let mut query = sqlx::query(self.backend.sql_owned(sql)).bind(now.millis());
+            let mut query = sqlx::query(self.backend.sql_owned(sql))
+                .persistent(keep_prepared(chunk.len()))
+                .bind(now.millis());
             for id in chunk {
                 query = query.bind(id.to_string());
             }

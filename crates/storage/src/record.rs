@@ -12,7 +12,7 @@ use lwh_domain::{DeliveryId, Timestamp, WebhookId, WebhookStatus};
 use rusqlite::params;
 
 use crate::connect::{Durability, Store};
-use crate::dialect::placeholders;
+use crate::dialect::{keep_prepared, placeholders};
 use crate::error::StoreError;
 use crate::records::{AttemptRecord, FailureRules, NextStep};
 use crate::rows;
@@ -115,7 +115,8 @@ impl Store {
                 "{INSERT_ATTEMPTS}{} {ON_ATTEMPT_CONFLICT}",
                 values.join(", ")
             );
-            let mut query = sqlx::query(self.backend.sql_owned(sql));
+            let mut query =
+                sqlx::query(self.backend.sql_owned(sql)).persistent(keep_prepared(chunk.len()));
             for r in chunk {
                 let o = &r.outcome;
                 query = query
@@ -154,6 +155,7 @@ impl Store {
                     placeholders(chunk.len(), 3)
                 );
                 let mut query = sqlx::query(self.backend.sql_owned(sql))
+                    .persistent(keep_prepared(chunk.len()))
                     .bind(code.map(i64::from))
                     .bind(now.millis());
                 for id in chunk {
