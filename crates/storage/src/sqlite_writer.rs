@@ -295,10 +295,15 @@ mod tests {
         }
     }
 
-    fn count(w: &SqliteWriter) -> i64 {
-        let rt = tokio::runtime::Builder::new_current_thread()
+    /// A runtime to wait for the writer's answers on.
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    fn count(w: &SqliteWriter) -> i64 {
+        let rt = runtime();
         rt.block_on(w.transaction(Durability::Relaxed, |tx| {
             Ok(tx.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?)
         }))
@@ -308,9 +313,7 @@ mod tests {
     #[test]
     fn commits_what_succeeds_and_rolls_back_what_fails_or_panics() {
         let (_dir, w) = writer();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let rt = runtime();
         rt.block_on(w.transaction(Durability::Full, |tx| {
             tx.execute("INSERT INTO t (v) VALUES (1)", [])?;
             Ok(())
@@ -342,9 +345,7 @@ mod tests {
     #[test]
     fn durable_commits_are_answered_after_a_wal_fsync_and_relaxed_ones_without() {
         let (_dir, w) = writer();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let level = rt
             .block_on(w.transaction(Durability::Relaxed, |tx| {
                 Ok(tx.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?)
@@ -370,9 +371,7 @@ mod tests {
     #[test]
     fn the_checkpointer_copies_commits_into_the_database_file() {
         let (dir, w) = writer();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        let rt = runtime();
         rt.block_on(w.transaction(Durability::Relaxed, |tx| {
             tx.execute("INSERT INTO t (v) VALUES (1), (2), (3)", [])?;
             Ok(())
