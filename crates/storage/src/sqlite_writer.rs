@@ -7,6 +7,13 @@
 //! Here a transaction is one hand-off to this thread and one answer back, and its statements
 //! are prepared once and cached.
 //!
+//! Transactions that queue up while one is being written are written together: the writer
+//! takes every transaction waiting (up to [`MAX_BATCH`]), runs each in its own savepoint (a
+//! failing or panicking one is rolled back alone) and commits them once. Claims, attempt
+//! results and ingestion then share one commit and one set of WAL frames instead of writing
+//! the same B-tree pages once each, and the thread goes from one transaction to the next
+//! without waiting for a caller to hand it the next one.
+//!
 //! Durable transactions (accepted events) are made durable off this thread: the connection
 //! commits with `synchronous = NORMAL` (the commit reaches the WAL file in the OS page cache,
 //! so a killed process loses nothing), then [`WalSyncer`]'s thread fsyncs the WAL file and only
@@ -29,7 +36,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use tokio::sync::{oneshot, Mutex, OwnedMutexGuard};
+use tokio::sync::{oneshot, Mutex};
 
 use crate::connect::Durability;
 use crate::error::StoreError;
@@ -40,21 +47,117 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(2
 /// Prepared statements kept per connection (multi-row statements vary by row count).
 const STATEMENT_CACHE: usize = 256;
 
-type Job = Box<dyn FnOnce(&mut WriterConnection) + Send>;
+/// Most transactions committed together.
+const MAX_BATCH: usize = 64;
+
+/// A transaction waiting for the writer thread.
+type Job = Box<dyn WriteJob>;
 
 /// Answered once the WAL holding a commit has been fsynced.
 type SyncDone = oneshot::Receiver<Result<(), String>>;
+
+/// One caller's transaction as the writer thread runs it within a batch.
+trait WriteJob: Send {
+    /// Runs the work in its own savepoint of the batch's transaction, keeping its outcome;
+    /// true if it succeeded (and so waits for the commit).
+    fn run(&mut self, tx: &Transaction<'_>) -> bool;
+    /// Whether a successful run must be on disk before it is answered.
+    fn durability(&self) -> Durability;
+    /// Answers the caller: its outcome if the batch committed (with the fsync to wait for,
+    /// if durable), the commit's error otherwise.
+    fn answer(self: Box<Self>, committed: Result<Option<SyncDone>, StoreError>);
+}
+
+/// A caller's work, its outcome once run, and where the answer goes.
+struct Pending<R, F> {
+    work: Option<F>,
+    durability: Durability,
+    outcome: Option<Result<R, StoreError>>,
+    reply: oneshot::Sender<Result<(R, Option<SyncDone>), StoreError>>,
+}
+
+impl<R, F> WriteJob for Pending<R, F>
+where
+    R: Send + 'static,
+    F: FnOnce(&Transaction<'_>) -> Result<R, StoreError> + Send + 'static,
+{
+    fn run(&mut self, tx: &Transaction<'_>) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let outcome = in_savepoint(tx, work);
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
+    }
+
+    fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    fn answer(self: Box<Self>, committed: Result<Option<SyncDone>, StoreError>) {
+        let answer = match (self.outcome, committed) {
+            (Some(Ok(out)), Ok(synced)) => Ok((out, synced)),
+            (Some(Err(e)), _) | (_, Err(e)) => Err(e),
+            (None, Ok(_)) => Err(StoreError::Corrupt(
+                "the SQLite writer skipped a transaction".to_owned(),
+            )),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Runs `work` between `SAVEPOINT` and `RELEASE`; rolls back to the savepoint if it fails or
+/// panics, leaving the rest of the batch as it was.
+fn in_savepoint<R>(
+    tx: &Transaction<'_>,
+    work: impl FnOnce(&Transaction<'_>) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    tx.prepare_cached("SAVEPOINT job")?.execute([])?;
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(tx))).unwrap_or_else(|_| {
+        Err(StoreError::Corrupt(
+            "a write transaction panicked".to_owned(),
+        ))
+    });
+    match outcome {
+        Ok(out) => {
+            tx.prepare_cached("RELEASE job")?.execute([])?;
+            Ok(out)
+        }
+        Err(e) => {
+            // Some failures (I/O, a full disk) end the whole transaction; then there is no
+            // savepoint left, and the batch reports the failure when it commits.
+            if !tx.is_autocommit() {
+                tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The same error for every transaction of a batch whose commit failed.
+fn shared(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(code, message)) => {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(*code, message.clone()))
+        }
+        other => StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(other.to_string()),
+        )),
+    }
+}
 
 /// Hands transactions to the writer thread.
 #[derive(Clone, Debug)]
 pub(crate) struct SqliteWriter {
     jobs: mpsc::Sender<Job>,
-    /// The process's write gate, shared with sqlx's writer connection (used by the rarer
-    /// writes), so the two never wait on each other inside SQLite's busy handler.
-    gate: Arc<Mutex<()>>,
     /// WAL fsyncs made so far (tests check durable commits wait for one).
     #[cfg_attr(not(test), allow(dead_code))]
     syncs: Arc<AtomicU64>,
+    /// Commits made so far (tests check transactions share them).
+    #[cfg_attr(not(test), allow(dead_code))]
+    commits: Arc<AtomicU64>,
 }
 
 /// The writer's connection, and the way to the WAL syncer.
@@ -131,7 +234,9 @@ impl WalSyncer {
 
 impl SqliteWriter {
     /// Opens the writer's connection to the database file (already created and migrated by
-    /// sqlx's pool) and starts its thread.
+    /// sqlx's pool) and starts its thread. `gate` is the process's write gate, shared with
+    /// sqlx's writer connection (used by the rarer writes): the thread holds it while it
+    /// writes a batch, so the two never wait on each other inside SQLite's busy handler.
     pub(crate) fn open(path: &Path, gate: Arc<Mutex<()>>) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.execute_batch(
@@ -170,23 +275,32 @@ impl SqliteWriter {
         let mut writer = WriterConnection {
             conn,
             syncer: sync_requests,
-            commits,
+            commits: commits.clone(),
             _checkpointer: stop_checkpointer,
         };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                while let Ok(job) = queue.recv() {
-                    job(&mut writer);
+                while let Ok(first) = queue.recv() {
+                    let _gate = gate.blocking_lock();
+                    let mut batch = Vec::with_capacity(8);
+                    batch.push(first);
+                    batch.extend(queue.try_iter().take(MAX_BATCH - 1));
+                    writer.run_batch(batch);
                 }
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the SQLite writer: {e}")))?;
-        Ok(Self { jobs, gate, syncs })
+        Ok(Self {
+            jobs,
+            syncs,
+            commits,
+        })
     }
 
-    /// Runs `work` in one `BEGIN IMMEDIATE` … `COMMIT` on the writer thread, committed with
-    /// `durability` (answered only once the commit is on disk when [`Durability::Full`]);
-    /// rolled back if `work` fails (or panics).
+    /// Runs `work` on the writer thread, inside a `BEGIN IMMEDIATE` … `COMMIT` it may share
+    /// with other callers' transactions (in its own savepoint), committed with `durability`
+    /// (answered only once the commit is on disk when [`Durability::Full`]); rolled back if
+    /// `work` fails (or panics), without touching the others.
     pub(crate) async fn transaction<R, F>(
         &self,
         durability: Durability,
@@ -196,19 +310,12 @@ impl SqliteWriter {
         R: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<R, StoreError> + Send + 'static,
     {
-        // The gate is held until the thread has finished, even if this future is dropped.
-        let gate: OwnedMutexGuard<()> = self.gate.clone().lock_owned().await;
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |writer| {
-            let result =
-                std::panic::catch_unwind(AssertUnwindSafe(|| writer.run(durability, work)))
-                    .unwrap_or_else(|_| {
-                        Err(StoreError::Corrupt(
-                            "a write transaction panicked".to_owned(),
-                        ))
-                    });
-            drop(gate);
-            let _ = reply.send(result);
+        let job: Job = Box::new(Pending {
+            work: Some(work),
+            durability,
+            outcome: None,
+            reply,
         });
         self.jobs
             .send(job)
@@ -230,33 +337,65 @@ impl SqliteWriter {
     fn syncs(&self) -> u64 {
         self.syncs.load(Ordering::Relaxed)
     }
+
+    /// Commits made so far.
+    #[cfg(test)]
+    fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
 }
 
 impl WriterConnection {
-    /// Commits `work`; for a durable transaction, also asks the syncer for the fsync to wait
-    /// for (the caller waits, not this thread).
-    fn run<R>(
-        &mut self,
-        durability: Durability,
-        work: impl FnOnce(&Transaction<'_>) -> Result<R, StoreError>,
-    ) -> Result<(R, Option<SyncDone>), StoreError> {
+    /// Runs every job of `batch` in one transaction and commits it; then answers each job,
+    /// the durable ones with an fsync of the WAL to wait for (the callers wait, not this
+    /// thread).
+    fn run_batch(&mut self, mut batch: Vec<Job>) {
+        match self.write_all(&mut batch) {
+            Ok(succeeded) => {
+                for (job, ok) in batch.into_iter().zip(succeeded) {
+                    let synced = match job.durability() {
+                        Durability::Full if ok => self.fsync_request(),
+                        _ => Ok(None),
+                    };
+                    job.answer(synced);
+                }
+            }
+            Err(e) => {
+                for job in batch {
+                    job.answer(Err(shared(&e)));
+                }
+            }
+        }
+    }
+
+    /// Runs the jobs and commits; returns, per job, whether it succeeded.
+    fn write_all(&mut self, batch: &mut [Job]) -> Result<Vec<bool>, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = work(&tx)?;
+        let mut succeeded = Vec::with_capacity(batch.len());
+        for job in batch.iter_mut() {
+            succeeded.push(job.run(&tx));
+            if tx.is_autocommit() {
+                // SQLite rolled the whole transaction back (I/O error, full disk): the jobs
+                // before this one lost their work too.
+                return Err(StoreError::Corrupt(
+                    "the write transaction was rolled back by SQLite".to_owned(),
+                ));
+            }
+        }
         tx.commit()?;
         self.commits.fetch_add(1, Ordering::Relaxed);
-        let synced = match durability {
-            Durability::Relaxed => None,
-            Durability::Full => {
-                let (done, synced) = oneshot::channel();
-                self.syncer
-                    .send(done)
-                    .map_err(|_| StoreError::Corrupt("the WAL syncer has stopped".to_owned()))?;
-                Some(synced)
-            }
-        };
-        Ok((out, synced))
+        Ok(succeeded)
+    }
+
+    /// Asks the syncer for an fsync covering what was just committed.
+    fn fsync_request(&self) -> Result<Option<SyncDone>, StoreError> {
+        let (done, synced) = oneshot::channel();
+        self.syncer
+            .send(done)
+            .map_err(|_| StoreError::Corrupt("the WAL syncer has stopped".to_owned()))?;
+        Ok(Some(synced))
     }
 }
 
@@ -339,6 +478,69 @@ mod tests {
             count(&w),
             1,
             "a panic rolls back and the thread keeps serving"
+        );
+    }
+
+    #[test]
+    fn transactions_waiting_together_share_one_commit_and_fail_alone() {
+        let (_dir, w) = writer();
+        // Keep the thread busy so the next four queue up behind it.
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let holder = {
+            let w = w.clone();
+            std::thread::spawn(move || {
+                runtime().block_on(w.transaction(Durability::Relaxed, move |_| {
+                    let _ = started_tx.send(());
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    Ok(())
+                }))
+            })
+        };
+        started.recv().unwrap();
+        let before = w.commits();
+        let rt = runtime();
+        let insert = |v: i64| {
+            move |tx: &Transaction<'_>| -> Result<(), StoreError> {
+                tx.execute("INSERT INTO t (v) VALUES (?1)", [v])?;
+                Ok(())
+            }
+        };
+        let (first, failing, panicking, last) = rt.block_on(async {
+            tokio::join!(
+                w.transaction(Durability::Full, insert(1)),
+                w.transaction(Durability::Relaxed, |tx| {
+                    tx.execute("INSERT INTO t (v) VALUES (2)", [])?;
+                    tx.execute("INSERT INTO t (v) VALUES (NULL)", [])?;
+                    Ok(())
+                }),
+                w.transaction(Durability::Relaxed, |tx| -> Result<(), _> {
+                    tx.execute("INSERT INTO t (v) VALUES (3)", [])?;
+                    panic!("boom")
+                }),
+                w.transaction(Durability::Full, insert(4)),
+            )
+        });
+        holder.join().unwrap().unwrap();
+        assert!(first.is_ok() && last.is_ok());
+        assert!(failing.is_err() && panicking.is_err());
+        assert_eq!(
+            w.commits() - before,
+            2,
+            "the busy transaction's commit, then one for the four that waited"
+        );
+        let kept: Vec<i64> = rt
+            .block_on(w.transaction(Durability::Relaxed, |tx| {
+                let mut read = tx.prepare("SELECT v FROM t ORDER BY v")?;
+                let values = read
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<Vec<i64>, _>>()?;
+                Ok(values)
+            }))
+            .unwrap();
+        assert_eq!(
+            kept,
+            vec![1, 4],
+            "each failure rolled back its own writes only"
         );
     }
 
