@@ -354,9 +354,12 @@ async fn median_rate_on(
     let mut rates = Vec::with_capacity(plan.runs);
     for run in 0..plan.runs {
         let offset = base + run * 100_000;
-        rates.push(
-            throughput_on(svc, rx, load, "quiz_passed", plan.isolation_events, offset).await?,
-        );
+        let cpu = svc.cpu_seconds();
+        let rate =
+            throughput_on(svc, rx, load, "quiz_passed", plan.isolation_events, offset).await?;
+        let per_1000 = (svc.cpu_seconds() - cpu) * 1000.0 / plan.isolation_events as f64;
+        eprintln!("    healthy run {run}: {rate:.0}/s, {per_1000:.3} CPU s per 1,000 events");
+        rates.push(rate);
     }
     Ok(report::median(rates))
 }
