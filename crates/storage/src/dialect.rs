@@ -133,11 +133,12 @@ mod tests {
 
 /// Rows up to which a multi-row statement is kept prepared in sqlx's per-connection cache.
 ///
-/// Small shapes recur (a group of one event, a result batch of a few attempts) and are worth
-/// keeping. Large ones hardly ever recur exactly, yet each cached one holds its text and the
+/// Small shapes recur (a group of a few events, a result batch of a few attempts) and are worth
+/// keeping: on PostgreSQL a statement not kept costs a second round trip (parse and describe)
+/// each time. Large ones hardly ever recur exactly, yet each cached one holds its text and the
 /// type of each of its thousands of parameters, on each connection: under a burst of varied
 /// group sizes, PostgreSQL's `serve` grew from ~120 to ~270 MB.
-const CACHED_ROWS: usize = 16;
+const CACHED_ROWS: usize = 64;
 
 /// Whether a statement built for `rows` rows should be kept prepared (see [`CACHED_ROWS`]).
 pub(crate) fn keep_prepared(rows: usize) -> bool {
