@@ -113,7 +113,7 @@ pub fn write(report: &Report, dir: &Path) -> anyhow::Result<()> {
         .map(|b| b.isolation_events)
         .filter(|n| *n > 0)
     {
-        let _ = writeln!(md, "Isolation: {events} events per run, one per request (concurrency 32), to a healthy webhook alone, then with a second webhook subscribed whose receiver accepts connections and never answers (each of its requests hangs until the 5 s request timeout, then is retried).\n");
+        let _ = writeln!(md, "Isolation: {events} events per run, one per request (concurrency 32), to a healthy webhook alone, and with a second webhook subscribed whose receiver accepts connections and never answers (each of its requests hangs until the 5 s request timeout, then is retried). Runs alone and beside alternate, the second webhook disabled for the runs alone (no delivery is created for it), so the machine's drift falls on both sides alike; its requests in flight when it is disabled hang on until their timeout.\n");
     }
     let _ = writeln!(md, "| backend | held deliveries | peak RSS while held | peak RSS while draining | drain rate | vs empty-queue fan-out 1 | healthy rate alone | beside a dead endpoint | kept |");
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
