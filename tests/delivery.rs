@@ -786,9 +786,20 @@ both_backends!(retention_prunes_old_deliveries, |backend| async move {
         let rx = Receiver::start().await;
         let hook = s.create_webhook(&rx.url("/old"), &["quiz_passed"]).await;
         let id = hook["id"].as_str().unwrap().to_owned();
-        for _ in 0..3 {
+        for _ in 0..2 {
             emit(&s, "quiz_passed", json!({})).await;
         }
+        // The third carries an idempotency key: while its event is stored, the key answers
+        // with it; once the event is pruned, the key is free for a new event.
+        let keyed = || {
+            s.client
+                .post(s.url("/api/v1/events"))
+                .bearer_auth(&s.events_token)
+                .json(&json!({"event": "quiz_passed", "data": {}, "idempotency_key": "pruned-key"}))
+                .send()
+        };
+        let first: Value = keyed().await.unwrap().json().await.unwrap();
+        let first_id = first["data"]["id"].as_str().unwrap().to_owned();
         rx.wait_for(3, WAIT).await;
         eventually("3 delivered", || async {
             let page = log(&s, &id, "?status=delivered").await;
@@ -817,6 +828,25 @@ both_backends!(retention_prunes_old_deliveries, |backend| async move {
             .as_array()
             .unwrap()
             .is_empty());
+        // Events are kept an hour longer than their deliveries, then go by their id alone.
+        let again: Value = keyed().await.unwrap().json().await.unwrap();
+        assert_eq!(
+            again["data"]["id"],
+            first_id.as_str(),
+            "the event is kept within the margin"
+        );
+        s.app
+            .store()
+            .prune(now.plus_millis(lwh_storage::EVENT_MARGIN_MS + 1_000), now)
+            .await
+            .unwrap();
+        let after: Value = keyed().await.unwrap().json().await.unwrap();
+        assert_ne!(
+            after["data"]["id"],
+            first_id.as_str(),
+            "the pruned event's key is free"
+        );
+        assert_eq!(after["data"]["deliveries"], 1);
     })
     .await
 });

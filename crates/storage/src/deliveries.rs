@@ -13,6 +13,10 @@ const SUMMARY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, e.event, d.status
      CASE WHEN (SELECT w.status FROM webhooks w WHERE w.id = d.webhook_id) = 'active' \
      THEN d.due_at END AS due_at, d.created_at, d.updated_at";
 
+/// How much longer than its deliveries an event is kept by [`Store::prune`]: far more than
+/// any request waits between an event's id and its deliveries' commit.
+pub const EVENT_MARGIN_MS: i64 = 3600 * 1000;
+
 impl Store {
     /// A page of a webhook's deliveries, newest first, optionally of one status, strictly
     /// older than `before` (the cursor).
@@ -171,9 +175,16 @@ impl Store {
     /// Deletes deliveries, attempts and events created before `cutoff`, a few thousand rows
     /// per transaction so writers are never held up for long, and expired sessions. Returns
     /// the number of deliveries removed.
+    ///
+    /// Events go [`EVENT_MARGIN_MS`] later than their deliveries, by their id alone: every
+    /// delivery is created in the transaction that stores its event (ingestion, ping), so it
+    /// is never younger than its event by more than a request's wait, and once the
+    /// deliveries before `cutoff` are gone, none remains for an event older than the margin.
+    /// (Deciding it row by row — no delivery left for this event — would scan the whole
+    /// deliveries table per event: `event_id` has no index.)
     pub async fn prune(&self, cutoff: Timestamp, now: Timestamp) -> Result<u64, StoreError> {
         let deliveries_before = DeliveryId::lower_bound_at(cutoff.millis()).to_string();
-        let events_before = EventId::lower_bound_at(cutoff.millis()).to_string();
+        let events_before = EventId::lower_bound_at(cutoff.millis() - EVENT_MARGIN_MS).to_string();
         let mut removed = 0;
         loop {
             let mut tx = self.begin_write().await?;
@@ -205,13 +216,20 @@ impl Store {
             tx.commit().await?;
             removed += ids.len() as u64;
         }
-        sqlx::query(self.backend.sql(
-            "DELETE FROM events WHERE id < $1 AND NOT EXISTS \
-             (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)",
-        ))
-        .bind(events_before)
-        .execute(&self.pool)
-        .await?;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let done = sqlx::query(self.backend.sql(
+                "DELETE FROM events WHERE id IN \
+                 (SELECT id FROM events WHERE id < $1 ORDER BY id LIMIT 2000)",
+            ))
+            .bind(&events_before)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            if done.rows_affected() < 2000 {
+                break;
+            }
+        }
         sqlx::query(
             self.backend
                 .sql("DELETE FROM sessions WHERE expires_at <= $1"),

@@ -20,6 +20,7 @@ mod users;
 mod webhooks;
 
 pub use connect::{DatabaseTarget, Store};
+pub use deliveries::EVENT_MARGIN_MS;
 pub use dialect::Backend;
 pub use error::StoreError;
 pub use ingest::{IngestClaim, Ingested, SlotPool, IDEMPOTENCY_WINDOW_MS};
