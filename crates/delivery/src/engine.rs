@@ -120,7 +120,8 @@ async fn probe_loop(app: App, sender: Sender, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Prunes finished deliveries, attempts and payloads older than `retention_days`, hourly.
+/// Prunes deliveries (held ones too: they wait within retention only), attempts and payloads
+/// older than `retention_days`, hourly.
 async fn retention_loop(app: App, mut stop: watch::Receiver<bool>) {
     let keep = Duration::from_secs(u64::from(app.settings().retention_days) * 24 * 3600);
     while !*stop.borrow() {
