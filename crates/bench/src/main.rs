@@ -297,30 +297,14 @@ async fn measure_backend(
         .await?;
     let (mut alone, mut beside) = (Vec::new(), Vec::new());
     for run in 0..plan.runs {
-        svc.set_status(&dead_id, "disabled").await?;
-        alone.push(
-            healthy_rate(
-                &svc,
-                &healthy,
-                &load,
-                plan,
-                7_000_000 + run * 100_000,
-                "alone",
-            )
-            .await?,
-        );
-        svc.set_status(&dead_id, "active").await?;
-        beside.push(
-            healthy_rate(
-                &svc,
-                &healthy,
-                &load,
-                plan,
-                8_000_000 + run * 100_000,
-                "beside a dead endpoint",
-            )
-            .await?,
-        );
+        for (status, side, base, rates) in [
+            ("disabled", "alone", 7_000_000, &mut alone),
+            ("active", "beside a dead endpoint", 8_000_000, &mut beside),
+        ] {
+            svc.set_status(&dead_id, status).await?;
+            let base = base + run * 100_000;
+            rates.push(healthy_rate(&svc, &healthy, &load, plan, base, side).await?);
+        }
     }
     let (alone, beside) = (report::median(alone), report::median(beside));
     report.isolation_events = plan.isolation_events;
