@@ -226,6 +226,38 @@ fn a_config_file_and_environment_override_defaults() {
 mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_one_sqlite_file_refuses_to_deliver() {
+    use common::process::{free_port, kill9, ProcessEnv};
+    let dir = fresh_dir();
+    let env = ProcessEnv::new(dir.path(), None);
+    let mut first = env.serve(free_port()).await;
+    // Commands that do not deliver work beside it.
+    env.run(&["token", "create", "--scope", "events:write"]);
+    assert!(env.run(&["token", "list"]).contains("events:write"));
+    let listen = format!("127.0.0.1:{}", free_port());
+    for args in [vec!["serve", "--listen", listen.as_str()], vec!["worker"]] {
+        let out = env.output_within(&args, Duration::from_secs(20));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{args:?} started beside serve: {stderr}"
+        );
+        assert!(
+            stderr.contains("already delivering from") && stderr.contains("PostgreSQL"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("is running at"),
+            "{args:?} printed its banner: {stderr}"
+        );
+    }
+    // The kernel drops the lock with its process, however it ends.
+    kill9(&mut first);
+    let mut again = env.serve(free_port()).await;
+    kill9(&mut again);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emit_reports_an_event_that_is_delivered() {
     use common::process::{free_port, kill9, ProcessEnv};
     use common::receiver::Receiver;

@@ -13,6 +13,11 @@ pub async fn run(app: App) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    // Before the banner: on SQLite a second process stops here, saying why.
+    let sender = lwh_delivery::sender_for(&app).map_err(anyhow::Error::msg)?;
+    let engine = lwh_delivery::start(app.clone(), sender.clone())
+        .await
+        .map_err(anyhow::Error::msg)?;
     let base = format!("http://{addr}");
     tracing::info!(
         %addr,
@@ -34,10 +39,6 @@ pub async fn run(app: App) -> anyhow::Result<ExitCode> {
         eprintln!("  get an API token:  learnomy-webhooks token create --scope webhooks:manage");
     }
     eprintln!();
-    let sender = lwh_delivery::sender_for(&app).map_err(anyhow::Error::msg)?;
-    let engine = lwh_delivery::start(app.clone(), sender.clone())
-        .await
-        .map_err(anyhow::Error::msg)?;
     let router = lwh_http::router(AppState { app, sender });
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())

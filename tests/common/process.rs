@@ -82,6 +82,26 @@ impl ProcessEnv {
         printed
     }
 
+    /// Runs a subcommand that is expected to stop by itself; kills it if it still runs after
+    /// `limit`, so a command that should have refused cannot hang the suite.
+    pub fn output_within(&self, args: &[&str], limit: Duration) -> std::process::Output {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let deadline = Instant::now() + limit;
+        while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().expect("output");
+        super::logs::keep("cli", &out.stderr);
+        out
+    }
+
     /// Starts `serve` on `port` and waits for `/healthz`.
     pub async fn serve(&self, port: u16) -> Child {
         let child = self

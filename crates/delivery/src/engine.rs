@@ -20,6 +20,8 @@ pub struct EngineHandle {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     recorder_task: JoinHandle<()>,
+    /// SQLite: this process's right to deliver from the file, held until the engine stops.
+    _lock: Option<lwh_storage::DeliveryLock>,
 }
 
 /// Builds the sender for `app`'s settings (shared by the engine and the Test button).
@@ -35,8 +37,9 @@ pub fn sender_for(app: &App) -> Result<Sender, String> {
 }
 
 /// Starts delivering. On SQLite, claims left by a previous process are released first: only
-/// one process uses the file, so whoever held them has died.
+/// one process uses the file (the delivery lock makes sure), so whoever held them has died.
 pub async fn start(app: App, sender: Sender) -> Result<EngineHandle, String> {
+    let lock = app.store().lock_delivery().map_err(|e| e.to_string())?;
     if app.store().backend() == Backend::Sqlite {
         let released = app
             .store()
@@ -70,6 +73,7 @@ pub async fn start(app: App, sender: Sender) -> Result<EngineHandle, String> {
         stop,
         tasks,
         recorder_task,
+        _lock: lock,
     })
 }
 

@@ -81,6 +81,15 @@ pub struct Store {
     pub(crate) payloads: Arc<crate::payload_cache::PayloadCache>,
     /// SQLite: the thread that runs ingestion, claims and attempt results whole.
     pub(crate) sqlite: Option<crate::sqlite_writer::SqliteWriter>,
+    /// SQLite: the database file, whose delivery lock sits beside it.
+    sqlite_file: Option<std::path::PathBuf>,
+}
+
+/// Held by the one process that delivers from an SQLite file; released when dropped or when
+/// the process dies, however it dies (an advisory lock the kernel owns).
+#[derive(Debug)]
+pub struct DeliveryLock {
+    _file: std::fs::File,
 }
 
 /// How durable a commit must be.
@@ -201,7 +210,35 @@ impl Store {
             write_gate,
             payloads: Arc::default(),
             sqlite,
+            sqlite_file: match target {
+                DatabaseTarget::Sqlite(path) => Some(path.clone()),
+                DatabaseTarget::Postgres(_) => None,
+            },
         })
+    }
+
+    /// Takes the right to deliver from this database. On SQLite only one process may: each
+    /// delivering process treats every claim it finds at start as left by a dead one and
+    /// queues it again, so a second would resend what the first has in flight. CLI commands
+    /// (tokens, users) do not deliver and need no lock. On PostgreSQL any number of processes
+    /// share the queue: `None`.
+    pub fn lock_delivery(&self) -> Result<Option<DeliveryLock>, StoreError> {
+        let Some(db) = &self.sqlite_file else {
+            return Ok(None);
+        };
+        let mut name = db.as_os_str().to_owned();
+        name.push(".delivery-lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(std::path::PathBuf::from(name))
+            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(DeliveryLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse(db.clone())),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Database(sqlx::Error::Io(e))),
+        }
     }
 
     /// Applies every pending migration of this backend.

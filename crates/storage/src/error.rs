@@ -18,6 +18,13 @@ pub enum StoreError {
     /// Applying the schema failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Another process already delivers from this SQLite file.
+    #[error(
+        "another learnomy-webhooks process (serve or worker) is already delivering from {}: \
+         an SQLite database serves one process; stop that one, or use PostgreSQL to run several",
+        .0.display()
+    )]
+    InUse(std::path::PathBuf),
     /// A stored value does not decode (corrupted row or a schema from the future).
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
