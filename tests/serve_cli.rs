@@ -65,6 +65,15 @@ async fn serve_with_no_flags_starts_on_sqlite_and_answers_healthz() {
             std::fs::metadata(key).unwrap().permissions().mode() & 0o777,
             0o600
         );
+        // The database (payloads with learners' personal data) is in a folder of its own user.
+        assert_eq!(
+            std::fs::metadata(dir.path().join("data"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
     }
 }
 

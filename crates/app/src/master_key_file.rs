@@ -1,5 +1,6 @@
 //! Where the master key comes from: `LEARNOMY_WEBHOOKS_MASTER_KEY`, else `data_dir/master.key`,
-//! created on first start with mode 0600 so only the service's user can read it.
+//! created on first start with mode 0600 so only the service's user can read it (in a data
+//! folder created 0700).
 
 use std::io::Write;
 use std::path::Path;
@@ -20,7 +21,7 @@ pub fn load_or_create_master_key(data_dir: &Path) -> Result<MasterKey, String> {
     match std::fs::read_to_string(&path) {
         Ok(text) => MasterKey::parse(&text).map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir)
+            lwh_storage::create_private_dir(data_dir)
                 .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
             let key = MasterKey::generate();
             write_private(&path, &key.to_hex())

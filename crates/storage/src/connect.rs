@@ -85,6 +85,20 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
 }
 
+/// Creates a folder (and its missing parents) that only the service's user may enter (0700):
+/// the data folder holds the database, whose payloads carry learners' personal data, and the
+/// master key. A folder that exists already is left as its administrator set it.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 /// Held by the one process that delivers from an SQLite file; released when dropped or when
 /// the process dies, however it dies (an advisory lock the kernel owns).
 #[derive(Debug)]
@@ -178,7 +192,7 @@ impl Store {
         let (url, max) = match target {
             DatabaseTarget::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
+                    create_private_dir(dir)
                         .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
                 }
                 (format!("sqlite://{}?mode=rwc", path.display()), 8)

@@ -19,7 +19,7 @@ mod tokens;
 mod users;
 mod webhooks;
 
-pub use connect::{DatabaseTarget, DeliveryLock, Store};
+pub use connect::{create_private_dir, DatabaseTarget, DeliveryLock, Store};
 pub use deliveries::EVENT_MARGIN_MS;
 pub use dialect::Backend;
 pub use error::StoreError;
