@@ -470,6 +470,20 @@ both_backends!(ingestion_rules, |backend| async move {
         let accepted: Value = res.json().await.unwrap();
         assert_eq!(accepted["data"][0]["id"], accepted["data"][1]["id"]);
         rx.wait_for(4, WAIT).await;
+        // A replayed key beside a new event of the same kind: the replay creates nothing, the
+        // new one its delivery.
+        let mixed = json!({"events": [
+            {"event": "student_enrolled", "data": {"user_id": 1}, "idempotency_key": "enrol-1"},
+            {"event": "student_enrolled", "data": {"n": 5}}
+        ]});
+        let res = s.client.post(s.url("/api/v1/events/batch")).bearer_auth(&s.events_token).json(&mixed).send().await.unwrap();
+        assert_eq!(res.status(), 202);
+        let accepted: Value = res.json().await.unwrap();
+        assert_eq!(accepted["data"][0]["id"], first["data"]["id"]);
+        assert_eq!(accepted["data"][1]["deliveries"], 1);
+        rx.wait_for(5, WAIT).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(rx.count(), 5, "the replay in the batch created no delivery");
         let too_many = json!({"events": (0..501).map(|_| json!({"event": "course_deleted"})).collect::<Vec<_>>()});
         let res = s.client.post(s.url("/api/v1/events/batch")).bearer_auth(&s.events_token).json(&too_many).send().await.unwrap();
         assert_eq!(res.status(), 422);

@@ -199,6 +199,10 @@ impl Store {
                     let found = self.find_idempotent(&mut tx, key, now).await?;
                     known.insert(key, found);
                 }
+                // A replay creates nothing: its subscribers are not needed.
+                if matches!(known.get(key), Some(Some(_))) {
+                    continue;
+                }
             }
             if !subscribers.contains_key(event.slug.as_str()) {
                 let found = self.subscribers(&mut tx, &event.slug).await?;
