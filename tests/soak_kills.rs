@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::process::{create_webhook, free_port, kill9, ProcessEnv};
+use common::process::{create_webhook, free_port, kill9, ProcessEnv, Running};
 use common::receiver::Receiver;
 use common::TestDb;
 use lwh_storage::Backend;
@@ -32,7 +31,7 @@ async fn soak(backend: Backend) {
     let rx = Receiver::start().await;
     let port = free_port();
     // processes[0] is serve (HTTP + delivery); on PostgreSQL three workers share the queue.
-    let mut processes: Vec<Child> = vec![env.serve(port).await];
+    let mut processes: Vec<Running> = vec![env.serve(port).await];
     if backend == Backend::Postgres {
         for _ in 0..3 {
             processes.push(env.worker());

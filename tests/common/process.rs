@@ -103,7 +103,7 @@ impl ProcessEnv {
     }
 
     /// Starts `serve` on `port` and waits for `/healthz`.
-    pub async fn serve(&self, port: u16) -> Child {
+    pub async fn serve(&self, port: u16) -> Running {
         let child = self
             .command()
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -111,18 +111,46 @@ impl ProcessEnv {
             .stderr(super::logs::child_stderr("serve"))
             .spawn()
             .expect("spawn serve");
+        let running = Running(child);
         wait_healthy(port).await;
-        child
+        running
     }
 
     /// Starts a `worker`.
-    pub fn worker(&self) -> Child {
-        self.command()
-            .arg("worker")
-            .stdout(Stdio::null())
-            .stderr(super::logs::child_stderr("worker"))
-            .spawn()
-            .expect("spawn worker")
+    pub fn worker(&self) -> Running {
+        Running(
+            self.command()
+                .arg("worker")
+                .stdout(Stdio::null())
+                .stderr(super::logs::child_stderr("worker"))
+                .spawn()
+                .expect("spawn worker"),
+        )
+    }
+}
+
+/// A service process that is killed (SIGKILL) when dropped, so a test that fails before its
+/// own `kill9` leaves nothing running behind it (nor holding the test runner's output pipe).
+pub struct Running(pub Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // std does not signal a child it has already reaped (its pid may be reused).
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
