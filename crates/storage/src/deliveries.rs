@@ -17,6 +17,9 @@ const SUMMARY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, e.event, d.status
 /// any request waits between an event's id and its deliveries' commit.
 pub const EVENT_MARGIN_MS: i64 = 3600 * 1000;
 
+/// Rows [`Store::prune`] deletes per transaction, so writers are never held up for long.
+const PRUNE_CHUNK: usize = 2_000;
+
 impl Store {
     /// A page of a webhook's deliveries, newest first, optionally of one status, strictly
     /// older than `before` (the cursor).
@@ -190,9 +193,10 @@ impl Store {
             let mut tx = self.begin_write().await?;
             let ids: Vec<String> = sqlx::query(
                 self.backend
-                    .sql("SELECT id FROM deliveries WHERE id < $1 ORDER BY id LIMIT 2000"),
+                    .sql("SELECT id FROM deliveries WHERE id < $1 ORDER BY id LIMIT $2"),
             )
             .bind(&deliveries_before)
+            .bind(PRUNE_CHUNK as i64)
             .fetch_all(&mut *tx)
             .await?
             .iter()
@@ -220,13 +224,14 @@ impl Store {
             let mut tx = self.begin_write().await?;
             let done = sqlx::query(self.backend.sql(
                 "DELETE FROM events WHERE id IN \
-                 (SELECT id FROM events WHERE id < $1 ORDER BY id LIMIT 2000)",
+                 (SELECT id FROM events WHERE id < $1 ORDER BY id LIMIT $2)",
             ))
             .bind(&events_before)
+            .bind(PRUNE_CHUNK as i64)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            if done.rows_affected() < 2000 {
+            if done.rows_affected() < PRUNE_CHUNK as u64 {
                 break;
             }
         }
