@@ -15,6 +15,8 @@ mod record;
 mod records;
 mod rows;
 mod sqlite_writer;
+#[cfg(test)]
+mod test_schema;
 mod tokens;
 mod users;
 mod webhooks;

@@ -187,6 +187,20 @@ const WEBHOOK_AFTER_SUCCESS: &str = "UPDATE webhooks SET \
      failing_since = $3, failures_since_success = $4 WHERE id = $1 \
      RETURNING failing_since, failures_since_success, status";
 
+/// The same after a batch that ended in success while the webhook is healthy, which changes
+/// nothing but `last_triggered_at`: the row is then written only if that time is more than a
+/// second old (the console shows it to the second). Every recorder of every process used to
+/// lock the row of each webhook it had results for until its commit, so the recorders of
+/// `serve` and the workers took turns (PostgreSQL's top statement by time, ~7 ms a call, most
+/// of it waiting), and each SQLite commit dirtied the page again.
+const WEBHOOK_AFTER_CLEAN_SUCCESS: &str = "UPDATE webhooks SET \
+     last_triggered_at = CASE WHEN last_triggered_at IS NULL OR last_triggered_at < $2 \
+                         THEN $2 ELSE last_triggered_at END, \
+     failing_since = $3, failures_since_success = $4 WHERE id = $1 \
+     AND (failing_since IS NOT NULL OR failures_since_success <> $4 OR last_triggered_at IS NULL \
+          OR last_triggered_at < $2 - 1000) \
+     RETURNING failing_since, failures_since_success, status";
+
 const WEBHOOK_AFTER_FAILURES: &str = "UPDATE webhooks SET \
      last_triggered_at = CASE WHEN last_triggered_at IS NULL OR last_triggered_at < $2 \
                          THEN $2 ELSE last_triggered_at END, \
@@ -233,7 +247,9 @@ fn summarize(records: &[AttemptRecord]) -> BTreeMap<WebhookId, WebhookSummary> {
 
 /// The webhook update for a summary: reset by a success, then count what failed after it.
 fn webhook_update(s: &WebhookSummary) -> &'static str {
-    if s.succeeded {
+    if s.succeeded && s.failures == 0 {
+        WEBHOOK_AFTER_CLEAN_SUCCESS
+    } else if s.succeeded {
         WEBHOOK_AFTER_SUCCESS
     } else {
         WEBHOOK_AFTER_FAILURES
@@ -343,4 +359,101 @@ fn sqlite_record(
         }
     }
     Ok(became_failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_schema::sqlite_schema;
+    use lwh_domain::{AttemptOutcome, ErrorKind};
+
+    const RULES: FailureRules = FailureRules {
+        failed_after_ms: 24 * 3600 * 1000,
+        probe_interval_ms: 60_000,
+    };
+
+    fn attempt(webhook: WebhookId, at: i64, delivered: bool) -> AttemptRecord {
+        AttemptRecord {
+            delivery_id: DeliveryId::generate(),
+            webhook_id: webhook,
+            number: 1,
+            started_at: Timestamp::from_millis(at),
+            outcome: AttemptOutcome {
+                status_code: Some(if delivered { 204 } else { 500 }),
+                error_kind: (!delivered).then_some(ErrorKind::HttpStatus),
+                error: None,
+                response_excerpt: None,
+                retry_after_secs: None,
+                duration_ms: 1,
+            },
+            next: if delivered {
+                NextStep::Delivered
+            } else {
+                NextStep::RetryAt(Timestamp::from_millis(at + 60_000))
+            },
+        }
+    }
+
+    /// Records one batch and reads the webhook's (last_triggered_at, failing_since, failures).
+    fn record(
+        db: &mut rusqlite::Connection,
+        batch: &[AttemptRecord],
+    ) -> (Option<i64>, Option<i64>, i64) {
+        let tx = db.transaction().unwrap();
+        sqlite_record(&tx, batch, RULES, Timestamp::from_millis(1_000_000)).unwrap();
+        tx.commit().unwrap();
+        db.query_row(
+            "SELECT last_triggered_at, failing_since, failures_since_success FROM webhooks \
+             WHERE id = ?1",
+            [batch[0].webhook_id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_healthy_webhooks_row_is_rewritten_at_most_once_a_second() {
+        let mut db = sqlite_schema();
+        let w = WebhookId::generate();
+        db.execute(
+            "INSERT INTO webhooks (id, url, secret_ciphertext, status, status_changed_at, \
+             created_at, updated_at) VALUES (?1, 'http://x', x'00', 'active', 0, 0, 0)",
+            [w.to_string()],
+        )
+        .unwrap();
+        assert_eq!(
+            record(&mut db, &[attempt(w, 10_000, true)]),
+            (Some(10_000), None, 0)
+        );
+        // Within the second: the row is left alone.
+        assert_eq!(
+            record(&mut db, &[attempt(w, 10_900, true)]),
+            (Some(10_000), None, 0)
+        );
+        assert_eq!(
+            record(&mut db, &[attempt(w, 11_000, true)]),
+            (Some(10_000), None, 0)
+        );
+        // Past it: written.
+        assert_eq!(
+            record(&mut db, &[attempt(w, 11_001, true)]),
+            (Some(11_001), None, 0)
+        );
+        // Failures are always written, and a success within the same second still resets them.
+        let failed = record(
+            &mut db,
+            &[attempt(w, 11_002, false), attempt(w, 11_003, false)],
+        );
+        assert_eq!(failed, (Some(11_003), Some(11_002), 2));
+        assert_eq!(
+            record(&mut db, &[attempt(w, 11_004, true)]),
+            (Some(11_004), None, 0)
+        );
+        // A success followed by a failure in one batch: counted from that failure.
+        let mixed = record(
+            &mut db,
+            &[attempt(w, 11_005, true), attempt(w, 11_006, false)],
+        );
+        assert_eq!(mixed, (Some(11_006), Some(11_006), 1));
+    }
 }

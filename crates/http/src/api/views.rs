@@ -41,7 +41,8 @@ pub struct WebhookView {
     /// When the status last changed (RFC 3339).
     #[schema(format = DateTime)]
     pub status_changed_at: String,
-    /// Most recent delivery attempt (RFC 3339), `null` if never.
+    /// Start of the most recent delivery attempt (RFC 3339; while the webhook is healthy it may
+    /// trail the newest attempt by up to a second), `null` if never.
     #[schema(format = DateTime)]
     pub last_triggered_at: Option<String>,
     /// Creation time (RFC 3339).
