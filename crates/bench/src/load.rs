@@ -29,6 +29,9 @@ pub struct LoadResult {
     pub errors: usize,
     pub latencies: Vec<Duration>,
     pub accepted: Vec<(String, Instant)>,
+    /// Open loop only: each answered request's send time (from the run's start) and latency,
+    /// to see whether slow requests come together (a stall) or alone.
+    pub timeline: Vec<(Duration, Duration)>,
 }
 
 /// A pooled client.
@@ -126,6 +129,7 @@ impl Load {
                     record(
                         &out,
                         load.post(&uri, token.as_deref(), body(i), parse).await,
+                        None,
                     );
                 }
             }));
@@ -165,7 +169,9 @@ impl Load {
                 body(i),
             );
             tasks.push(tokio::spawn(async move {
-                record(&out, load.post(&uri, token.as_deref(), b, true).await);
+                let sent_at = started.elapsed();
+                let result = load.post(&uri, token.as_deref(), b, true).await;
+                record(&out, result, Some(sent_at));
             }));
         }
         for t in tasks {
@@ -177,13 +183,16 @@ impl Load {
     }
 }
 
-/// Adds one request's outcome to a run's result.
-fn record(out: &Mutex<LoadResult>, result: anyhow::Result<Sent>) {
+/// Adds one request's outcome to a run's result (and to its timeline, given the send time).
+fn record(out: &Mutex<LoadResult>, result: anyhow::Result<Sent>, sent_at: Option<Duration>) {
     if let Ok(mut o) = out.lock() {
         o.requests += 1;
         match result {
             Ok(sent) => {
                 o.latencies.push(sent.latency);
+                if let Some(at) = sent_at {
+                    o.timeline.push((at, sent.latency));
+                }
                 o.accepted.extend(sent.accepted);
             }
             Err(_) => o.errors += 1,

@@ -47,6 +47,10 @@ struct Args {
     /// Deliveries held in the backlog scenario, instead of the plan's (a partial run).
     #[arg(long)]
     backlog: Option<usize>,
+    /// Also write every request of the latency runs to FILE (run, send time and latency in
+    /// ms, one per line), to see when slow requests happen.
+    #[arg(long, value_name = "FILE")]
+    latency_trace: Option<std::path::PathBuf>,
     /// Measure nothing: write the report again from an earlier run's JSON file.
     #[arg(long, value_name = "JSON")]
     render: Option<std::path::PathBuf>,
@@ -252,6 +256,9 @@ async fn measure_backend(
             )
             .await;
         wait_delivered(rx, result.accepted.len()).await;
+        if let Some(path) = &args.latency_trace {
+            write_timeline(path, backend, run, &result.timeline)?;
+        }
         let mut ingest = result.latencies.clone();
         let arrivals: std::collections::HashMap<String, Instant> = rx
             .arrivals
@@ -506,5 +513,33 @@ async fn main() -> anyhow::Result<()> {
     };
     report::write(&report, &out)?;
     eprintln!("written to {}/benchmarks.md", out.display());
+    Ok(())
+}
+
+/// Appends one latency run's requests to `path`: backend, run, send time and latency (ms).
+fn write_timeline(
+    path: &std::path::Path,
+    backend: Backend,
+    run: usize,
+    timeline: &[(Duration, Duration)],
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut sorted = timeline.to_vec();
+    sorted.sort();
+    let mut out = std::io::BufWriter::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?,
+    );
+    for (sent_at, latency) in sorted {
+        writeln!(
+            out,
+            "{backend:?} {run} {:.3} {:.3}",
+            sent_at.as_secs_f64() * 1000.0,
+            latency.as_secs_f64() * 1000.0
+        )?;
+    }
+    out.flush()?;
     Ok(())
 }
