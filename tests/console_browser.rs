@@ -1,8 +1,8 @@
 //! The admin console in a real headless Chromium (Debian's `chromium` driven through
-//! `chromedriver` with fantoccini): sign in, add a webhook, copy its secret, edit it, Test it
-//! against a live receiver, fill the Free slots, delete with confirmation, and on Pro filter and
-//! page through the Delivery Log. Screenshots for the docs are written when
-//! `LEARNOMY_SCREENSHOTS=1`.
+//! `chromedriver` with fantoccini), on both backends: sign in, add a webhook, copy its secret,
+//! edit it, Test it against a live receiver, fill the Free slots, delete with confirmation, and
+//! on Pro filter and page through the Delivery Log. Screenshots for the docs are written from
+//! the SQLite run when `LEARNOMY_SCREENSHOTS=1`.
 
 mod common;
 
@@ -22,10 +22,12 @@ struct Browser {
     client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
+    /// The docs' screenshots come from the SQLite run only (both runs would write one file).
+    screenshots: bool,
 }
 
 impl Browser {
-    async fn start() -> Self {
+    async fn start(backend: Backend) -> Self {
         let port = common::process::free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -60,6 +62,8 @@ impl Browser {
             client,
             driver,
             _profile: profile,
+            screenshots: backend == Backend::Sqlite
+                && std::env::var("LEARNOMY_SCREENSHOTS").as_deref() == Ok("1"),
         }
     }
 
@@ -135,7 +139,7 @@ impl Browser {
     }
 
     async fn screenshot(&self, name: &str) {
-        if std::env::var("LEARNOMY_SCREENSHOTS").as_deref() == Ok("1") {
+        if self.screenshots {
             let png = self.client.screenshot().await.unwrap();
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
             std::fs::create_dir_all(&dir).unwrap();
@@ -175,14 +179,13 @@ async fn add_webhook(b: &Browser, url: &str, events: &[&str]) {
     b.click("#webhook-form button[type=submit]").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhooks_page_end_to_end_on_free() {
+both_backends!(webhooks_page_end_to_end_on_free, |backend| async move {
     with_server(
-        Backend::Sqlite,
+        backend,
         delivery_settings(Plan::Free),
-        |s| async move {
+        move |s| async move {
             let rx = Receiver::start().await;
-            let b = Browser::start().await;
+            let b = Browser::start(backend).await;
             b.sign_in(&s).await;
             assert_eq!(b.text("#usage").await, "0 of 3 webhooks used");
 
@@ -329,152 +332,154 @@ async fn webhooks_page_end_to_end_on_free() {
         },
     )
     .await;
-}
+});
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delivery_log_filters_and_pages_on_pro() {
-    let mut settings = delivery_settings(Plan::Pro);
-    settings.retry_schedule = vec![lwh_app::Dur(Duration::from_millis(50))];
-    with_server(Backend::Sqlite, settings, |s| async move {
-        let rx = Receiver::start().await;
-        let created = s
-            .app
-            .create_webhook(
-                &rx.url("/log"),
-                &["quiz_passed".into(), "quiz_failed".into()],
-                None,
-            )
-            .await
-            .unwrap();
-        let id = created.webhook.id;
-        let events = (0..22)
-            .map(|i| lwh_app::ingest::IncomingEvent {
-                event: "quiz_passed".into(),
-                data: json!({"i": i}),
-                idempotency_key: None,
-            })
-            .collect();
-        s.app.ingest(events, true).await.unwrap();
-        rx.wait_for(22, Duration::from_secs(15)).await;
-        rx.always(Answer::Status(500));
-        let failing = (0..3)
-            .map(|i| lwh_app::ingest::IncomingEvent {
-                event: "quiz_failed".into(),
-                data: json!({"i": i}),
-                idempotency_key: None,
-            })
-            .collect();
-        s.app.ingest(failing, true).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while s
-            .app
-            .delivery_log(id, Some(lwh_domain::DeliveryStatus::Failed), None, 10)
-            .await
-            .unwrap()
-            .deliveries
-            .len()
-            < 3
-        {
-            assert!(
-                Instant::now() < deadline,
-                "failed deliveries did not settle"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-
-        let b = Browser::start().await;
-        b.sign_in(&s).await;
-        b.click(&format!("a[href='/admin/webhooks/{id}/log']"))
-            .await;
-        b.wait_text("h1", "Delivery Log").await;
-        assert!(b
-            .text(".breadcrumb")
-            .await
-            .contains("Webhooks / Delivery Log"));
-        assert!(b.text(".endpoint").await.contains(&rx.url("/log")));
-        assert_eq!(b.count("#log-table tbody tr").await, 20, "first page");
-        assert!(
-            b.text("#log-table tbody tr").await.contains("Failed"),
-            "newest first"
-        );
-        b.screenshot("delivery-log.png").await;
-
-        // Filters and paging update the list without a page reload.
-        b.client
-            .execute("window.__sameDocument = true;", vec![])
-            .await
-            .unwrap();
-        b.click("#next-page").await;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while b.count("#log-table tbody tr").await != 5 {
-            assert!(Instant::now() < deadline, "the second page did not load");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        b.click("[data-status=failed]").await;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while b.count("#log-table tbody tr").await != 3 {
-            assert!(Instant::now() < deadline, "the Failed filter did not apply");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        for row in b
-            .client
-            .find_all(Locator::Css("#log-table tbody tr"))
-            .await
-            .unwrap()
-        {
-            let text = row.text().await.unwrap();
-            assert!(text.contains("Failed") && text.contains("500"), "{text}");
-        }
-        b.click("[data-status=delivered]").await;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while b.count("#log-table tbody tr").await != 20 {
-            assert!(
-                Instant::now() < deadline,
-                "the Delivered filter did not apply"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let same = b
-            .client
-            .execute("return window.__sameDocument === true;", vec![])
-            .await
-            .unwrap();
-        assert_eq!(same, json!(true), "no page reload");
-        assert_eq!(
-            b.client
-                .find(Locator::Css("[data-status=delivered]"))
+both_backends!(
+    delivery_log_filters_and_pages_on_pro,
+    |backend| async move {
+        let mut settings = delivery_settings(Plan::Pro);
+        settings.retry_schedule = vec![lwh_app::Dur(Duration::from_millis(50))];
+        with_server(backend, settings, move |s| async move {
+            let rx = Receiver::start().await;
+            let created = s
+                .app
+                .create_webhook(
+                    &rx.url("/log"),
+                    &["quiz_passed".into(), "quiz_failed".into()],
+                    None,
+                )
+                .await
+                .unwrap();
+            let id = created.webhook.id;
+            let events = (0..22)
+                .map(|i| lwh_app::ingest::IncomingEvent {
+                    event: "quiz_passed".into(),
+                    data: json!({"i": i}),
+                    idempotency_key: None,
+                })
+                .collect();
+            s.app.ingest(events, true).await.unwrap();
+            rx.wait_for(22, Duration::from_secs(15)).await;
+            rx.always(Answer::Status(500));
+            let failing = (0..3)
+                .map(|i| lwh_app::ingest::IncomingEvent {
+                    event: "quiz_failed".into(),
+                    data: json!({"i": i}),
+                    idempotency_key: None,
+                })
+                .collect();
+            s.app.ingest(failing, true).await.unwrap();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while s
+                .app
+                .delivery_log(id, Some(lwh_domain::DeliveryStatus::Failed), None, 10)
                 .await
                 .unwrap()
-                .attr("aria-pressed")
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("true")
-        );
-
-        // Details of a failed delivery, then Redeliver.
-        rx.always(Answer::Status(200));
-        b.click("[data-status=failed]").await;
-        b.wait_text("#log-table tbody tr", "Failed").await;
-        b.click("#log-table tbody tr a").await;
-        b.wait_text("h1", "Delivery").await;
-        let attempts = b.text("#attempts-table").await;
-        assert!(
-            attempts.contains("500") && attempts.contains("http_status"),
-            "{attempts}"
-        );
-        assert!(b.text("pre.payload").await.contains("quiz_failed"));
-        b.click("form[action$=redeliver] button").await;
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            b.client.refresh().await.unwrap();
-            if b.text("dl.facts").await.contains("Delivered") {
-                break;
+                .deliveries
+                .len()
+                < 3
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "failed deliveries did not settle"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            assert!(Instant::now() < deadline, "redelivery did not succeed");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        b.close().await;
-    })
-    .await;
-}
+
+            let b = Browser::start(backend).await;
+            b.sign_in(&s).await;
+            b.click(&format!("a[href='/admin/webhooks/{id}/log']"))
+                .await;
+            b.wait_text("h1", "Delivery Log").await;
+            assert!(b
+                .text(".breadcrumb")
+                .await
+                .contains("Webhooks / Delivery Log"));
+            assert!(b.text(".endpoint").await.contains(&rx.url("/log")));
+            assert_eq!(b.count("#log-table tbody tr").await, 20, "first page");
+            assert!(
+                b.text("#log-table tbody tr").await.contains("Failed"),
+                "newest first"
+            );
+            b.screenshot("delivery-log.png").await;
+
+            // Filters and paging update the list without a page reload.
+            b.client
+                .execute("window.__sameDocument = true;", vec![])
+                .await
+                .unwrap();
+            b.click("#next-page").await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while b.count("#log-table tbody tr").await != 5 {
+                assert!(Instant::now() < deadline, "the second page did not load");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            b.click("[data-status=failed]").await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while b.count("#log-table tbody tr").await != 3 {
+                assert!(Instant::now() < deadline, "the Failed filter did not apply");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            for row in b
+                .client
+                .find_all(Locator::Css("#log-table tbody tr"))
+                .await
+                .unwrap()
+            {
+                let text = row.text().await.unwrap();
+                assert!(text.contains("Failed") && text.contains("500"), "{text}");
+            }
+            b.click("[data-status=delivered]").await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while b.count("#log-table tbody tr").await != 20 {
+                assert!(
+                    Instant::now() < deadline,
+                    "the Delivered filter did not apply"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let same = b
+                .client
+                .execute("return window.__sameDocument === true;", vec![])
+                .await
+                .unwrap();
+            assert_eq!(same, json!(true), "no page reload");
+            assert_eq!(
+                b.client
+                    .find(Locator::Css("[data-status=delivered]"))
+                    .await
+                    .unwrap()
+                    .attr("aria-pressed")
+                    .await
+                    .unwrap()
+                    .as_deref(),
+                Some("true")
+            );
+
+            // Details of a failed delivery, then Redeliver.
+            rx.always(Answer::Status(200));
+            b.click("[data-status=failed]").await;
+            b.wait_text("#log-table tbody tr", "Failed").await;
+            b.click("#log-table tbody tr a").await;
+            b.wait_text("h1", "Delivery").await;
+            let attempts = b.text("#attempts-table").await;
+            assert!(
+                attempts.contains("500") && attempts.contains("http_status"),
+                "{attempts}"
+            );
+            assert!(b.text("pre.payload").await.contains("quiz_failed"));
+            b.click("form[action$=redeliver] button").await;
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                b.client.refresh().await.unwrap();
+                if b.text("dl.facts").await.contains("Delivered") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "redelivery did not succeed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            b.close().await;
+        })
+        .await;
+    }
+);
