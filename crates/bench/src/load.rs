@@ -149,6 +149,7 @@ impl Load {
         token: Option<String>,
         rate: u64,
         duration: Duration,
+        parse: bool,
         body: F,
     ) -> LoadResult
     where
@@ -170,7 +171,7 @@ impl Load {
             );
             tasks.push(tokio::spawn(async move {
                 let sent_at = started.elapsed();
-                let result = load.post(&uri, token.as_deref(), b, true).await;
+                let result = load.post(&uri, token.as_deref(), b, parse).await;
                 record(&out, result, Some(sent_at));
             }));
         }

@@ -110,6 +110,10 @@ pub struct Report {
     pub quick: bool,
     pub machine: String,
     pub ceiling_per_s: Vec<f64>,
+    /// p50 and p99 (ms) of the load generator straight to the receiver at the latency runs'
+    /// offered load: what the machine itself adds to every latency figure.
+    #[serde(default)]
+    pub loopback_latency_ms: Option<(f64, f64)>,
     pub backends: Vec<BackendReport>,
 }
 
@@ -252,12 +256,13 @@ async fn measure_backend(
                 Some(svc.token.clone()),
                 1000,
                 Duration::from_secs(plan.latency_secs),
+                true,
                 move |i| event_body("course_completed", 5_000_000 + run * 1_000_000 + i),
             )
             .await;
         wait_delivered(rx, result.accepted.len()).await;
         if let Some(path) = &args.latency_trace {
-            write_timeline(path, backend, run, &result.timeline)?;
+            write_timeline(path, &format!("{backend:?}"), run, &result.timeline)?;
         }
         let mut ingest = result.latencies.clone();
         let arrivals: std::collections::HashMap<String, Instant> = rx
@@ -409,6 +414,41 @@ async fn ceiling(load: &Load, rx: &Receiver, requests: usize) -> anyhow::Result<
     Ok(result.requests as f64 / result.elapsed.as_secs_f64())
 }
 
+/// The latency runs' open loop (1,000 requests/s) straight to the receiver: p50 and p99 in ms.
+async fn loopback_latency(
+    load: &Load,
+    rx: &Receiver,
+    secs: u64,
+    args: &Args,
+) -> anyhow::Result<(f64, f64)> {
+    let uri: hyper::Uri = format!("http://{}/ceiling", rx.addr).parse()?;
+    let body = Bytes::from("x".repeat(500));
+    let result = load
+        .open_loop(
+            uri,
+            None,
+            1000,
+            Duration::from_secs(secs),
+            false,
+            move |_| body.clone(),
+        )
+        .await;
+    rx.reset();
+    anyhow::ensure!(
+        result.errors == 0,
+        "{} loopback requests failed",
+        result.errors
+    );
+    if let Some(path) = &args.latency_trace {
+        write_timeline(path, "loopback", 0, &result.timeline)?;
+    }
+    let mut latencies = result.latencies;
+    Ok((
+        percentile_ms(&mut latencies, 50.0),
+        percentile_ms(&mut latencies, 99.0),
+    ))
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -493,6 +533,11 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("loopback ceiling: {c:.0} requests/s");
         report.ceiling_per_s.push(c);
     }
+    if !args.throughput_only && !args.isolation_only {
+        let (p50, p99) = loopback_latency(&load, &rx, plan.latency_secs, &args).await?;
+        eprintln!("loopback latency at 1,000 requests/s: p50 {p50:.2} ms, p99 {p99:.2} ms");
+        report.loopback_latency_ms = Some((p50, p99));
+    }
     for name in &args.backends {
         let backend = match name.as_str() {
             "sqlite" => Backend::Sqlite,
@@ -516,10 +561,11 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Appends one latency run's requests to `path`: backend, run, send time and latency (ms).
+/// Appends one latency run's requests to `path`: what was measured (a backend, or the
+/// loopback), run, send time and latency (ms).
 fn write_timeline(
     path: &std::path::Path,
-    backend: Backend,
+    what: &str,
     run: usize,
     timeline: &[(Duration, Duration)],
 ) -> anyhow::Result<()> {
@@ -535,7 +581,7 @@ fn write_timeline(
     for (sent_at, latency) in sorted {
         writeln!(
             out,
-            "{backend:?} {run} {:.3} {:.3}",
+            "{what} {run} {:.3} {:.3}",
             sent_at.as_secs_f64() * 1000.0,
             latency.as_secs_f64() * 1000.0
         )?;

@@ -106,6 +106,9 @@ pub fn write(report: &Report, dir: &Path) -> anyhow::Result<()> {
             b.backend, b.ingest_p50_ms, b.ingest_p99_ms, b.deliver_p50_ms, b.deliver_p99_ms
         );
     }
+    if let Some((p50, p99)) = report.loopback_latency_ms {
+        let _ = writeln!(md, "\nThe machine itself, at the same offered load (the load generator straight to the receiver, no service): p50 {p50:.2} ms, p99 {p99:.2} ms.");
+    }
     let _ = writeln!(md, "\n## Backlog and isolation\n");
     if let Some(events) = report
         .backends
