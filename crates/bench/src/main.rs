@@ -2,6 +2,7 @@
 //! 127.0.0.1 and measures, in one run, the loopback ceiling beside the service's throughput,
 //! latency, backlog behaviour, isolation and CPU cost. Writes docs/benchmarks.{md,json,svg}.
 
+mod disk;
 mod load;
 mod receiver;
 mod report;
@@ -44,6 +45,13 @@ struct Args {
     /// Measure the isolation scenario only (for investigating it).
     #[arg(long, conflicts_with = "throughput_only")]
     isolation_only: bool,
+    /// Measure the latency at 1,000 events/s only, beside the loopback's own (for
+    /// investigating the tails).
+    #[arg(long, conflicts_with_all = ["throughput_only", "isolation_only"])]
+    latency_only: bool,
+    /// Seconds of offered load per latency run, instead of the plan's (20, 3 with --quick).
+    #[arg(long)]
+    latency_secs: Option<u64>,
     /// Deliveries held in the backlog scenario, instead of the plan's (a partial run).
     #[arg(long)]
     backlog: Option<usize>,
@@ -114,6 +122,10 @@ pub struct Report {
     /// offered load: what the machine itself adds to every latency figure.
     #[serde(default)]
     pub loopback_latency_ms: Option<(f64, f64)>,
+    /// p50 and p99 (ms) of one commit's worth of bytes written and fdatasynced at the latency
+    /// runs' rate, no service: the disk's floor under every durable ingestion.
+    #[serde(default)]
+    pub disk_commit_ms: Option<(f64, f64)>,
     pub backends: Vec<BackendReport>,
 }
 
@@ -226,7 +238,7 @@ async fn measure_backend(
         svc.webhook(&format!("http://{}/ten/{i}", rx.addr), "lesson_completed")
             .await?;
     }
-    for run in (0..plan.runs).filter(|_| !args.isolation_only) {
+    for run in (0..plan.runs).filter(|_| !args.isolation_only && !args.latency_only) {
         let t = throughput(&svc, rx, &load, 1, plan.fanout1_events, run).await?;
         eprintln!(
             "  {backend:?} fan-out 1 run {run}: {:.0} delivered/s, {:.0} accepted/s",
@@ -248,6 +260,7 @@ async fn measure_backend(
     // Latency at a fixed offered load of 1,000 events/s, median of the runs' percentiles.
     let (mut in50, mut in99, mut de50, mut de99) = (vec![], vec![], vec![], vec![]);
     for run in (0..plan.runs).filter(|_| !args.isolation_only) {
+        settle_disk().await?;
         rx.reset();
         let uri = svc.url("/api/v1/events").parse()?;
         let result = load
@@ -296,6 +309,10 @@ async fn measure_backend(
     report.ingest_p99_ms = report::median(in99);
     report.deliver_p50_ms = report::median(de50);
     report.deliver_p99_ms = report::median(de99);
+    if args.latency_only {
+        svc.stop().await;
+        return Ok(report);
+    }
 
     // Isolation: a healthy webhook alone and beside one that never answers, alternately (the
     // dead one disabled for the runs alone: no delivery is created for it), so the machine's
@@ -366,6 +383,18 @@ async fn measure_backend(
     }
     svc.stop().await;
     Ok(report)
+}
+
+/// Writes back what earlier scenarios left dirty in the page cache (the throughput runs write
+/// gigabytes), then lets the service's own background work (checkpoints) finish: otherwise
+/// that writeback lands in the latency run's window and every commit's flush waits behind it,
+/// which measures the benchmark's previous scenario rather than the offered load.
+async fn settle_disk() -> anyhow::Result<()> {
+    let synced =
+        tokio::task::spawn_blocking(|| std::process::Command::new("sync").status()).await??;
+    anyhow::ensure!(synced.success(), "sync failed");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(())
 }
 
 /// One isolation run: the healthy receiver's rate for `quiz_passed` events.
@@ -508,6 +537,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(backlog) = args.backlog {
         plan.backlog = backlog;
     }
+    if let Some(secs) = args.latency_secs {
+        plan.latency_secs = secs;
+    }
     if !args.no_build {
         eprintln!("building the service (release)…");
         let status = std::process::Command::new(env!("CARGO"))
@@ -528,7 +560,7 @@ async fn main() -> anyhow::Result<()> {
         machine: machine(),
         ..Default::default()
     };
-    for _ in 0..plan.runs {
+    for _ in (0..plan.runs).filter(|_| !args.latency_only) {
         let c = ceiling(&load, &rx, plan.ceiling_requests).await?;
         eprintln!("loopback ceiling: {c:.0} requests/s");
         report.ceiling_per_s.push(c);
@@ -537,6 +569,17 @@ async fn main() -> anyhow::Result<()> {
         let (p50, p99) = loopback_latency(&load, &rx, plan.latency_secs, &args).await?;
         eprintln!("loopback latency at 1,000 requests/s: p50 {p50:.2} ms, p99 {p99:.2} ms");
         report.loopback_latency_ms = Some((p50, p99));
+        let secs = plan.latency_secs.min(10);
+        let mut commits = tokio::task::spawn_blocking(move || {
+            disk::commit_latencies(&std::env::temp_dir(), 1000, secs)
+        })
+        .await??;
+        let (p50, p99) = (
+            percentile_ms(&mut commits, 50.0),
+            percentile_ms(&mut commits, 99.0),
+        );
+        eprintln!("disk commit (16 KiB + fdatasync) at 1,000/s: p50 {p50:.2} ms, p99 {p99:.2} ms");
+        report.disk_commit_ms = Some((p50, p99));
     }
     for name in &args.backends {
         let backend = match name.as_str() {
@@ -550,7 +593,11 @@ async fn main() -> anyhow::Result<()> {
             .push(measure_backend(&bin, backend, &plan, &args, &rx).await?);
     }
     // A partial run never replaces the published report unless asked to by --out.
-    let partial = args.throughput_only || args.isolation_only || args.backlog.is_some();
+    let partial = args.throughput_only
+        || args.isolation_only
+        || args.latency_only
+        || args.latency_secs.is_some()
+        || args.backlog.is_some();
     let out = if partial && args.out.as_os_str() == "docs" {
         std::path::PathBuf::from("target/bench-partial")
     } else {
