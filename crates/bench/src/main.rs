@@ -84,6 +84,10 @@ pub struct Throughput {
     pub duplicates: u64,
     pub missing: usize,
     pub cpu_s_per_1000: f64,
+    /// The PostgreSQL server's CPU seconds per 1,000 deliveries (absent on SQLite and in
+    /// older reports).
+    #[serde(default)]
+    pub database_cpu_s_per_1000: Option<f64>,
 }
 
 /// Everything one backend produced.
@@ -178,6 +182,7 @@ async fn throughput(
         "lesson_completed"
     };
     let cpu_before = svc.cpu_seconds();
+    let database_cpu_before = svc.database_cpu_seconds();
     let started = Instant::now();
     let result = if fanout == 1 {
         let uri = svc.url("/api/v1/events").parse()?;
@@ -201,6 +206,9 @@ async fn throughput(
     let expected = result.accepted.len() * fanout;
     let done = wait_delivered(rx, expected).await;
     let cpu = svc.cpu_seconds() - cpu_before;
+    let database_cpu = database_cpu_before
+        .zip(svc.database_cpu_seconds())
+        .map(|(before, after)| after - before);
     let (distinct, duplicates) = rx
         .arrivals
         .lock()
@@ -214,6 +222,7 @@ async fn throughput(
         duplicates,
         missing: expected.saturating_sub(distinct),
         cpu_s_per_1000: cpu / (distinct.max(1) as f64 / 1000.0),
+        database_cpu_s_per_1000: database_cpu.map(|c| c / (distinct.max(1) as f64 / 1000.0)),
     })
 }
 
@@ -407,9 +416,19 @@ async fn healthy_rate(
     side: &str,
 ) -> anyhow::Result<f64> {
     let cpu = svc.cpu_seconds();
+    let db_cpu = svc.database_cpu_seconds();
     let rate = throughput_on(svc, rx, load, "quiz_passed", plan.isolation_events, base).await?;
-    let per_1000 = (svc.cpu_seconds() - cpu) * 1000.0 / plan.isolation_events as f64;
-    eprintln!("    healthy {side}: {rate:.0}/s, {per_1000:.3} CPU s per 1,000 events");
+    let per_1000 = |used: f64| used * 1000.0 / plan.isolation_events as f64;
+    let db = match (db_cpu, svc.database_cpu_seconds()) {
+        (Some(before), Some(after)) => {
+            format!(", PostgreSQL {:.3}", per_1000(after - before))
+        }
+        _ => String::new(),
+    };
+    eprintln!(
+        "    healthy {side}: {rate:.0}/s, {:.3}{db} CPU s per 1,000 events",
+        per_1000(svc.cpu_seconds() - cpu)
+    );
     Ok(rate)
 }
 

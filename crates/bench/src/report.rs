@@ -39,7 +39,7 @@ pub fn write(report: &Report, dir: &Path) -> anyhow::Result<()> {
     let _ = writeln!(md, "**Loopback ceiling** (same load generator straight to the receiver, 64 connections, 500-byte body): **{ceiling:.0} requests/s**.\n");
     let _ = writeln!(md, "![Throughput by scenario](benchmarks.svg)\n");
     let _ = writeln!(md, "## Throughput\n");
-    let _ = writeln!(md, "| scenario | events accepted/s | deliveries/s (end to end) | % of ceiling | CPU s / 1,000 deliveries | duplicates | missing |");
+    let _ = writeln!(md, "| scenario | events accepted/s | deliveries/s (end to end) | % of ceiling | CPU s / 1,000 deliveries (service; PostgreSQL server) | duplicates | missing |");
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
     for b in &report.backends {
         for (name, runs) in [
@@ -52,13 +52,21 @@ pub fn write(report: &Report, dir: &Path) -> anyhow::Result<()> {
             let delivered = med(runs, |t| t.delivered_per_s);
             let _ = writeln!(
                 md,
-                "| {} {} | {:.0} | **{:.0}** | {:.1} % | {:.3} | {} | {} |",
+                "| {} {} | {:.0} | **{:.0}** | {:.1} % | {:.3}{} | {} | {} |",
                 b.backend,
                 name,
                 med(runs, |t| t.accepted_per_s),
                 delivered,
                 100.0 * delivered / ceiling.max(1.0),
                 med(runs, |t| t.cpu_s_per_1000),
+                if runs.iter().any(|t| t.database_cpu_s_per_1000.is_some()) {
+                    format!(
+                        "; {:.3}",
+                        med(runs, |t| t.database_cpu_s_per_1000.unwrap_or(0.0))
+                    )
+                } else {
+                    String::new()
+                },
                 runs.iter().map(|t| t.duplicates).sum::<u64>(),
                 runs.iter().map(|t| t.missing).sum::<usize>(),
             );
