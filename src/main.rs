@@ -15,6 +15,22 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, read before `main`: two arenas (one per core of the machines we size for,
+/// instead of four per core, each holding its own free memory), and freed memory given back to
+/// the system after ~1 s instead of 10 s by a background thread, so a burst (a million
+/// deliveries ingested) does not stay in the resident set. With the defaults, peak RSS with a
+/// million held reached 158 / 168 MB in one full run, over the 150 MB goal.
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: Option<&'static std::ffi::c_char> = Some(
+    // SAFETY: a NUL-terminated static byte string seen as C chars (same size and layout).
+    unsafe {
+        std::mem::transmute::<&'static u8, &'static std::ffi::c_char>(
+            &b"background_thread:true,narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0],
+        )
+    },
+);
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
