@@ -45,3 +45,28 @@ pub fn commit_latencies(dir: &Path, per_s: u32, secs: u64) -> std::io::Result<Ve
     let _ = std::fs::remove_file(&path);
     result.map(|()| latencies)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_commit_is_timed_from_when_it_was_due_and_the_file_is_removed() {
+        let dir = std::env::temp_dir().join(format!("lwh-bench-disk-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let started = Instant::now();
+        let latencies = commit_latencies(&dir, 50, 1).unwrap();
+        assert_eq!(latencies.len(), 50);
+        assert!(
+            started.elapsed() >= Duration::from_millis(980),
+            "paced at 50 a second"
+        );
+        assert!(latencies.iter().all(|l| *l < Duration::from_secs(5)));
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "probe file left"
+        );
+        std::fs::remove_dir(&dir).unwrap();
+    }
+}

@@ -210,3 +210,17 @@ pub fn percentile_ms(values: &mut [Duration], p: f64) -> f64 {
     let index = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
     values[index.min(values.len() - 1)].as_secs_f64() * 1000.0
 }
+
+#[cfg(test)]
+mod percentile_tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_read_from_the_sorted_latencies_in_milliseconds() {
+        let mut values: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
+        assert_eq!(percentile_ms(&mut values, 50.0), 51.0);
+        assert_eq!(percentile_ms(&mut values, 99.0), 99.0);
+        assert_eq!(percentile_ms(&mut values, 100.0), 100.0);
+        assert_eq!(percentile_ms(&mut [], 99.0), 0.0);
+    }
+}

@@ -285,3 +285,107 @@ fn svg(bars: &[(String, f64)]) -> String {
     out.push_str("</svg>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BackendReport;
+
+    fn runs(delivered: f64) -> Vec<Throughput> {
+        [0.9, 1.0, 1.1]
+            .iter()
+            .map(|k| Throughput {
+                delivered_per_s: delivered * k,
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    /// A run whose PostgreSQL figures sit just under two goals and just over the others.
+    fn report() -> Report {
+        let backend = |name: &str, f1: f64, f10: f64, alone: f64, beside: f64| BackendReport {
+            backend: name.to_owned(),
+            fanout1: runs(f1),
+            fanout10: runs(f10),
+            ingest_p99_ms: 4.9,
+            deliver_p50_ms: 1.0,
+            deliver_p99_ms: 49.0,
+            backlog: 1_000_000,
+            backlog_peak_rss_held_mb: 120.0,
+            backlog_peak_rss_draining_mb: 149.0,
+            backlog_drain_per_s: f1 * 0.8,
+            isolation_alone_per_s: alone,
+            isolation_beside_dead_per_s: beside,
+            ..Default::default()
+        };
+        Report {
+            ceiling_per_s: vec![90_000.0, 116_000.0, 120_000.0],
+            backends: vec![
+                backend("Sqlite", 9_000.0, 27_000.0, 10_000.0, 9_000.0),
+                backend("Postgres", 5_000.0, 14_999.0, 10_000.0, 8_999.0),
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn verdict(md: &str, goal: &str) -> String {
+        md.lines()
+            .find(|l| l.starts_with(&format!("| {goal} |")))
+            .and_then(|l| l.trim_end_matches(" |").rsplit("| ").next())
+            .unwrap_or_else(|| panic!("no row for {goal}"))
+            .to_owned()
+    }
+
+    #[test]
+    fn the_goals_table_says_no_for_each_goal_missed_even_narrowly() {
+        let mut md = String::new();
+        goals(&mut md, &report());
+        for met in [
+            "Sqlite fan-out 1",
+            "Sqlite fan-out 10",
+            "Sqlite ingestion p99 at 1,000 events/s",
+            "Sqlite accept→deliver p99",
+            "Sqlite peak RSS, 1000000 held",
+            "Sqlite drain rate vs empty-queue rate",
+            "Sqlite isolation: healthy rate kept",
+            "Postgres fan-out 1",
+            "Postgres fan-out 1, share of this run's ceiling",
+        ] {
+            assert_eq!(verdict(&md, met), "yes", "{met}");
+        }
+        for missed in [
+            "Postgres fan-out 10",
+            "Postgres fan-out 10, share of this run's ceiling",
+            "Postgres isolation: healthy rate kept",
+        ] {
+            assert_eq!(verdict(&md, missed), "**no**", "{missed}");
+        }
+    }
+
+    #[test]
+    fn medians_take_the_middle_run() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 3.0);
+        assert_eq!(median(vec![]), 0.0);
+    }
+
+    #[test]
+    fn a_report_written_from_json_renders_the_same() {
+        let dir = std::env::temp_dir().join(format!("lwh-bench-report-{}", std::process::id()));
+        write(&report(), &dir).unwrap();
+        let md = std::fs::read_to_string(dir.join("benchmarks.md")).unwrap();
+        let json = std::fs::read_to_string(dir.join("benchmarks.json")).unwrap();
+        let again: Report = serde_json::from_str(&json).unwrap();
+        let dir2 = dir.join("again");
+        write(&again, &dir2).unwrap();
+        assert_eq!(
+            md,
+            std::fs::read_to_string(dir2.join("benchmarks.md")).unwrap()
+        );
+        assert!(md.contains("**116000 requests/s**"), "the median ceiling");
+        assert!(std::fs::read_to_string(dir.join("benchmarks.svg"))
+            .unwrap()
+            .starts_with("<svg"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
