@@ -351,24 +351,19 @@ both_backends!(
                 .await
                 .unwrap();
             let id = created.webhook.id;
-            let events = (0..22)
-                .map(|i| lwh_app::ingest::IncomingEvent {
-                    event: "quiz_passed".into(),
-                    data: json!({"i": i}),
-                    idempotency_key: None,
-                })
-                .collect();
-            s.app.ingest(events, true).await.unwrap();
+            let events = |event: &str, count: usize| {
+                (0..count)
+                    .map(|i| lwh_app::ingest::IncomingEvent {
+                        event: event.into(),
+                        data: json!({"i": i}),
+                        idempotency_key: None,
+                    })
+                    .collect()
+            };
+            s.app.ingest(events("quiz_passed", 22), true).await.unwrap();
             rx.wait_for(22, Duration::from_secs(15)).await;
             rx.always(Answer::Status(500));
-            let failing = (0..3)
-                .map(|i| lwh_app::ingest::IncomingEvent {
-                    event: "quiz_failed".into(),
-                    data: json!({"i": i}),
-                    idempotency_key: None,
-                })
-                .collect();
-            s.app.ingest(failing, true).await.unwrap();
+            s.app.ingest(events("quiz_failed", 3), true).await.unwrap();
             let deadline = Instant::now() + Duration::from_secs(15);
             while s
                 .app
