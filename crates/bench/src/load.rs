@@ -211,6 +211,11 @@ pub fn percentile_ms(values: &mut [Duration], p: f64) -> f64 {
     values[index.min(values.len() - 1)].as_secs_f64() * 1000.0
 }
 
+/// The p50 and p99 of `values`, in milliseconds: the pair every latency figure reports.
+pub fn p50_p99_ms(values: &mut [Duration]) -> (f64, f64) {
+    (percentile_ms(values, 50.0), percentile_ms(values, 99.0))
+}
+
 #[cfg(test)]
 mod percentile_tests {
     use super::*;
@@ -222,5 +227,6 @@ mod percentile_tests {
         assert_eq!(percentile_ms(&mut values, 99.0), 99.0);
         assert_eq!(percentile_ms(&mut values, 100.0), 100.0);
         assert_eq!(percentile_ms(&mut [], 99.0), 0.0);
+        assert_eq!(p50_p99_ms(&mut values), (51.0, 99.0));
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Parser;
-use load::{percentile_ms, Load};
+use load::{p50_p99_ms, Load};
 use receiver::Receiver;
 use serde::{Deserialize, Serialize};
 use service::{Backend, Service};
@@ -306,10 +306,11 @@ async fn measure_backend(
                     .map(|arrived| arrived.saturating_duration_since(*at))
             })
             .collect();
-        in50.push(percentile_ms(&mut ingest, 50.0));
-        in99.push(percentile_ms(&mut ingest, 99.0));
-        de50.push(percentile_ms(&mut deliver, 50.0));
-        de99.push(percentile_ms(&mut deliver, 99.0));
+        let ((i50, i99), (d50, d99)) = (p50_p99_ms(&mut ingest), p50_p99_ms(&mut deliver));
+        in50.push(i50);
+        in99.push(i99);
+        de50.push(d50);
+        de99.push(d99);
         eprintln!("  {backend:?} latency run {run}: ingest p50 {:.1} ms p99 {:.1} ms, accept→deliver p50 {:.1} ms p99 {:.1} ms", in50[run], in99[run], de50[run], de99[run]);
     }
     report.latency_offered_per_s = 1000;
@@ -491,10 +492,17 @@ async fn loopback_latency(
         write_timeline(path, "loopback", 0, &result.timeline)?;
     }
     let mut latencies = result.latencies;
-    Ok((
-        percentile_ms(&mut latencies, 50.0),
-        percentile_ms(&mut latencies, 99.0),
-    ))
+    Ok(p50_p99_ms(&mut latencies))
+}
+
+/// The disk alone at the latency runs' rate (at most 10 s of it): p50 and p99 in ms.
+async fn disk_commit_latency(secs: u64) -> anyhow::Result<(f64, f64)> {
+    let secs = secs.min(10);
+    let mut commits = tokio::task::spawn_blocking(move || {
+        disk::commit_latencies(&std::env::temp_dir(), 1000, secs)
+    })
+    .await??;
+    Ok(p50_p99_ms(&mut commits))
 }
 
 fn machine() -> String {
@@ -588,15 +596,7 @@ async fn main() -> anyhow::Result<()> {
         let (p50, p99) = loopback_latency(&load, &rx, plan.latency_secs, &args).await?;
         eprintln!("loopback latency at 1,000 requests/s: p50 {p50:.2} ms, p99 {p99:.2} ms");
         report.loopback_latency_ms = Some((p50, p99));
-        let secs = plan.latency_secs.min(10);
-        let mut commits = tokio::task::spawn_blocking(move || {
-            disk::commit_latencies(&std::env::temp_dir(), 1000, secs)
-        })
-        .await??;
-        let (p50, p99) = (
-            percentile_ms(&mut commits, 50.0),
-            percentile_ms(&mut commits, 99.0),
-        );
+        let (p50, p99) = disk_commit_latency(plan.latency_secs).await?;
         eprintln!("disk commit (16 KiB + fdatasync) at 1,000/s: p50 {p50:.2} ms, p99 {p99:.2} ms");
         report.disk_commit_ms = Some((p50, p99));
     }
