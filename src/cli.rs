@@ -109,9 +109,10 @@ pub struct UserArgs {
 pub enum TokenCommand {
     /// Create an API token and print it alone on stdout (it is not shown again).
     Create {
-        /// `events:write` (ingestion only, for the LMS) or `webhooks:manage` (everything).
-        #[arg(long, value_parser = ["events:write", "webhooks:manage"])]
-        scope: String,
+        /// `events:write` (ingestion only, for the LMS) or `webhooks:manage` (everything); repeat
+        /// it for a token holding both (the WordPress plugin reports events and manages webhooks).
+        #[arg(long, required = true, value_parser = ["events:write", "webhooks:manage"])]
+        scope: Vec<String>,
         /// A name to recognise the token by.
         #[arg(long, default_value = "")]
         name: String,

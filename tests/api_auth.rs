@@ -28,6 +28,11 @@ fn is_ingestion(path: &str) -> bool {
     path.starts_with("/api/v1/events")
 }
 
+/// Routes any valid token may call, whatever its scopes.
+fn is_for_any_token(path: &str) -> bool {
+    path == "/api/v1/token"
+}
+
 both_backends!(
     every_api_route_needs_the_right_token,
     |backend| async move {
@@ -82,7 +87,7 @@ both_backends!(
                     let body: Value = res.json().await.unwrap();
                     assert_eq!(body["code"], "unauthorized");
                 }
-                if !is_ingestion(&path) {
+                if !is_ingestion(&path) && !is_for_any_token(&path) {
                     let res = s
                         .client
                         .request(method.clone(), &url)
@@ -104,6 +109,80 @@ both_backends!(
                     "{path}"
                 );
             }
+        })
+        .await
+    }
+);
+
+both_backends!(
+    a_token_may_hold_both_scopes_and_says_what_it_may_do,
+    |backend| async move {
+        with_server(backend, settings(Plan::Pro), |s| async move {
+            let both = s
+                .app
+                .create_api_token(
+                    lwh_app::Scopes::of(&[
+                        lwh_app::Scope::EventsWrite,
+                        lwh_app::Scope::WebhooksManage,
+                    ]),
+                    "wordpress",
+                )
+                .await
+                .unwrap();
+            common::logs::remember(&both.token);
+            let get = |path: &str, token: &str| {
+                s.client
+                    .get(s.url(path))
+                    .bearer_auth(token.to_owned())
+                    .send()
+            };
+            let me: Value = get("/api/v1/token", &both.token)
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(me["data"]["name"], "wordpress");
+            assert_eq!(
+                me["data"]["scopes"],
+                serde_json::json!(["events:write", "webhooks:manage"])
+            );
+            assert_eq!(me["data"]["plan"], "pro");
+            assert_eq!(me["data"]["version"], env!("CARGO_PKG_VERSION"));
+            assert_eq!(me["data"]["id"], both.record.id.to_string());
+            // It manages webhooks and reports events.
+            assert_eq!(
+                get("/api/v1/webhooks", &both.token).await.unwrap().status(),
+                200
+            );
+            let res = s
+                .client
+                .post(s.url("/api/v1/events"))
+                .bearer_auth(&both.token)
+                .json(&serde_json::json!({"event": "course_completed", "data": {}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 202);
+            // An events:write token learns its one scope; it still cannot manage.
+            let me: Value = get("/api/v1/token", &s.events_token)
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(me["data"]["scopes"], serde_json::json!(["events:write"]));
+            assert_eq!(
+                get("/api/v1/webhooks", &s.events_token)
+                    .await
+                    .unwrap()
+                    .status(),
+                403
+            );
+            // The list shows both scopes, stored as one space-separated value.
+            let listed = s.app.list_api_tokens().await.unwrap();
+            let stored = listed.iter().find(|t| t.id == both.record.id).unwrap();
+            assert_eq!(stored.scope, "events:write webhooks:manage");
         })
         .await
     }

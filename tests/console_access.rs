@@ -416,6 +416,7 @@ async fn api_tokens_page_creates_once_lists_and_revokes() {
                 ("_csrf", csrf.as_str()),
                 ("name", "WordPress site"),
                 ("scope", "events:write"),
+                ("scope", "webhooks:manage"),
             ])
             .send()
             .await
@@ -430,10 +431,26 @@ async fn api_tokens_page_creates_once_lists_and_revokes() {
             .unwrap()
             .to_owned();
         assert!(token.starts_with("lwh_"));
-        assert!(
-            s.app.authenticate_token(&token).await.unwrap().is_some(),
-            "the shown token works"
+        let identity = s.app.authenticate_token(&token).await.unwrap();
+        assert_eq!(
+            identity.map(|i| i.scopes.to_string()).as_deref(),
+            Some("events:write webhooks:manage"),
+            "the shown token works, with both scopes ticked"
         );
+        // No scope ticked: refused beside the form, nothing created.
+        let res = client
+            .post(s.url("/admin/tokens"))
+            .header("cookie", &cookie)
+            .form(&[("_csrf", csrf.as_str()), ("name", "none")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422);
+        assert!(res
+            .text()
+            .await
+            .unwrap()
+            .contains("Choose at least one scope."));
         let list = client
             .get(s.url("/admin/tokens"))
             .header("cookie", &cookie)

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context};
-use lwh_app::{App, Scope};
+use lwh_app::{App, Scope, Scopes};
 use lwh_domain::TokenId;
 
 use crate::cli::TokenCommand;
@@ -12,12 +12,15 @@ use crate::cli::TokenCommand;
 pub async fn run(app: &App, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         TokenCommand::Create { scope, name } => {
-            let scope = Scope::parse(&scope).ok_or_else(|| anyhow!("unknown scope {scope}"))?;
-            let created = app.create_api_token(scope, &name).await?;
+            let mut scopes = Scopes::default();
+            for name in &scope {
+                scopes.insert(Scope::parse(name).ok_or_else(|| anyhow!("unknown scope {name}"))?);
+            }
+            let created = app.create_api_token(scopes, &name).await?;
             // The token alone on stdout, so scripts can capture it.
             println!("{}", created.token);
             eprintln!(
-                "created {} ({}, scope {}); it is not shown again",
+                "created {} ({}, scopes {}); it is not shown again",
                 created.record.id, created.record.name, created.record.scope
             );
         }

@@ -20,4 +20,4 @@ pub use error::AppError;
 pub use group_commit::HandOver;
 pub use master_key_file::load_or_create_master_key;
 pub use settings::{LogFormat, Settings};
-pub use tokens::Scope;
+pub use tokens::{Scope, Scopes};

@@ -53,6 +53,90 @@ impl fmt::Display for Scope {
     }
 }
 
+/// The scopes one token holds — one or several, as `token create --scope events:write --scope
+/// webhooks:manage` asks, so one token can serve an LMS that both reports events and manages
+/// webhooks. Stored as the wire names separated by spaces (OAuth 2's convention, RFC 6749 §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scopes {
+    events_write: bool,
+    webhooks_manage: bool,
+}
+
+impl Scopes {
+    /// Every scope, in wire order.
+    pub const ALL: [Scope; 2] = [Scope::EventsWrite, Scope::WebhooksManage];
+
+    /// A set of the given scopes.
+    pub fn of(scopes: &[Scope]) -> Self {
+        let mut set = Self::default();
+        for scope in scopes {
+            set.insert(*scope);
+        }
+        set
+    }
+
+    /// Adds one scope.
+    pub fn insert(&mut self, scope: Scope) {
+        match scope {
+            Scope::EventsWrite => self.events_write = true,
+            Scope::WebhooksManage => self.webhooks_manage = true,
+        }
+    }
+
+    /// Whether the set holds `scope` itself (not merely something that grants it).
+    pub fn contains(self, scope: Scope) -> bool {
+        match scope {
+            Scope::EventsWrite => self.events_write,
+            Scope::WebhooksManage => self.webhooks_manage,
+        }
+    }
+
+    /// Whether no scope is held (a token needs at least one).
+    pub fn is_empty(self) -> bool {
+        !self.events_write && !self.webhooks_manage
+    }
+
+    /// The scopes held, in wire order.
+    pub fn iter(self) -> impl Iterator<Item = Scope> {
+        Self::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+
+    /// Whether a token with these scopes may do what `required` demands.
+    pub fn grants(self, required: Scope) -> bool {
+        self.iter().any(|s| s.grants(required))
+    }
+
+    /// Parses the stored form: wire names separated by spaces; `None` if a name is unknown or
+    /// there is none.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut set = Self::default();
+        for name in text.split_whitespace() {
+            set.insert(Scope::parse(name)?);
+        }
+        (!set.is_empty()).then_some(set)
+    }
+}
+
+impl From<Scope> for Scopes {
+    fn from(scope: Scope) -> Self {
+        Self::of(&[scope])
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for scope in self.iter() {
+            if !first {
+                f.write_str(" ")?;
+            }
+            f.write_str(scope.as_str())?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
 /// A token just created: the only moment its value exists outside the client.
 pub struct CreatedToken {
     /// The stored record.
@@ -75,8 +159,10 @@ impl fmt::Debug for CreatedToken {
 pub struct TokenIdentity {
     /// Which token.
     pub id: TokenId,
+    /// The name it was given, to say which token a client holds.
+    pub name: String,
     /// What it may do.
-    pub scope: Scope,
+    pub scopes: Scopes,
 }
 
 /// How long a verified token is trusted without asking the database again. A token revoked in
@@ -132,12 +218,16 @@ pub fn random_token(prefix: &str, len: usize) -> String {
 }
 
 impl App {
-    /// Creates a token with `scope`; the value is returned here and never again.
+    /// Creates a token holding `scopes`; the value is returned here and never again.
     pub async fn create_api_token(
         &self,
-        scope: Scope,
+        scopes: impl Into<Scopes>,
         name: &str,
     ) -> Result<CreatedToken, AppError> {
+        let scopes = scopes.into();
+        if scopes.is_empty() {
+            return Err(AppError::field("scope", "choose at least one scope"));
+        }
         let name = name.trim();
         if name.chars().count() > 100 {
             return Err(AppError::field("name", "must be at most 100 characters"));
@@ -152,7 +242,7 @@ impl App {
             },
             token_hash: hash_token(&token),
             prefix: token.chars().take(12).collect(),
-            scope: scope.as_str().to_owned(),
+            scope: scopes.to_string(),
             now: Timestamp::now(),
         };
         self.store().insert_api_token(&new).await?;
@@ -165,7 +255,7 @@ impl App {
             last_used_at: None,
             revoked_at: None,
         };
-        tracing::info!(token_id = %record.id, scope = %scope, "API token created");
+        tracing::info!(token_id = %record.id, scopes = %scopes, "API token created");
         Ok(CreatedToken { record, token })
     }
 
@@ -181,7 +271,7 @@ impl App {
         let Some(record) = self.store().find_api_token(&hash).await? else {
             return Ok(None);
         };
-        let Some(scope) = Scope::parse(&record.scope) else {
+        let Some(scopes) = Scopes::parse(&record.scope) else {
             return Err(AppError::Internal(format!(
                 "token {} has scope {}",
                 record.id, record.scope
@@ -196,7 +286,8 @@ impl App {
         }
         let identity = TokenIdentity {
             id: record.id,
-            scope,
+            name: record.name,
+            scopes,
         };
         self.token_cache().put(hash, identity.clone());
         Ok(Some(identity))
@@ -232,6 +323,26 @@ mod tests {
         assert!(!Scope::EventsWrite.grants(Scope::WebhooksManage));
         assert_eq!(Scope::parse("events:write"), Some(Scope::EventsWrite));
         assert_eq!(Scope::parse("admin"), None);
+    }
+
+    #[test]
+    fn a_token_may_hold_several_scopes() {
+        let both = Scopes::parse("events:write webhooks:manage").unwrap();
+        assert_eq!(both.to_string(), "events:write webhooks:manage");
+        assert_eq!(
+            Scopes::parse("webhooks:manage  events:write"),
+            Some(both),
+            "order and spacing do not matter"
+        );
+        assert!(both.grants(Scope::EventsWrite) && both.grants(Scope::WebhooksManage));
+        let write = Scopes::parse("events:write").unwrap();
+        assert!(write.grants(Scope::EventsWrite) && !write.grants(Scope::WebhooksManage));
+        assert_eq!(Scopes::parse(""), None);
+        assert_eq!(Scopes::parse("events:write admin"), None);
+        assert_eq!(
+            Scopes::from(Scope::WebhooksManage).to_string(),
+            "webhooks:manage"
+        );
     }
 
     #[test]

@@ -14,20 +14,27 @@ use crate::AppState;
 
 /// A scope, as a type.
 pub trait RequiredScope: Send + Sync + 'static {
-    /// The scope the route needs.
-    const SCOPE: Scope;
+    /// The scope the route needs; `None` for routes any valid token may call.
+    const SCOPE: Option<Scope>;
 }
 
 /// Routes that manage webhooks and read the delivery log.
 pub struct Manage;
 impl RequiredScope for Manage {
-    const SCOPE: Scope = Scope::WebhooksManage;
+    const SCOPE: Option<Scope> = Some(Scope::WebhooksManage);
 }
 
 /// Event ingestion.
 pub struct Ingest;
 impl RequiredScope for Ingest {
-    const SCOPE: Scope = Scope::EventsWrite;
+    const SCOPE: Option<Scope> = Some(Scope::EventsWrite);
+}
+
+/// Routes about the token itself (`GET /api/v1/token`), which a client must be able to call
+/// whatever its scopes, to learn them.
+pub struct AnyScope;
+impl RequiredScope for AnyScope {
+    const SCOPE: Option<Scope> = None;
 }
 
 /// A request authenticated with a token whose scope grants `S`: 401 without a valid token,
@@ -64,12 +71,13 @@ impl<S: RequiredScope> FromRequestParts<AppState> for Authorized<S> {
             .authenticate_token(token)
             .await?
             .ok_or_else(|| ApiError::unauthorized("The API token is unknown or revoked."))?;
-        if !identity.scope.grants(S::SCOPE) {
-            return Err(ApiError::forbidden(format!(
-                "This token has scope {}; this route needs {}.",
-                identity.scope,
-                S::SCOPE
-            )));
+        if let Some(required) = S::SCOPE {
+            if !identity.scopes.grants(required) {
+                return Err(ApiError::forbidden(format!(
+                    "This token has scope {}; this route needs {required}.",
+                    identity.scopes
+                )));
+            }
         }
         Ok(Self {
             identity,

@@ -86,7 +86,7 @@ pub struct ApiTokenRecord {
     pub name: String,
     /// First characters of the token, to recognise it.
     pub prefix: String,
-    /// `events:write` or `webhooks:manage`.
+    /// Scope names separated by spaces: `events:write`, `webhooks:manage` or both.
     pub scope: String,
     /// Creation time.
     pub created_at: Timestamp,

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
-use lwh_app::{AppError, Scope};
+use lwh_app::{AppError, Scope, Scopes};
 use lwh_domain::TokenId;
 use maud::html;
 use serde::Deserialize;
@@ -20,8 +20,9 @@ pub struct TokenForm {
     csrf: String,
     #[serde(default)]
     name: String,
+    /// One entry per ticked scope box.
     #[serde(default)]
-    scope: String,
+    scope: Vec<String>,
 }
 
 async fn render(
@@ -57,11 +58,15 @@ async fn render(
                     label for="token-name" { "Name" }
                     input #token-name name="name" type="text" maxlength="100" placeholder="WordPress site";
                 }
-                div.field {
-                    label for="token-scope" { "Scope" }
-                    select #token-scope name="scope" {
-                        option value="events:write" { "events:write — report events only" }
-                        option value="webhooks:manage" { "webhooks:manage — everything" }
+                fieldset.field #token-scopes {
+                    legend { "Scopes" }
+                    label.event-option {
+                        input #token-scope-events type="checkbox" name="scope" value="events:write" checked;
+                        " " code { "events:write" } " — report events (the LMS)"
+                    }
+                    label.event-option {
+                        input #token-scope-manage type="checkbox" name="scope" value="webhooks:manage";
+                        " " code { "webhooks:manage" } " — manage webhooks and read the log (the WordPress plugin's Webhooks page, scripts)"
                     }
                 }
                 @if let Some(e) = &error { p.field-error role="alert" { (e) } }
@@ -115,17 +120,24 @@ pub async fn create(
     if !session.csrf_ok(&form.csrf) {
         return Refusal::Csrf.into_response();
     }
-    let Some(scope) = Scope::parse(&form.scope) else {
+    let scopes = form
+        .scope
+        .iter()
+        .map(|name| Scope::parse(name))
+        .collect::<Option<Vec<_>>>()
+        .map(|list| Scopes::of(&list))
+        .filter(|set| !set.is_empty());
+    let Some(scopes) = scopes else {
         return render(
             &state,
             &session,
             None,
-            Some("Choose a scope.".into()),
+            Some("Choose at least one scope.".into()),
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
     };
-    match state.app.create_api_token(scope, &form.name).await {
+    match state.app.create_api_token(scopes, &form.name).await {
         Ok(created) => {
             render(
                 &state,

@@ -4,6 +4,7 @@
 mod catalogue;
 mod deliveries;
 mod events;
+mod token;
 mod views;
 mod webhooks;
 
@@ -32,7 +33,8 @@ pub use views::{Data, WebhookView};
         (name = "catalogue", description = "Events that can fire a webhook"),
         (name = "webhooks", description = "Webhook management"),
         (name = "events", description = "Event ingestion for the LMS"),
-        (name = "deliveries", description = "The delivery log (Pro)")
+        (name = "deliveries", description = "The delivery log (Pro)"),
+        (name = "tokens", description = "The calling API token")
     )
 )]
 struct ApiDoc;
@@ -49,7 +51,7 @@ impl Modify for BearerAuth {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("lwh_…")
                     .description(Some(
-                        "An API token from `learnomy-webhooks token create`. Scope `events:write` may only ingest events; `webhooks:manage` may do everything.",
+                        "An API token from `learnomy-webhooks token create`. A token holds one or both scopes: `events:write` may only ingest events; `webhooks:manage` may do everything.",
                     ))
                     .build(),
             ),
@@ -61,6 +63,7 @@ impl Modify for BearerAuth {
 pub fn router_with_openapi() -> (Router<AppState>, OpenApiDoc) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(catalogue::get_catalogue))
+        .routes(routes!(token::get_token))
         .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
         .routes(routes!(
             webhooks::get_webhook,
