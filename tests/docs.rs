@@ -116,3 +116,50 @@ fn the_suite_log_check_catches_a_leak() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("LEAK"));
     }
 }
+
+#[test]
+fn the_wordpress_guide_maps_every_catalogue_event_to_its_hook_and_the_plugin_listens_to_it() {
+    let guide = std::fs::read_to_string(docs("wordpress.md")).unwrap();
+    let plugin = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("wordpress/learnomy-webhooks/includes/class-lrn-webhooks-events.php"),
+    )
+    .unwrap();
+    for entry in lwh_domain::Catalogue::builtin_entries().unwrap() {
+        let hook = if entry.pro {
+            format!("learnomy_pro_{}", entry.slug)
+        } else {
+            format!("learnomy_{}", entry.slug)
+        };
+        let row = guide
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{hook}` | `{}`", entry.slug)))
+            .unwrap_or_else(|| panic!("docs/wordpress.md has no row for {hook}"));
+        // The example data of the catalogue starts with the hook's arguments, in the table's order.
+        let documented: Vec<&str> = row
+            .rsplit('|')
+            .nth(1)
+            .unwrap_or_default()
+            .split(',')
+            .map(|f| f.trim().trim_matches('`'))
+            .filter(|f| !f.is_empty())
+            .collect();
+        let example: Vec<&String> = entry
+            .example
+            .as_object()
+            .unwrap()
+            .keys()
+            .take(documented.len())
+            .collect();
+        assert_eq!(
+            example, documented,
+            "{}: catalogue example vs docs",
+            entry.slug
+        );
+        assert!(
+            plugin.contains(&format!("'{}'", entry.slug)),
+            "the plugin's hook map lacks {}",
+            entry.slug
+        );
+    }
+}

@@ -7,6 +7,7 @@
 pub mod logs;
 pub mod process;
 pub mod receiver;
+pub mod wordpress;
 
 use std::collections::HashMap;
 use std::future::Future;
