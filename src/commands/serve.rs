@@ -4,13 +4,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use lwh_app::App;
+use lwh_http::server::{ServerLimits, Stopped};
 use lwh_http::AppState;
 
 /// Binds the listener, says where to go next, and serves until asked to stop.
 pub async fn run(app: App) -> anyhow::Result<ExitCode> {
     let listen = app.settings().listen;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
+    let backlog = u32::try_from(app.settings().http_max_connections).unwrap_or(u32::MAX);
+    let listener = lwh_http::server::bind(listen, backlog.max(1024))
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     // Before the banner: on SQLite a second process stops here, saying why.
@@ -39,14 +40,33 @@ pub async fn run(app: App) -> anyhow::Result<ExitCode> {
         eprintln!("  get an API token:  learnomy-webhooks token create --scope webhooks:manage");
     }
     eprintln!();
+    let limits = ServerLimits::from_settings(app.settings());
     let router = lwh_http::router(AppState { app, sender });
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed");
+    let signalled = std::sync::Arc::new(std::sync::OnceLock::new());
+    let on_signal = signalled.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = on_signal.set(std::time::Instant::now());
+    };
+    let stopped = lwh_http::server::serve(listener, router, limits, shutdown).await;
+    if let Stopped::DeadlinePassed(open) = stopped {
+        tracing::warn!(
+            open,
+            "connections still open at the shutdown deadline were dropped"
+        );
+    }
     tracing::info!("HTTP server stopped; finishing deliveries in flight");
-    engine.shutdown().await;
-    served?;
+    // Whatever is left of the deadline; an attempt cut short is retried by the next process.
+    let since_signal = signalled
+        .get()
+        .map_or(std::time::Duration::ZERO, std::time::Instant::elapsed);
+    let left = limits
+        .shutdown_timeout
+        .saturating_sub(since_signal)
+        .max(std::time::Duration::from_secs(1));
+    if tokio::time::timeout(left, engine.shutdown()).await.is_err() {
+        tracing::warn!("deliveries still in flight at the shutdown deadline; they will be retried");
+    }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

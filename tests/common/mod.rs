@@ -192,7 +192,13 @@ impl TestServer {
             sender,
         });
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            lwh_http::server::serve(
+                listener,
+                router,
+                lwh_http::server::ServerLimits::default(),
+                std::future::pending(),
+            )
+            .await;
         });
         Self {
             app,

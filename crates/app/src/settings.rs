@@ -61,6 +61,15 @@ pub struct Settings {
     pub extra_events: Vec<ExtraEvent>,
     /// `text` or `json`.
     pub log_format: LogFormat,
+    /// Time for a client to send a request's headers; also how long an idle keep-alive
+    /// connection stays open.
+    pub http_header_timeout: Dur,
+    /// Time for a client to send a request's body and get its answer.
+    pub http_request_timeout: Dur,
+    /// Connections the HTTP server keeps open at once; more wait their turn.
+    pub http_max_connections: usize,
+    /// After SIGTERM, how long requests in flight get before the process exits.
+    pub shutdown_timeout: Dur,
 }
 
 impl Default for Settings {
@@ -85,6 +94,10 @@ impl Default for Settings {
             retention_days: 30,
             extra_events: Vec::new(),
             log_format: LogFormat::Text,
+            http_header_timeout: Dur::secs(10),
+            http_request_timeout: Dur::secs(30),
+            http_max_connections: 4096,
+            shutdown_timeout: Dur::secs(30),
         }
     }
 }
@@ -104,6 +117,29 @@ impl Settings {
         }
         if self.request_timeout.get().is_zero() || self.connect_timeout.get().is_zero() {
             problems.push("connect_timeout and request_timeout must be positive".to_owned());
+        }
+        if self.http_header_timeout.get().is_zero()
+            || self.http_request_timeout.get().is_zero()
+            || self.shutdown_timeout.get().is_zero()
+        {
+            problems.push(
+                "http_header_timeout, http_request_timeout and shutdown_timeout must be positive"
+                    .to_owned(),
+            );
+        }
+        if self.http_max_connections == 0 {
+            problems.push("http_max_connections must be at least 1".to_owned());
+        }
+        // The Test button waits for one delivery attempt inside an HTTP request.
+        if self.http_request_timeout.get()
+            <= self.connect_timeout.get() + self.request_timeout.get()
+        {
+            problems.push(format!(
+                "http_request_timeout ({}) must be longer than connect_timeout + request_timeout ({}), \
+                 which a Test of a webhook may take",
+                self.http_request_timeout,
+                Dur(self.connect_timeout.get() + self.request_timeout.get())
+            ));
         }
         if !self.site_url.is_empty() && url::Url::parse(&self.site_url).is_err() {
             problems.push(format!("site_url {:?} is not a URL", self.site_url));
@@ -162,6 +198,10 @@ const FIELD_DOCS: &[(&str, &str)] = &[
     ("retention_days", "Days delivered and failed deliveries, their attempts and payloads are kept."),
     ("extra_events", "Pro: extra catalogue events, e.g. [{ slug = \"badge_awarded\", label = \"Badge awarded\" }]."),
     ("log_format", "\"text\" or \"json\" (also --log-format)."),
+    ("http_header_timeout", "Time a client gets to send a request's headers; also how long an idle keep-alive connection stays open."),
+    ("http_request_timeout", "Time a client gets to send a request's body and receive the answer (408 beyond). Longer than connect_timeout + request_timeout, which a Test may take."),
+    ("http_max_connections", "Connections open at once; more wait in the listen backlog until one closes."),
+    ("shutdown_timeout", "After SIGTERM, how long requests in flight get; then the process exits (accepted events are already durable)."),
 ];
 
 fn toml_like(settings: &Settings) -> Vec<String> {

@@ -114,6 +114,20 @@ impl ApiError {
         )
     }
 
+    /// 408 `request_timeout`: the request (its body included) took longer than the server
+    /// allows one client to hold it.
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "Request timeout",
+            format!(
+                "The request was not received and answered within {} s.",
+                limit.as_secs_f64()
+            ),
+        )
+    }
+
     /// The problem body (for tests and the console).
     pub fn problem(&self) -> &Problem {
         &self.problem

@@ -8,6 +8,7 @@ pub mod error;
 mod health;
 pub mod json;
 pub mod metrics;
+pub mod server;
 
 use axum::Router;
 use lwh_app::App;
