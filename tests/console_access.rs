@@ -57,14 +57,9 @@ fn no_redirects() -> reqwest::Client {
 async fn sign_in(s: &common::TestServer) -> (String, String) {
     common::logs::remember(PASSWORD);
     s.app.create_user("admin", PASSWORD).await.ok();
-    let res = no_redirects()
-        .post(s.url("/admin/login"))
-        .form(&[("name", "admin"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let res = common::console_login(&no_redirects(), &s.base, "admin", PASSWORD, &[]).await;
     assert_eq!(res.status(), 303);
-    let set_cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let set_cookie = common::session_cookie_of(&res).expect("a session cookie");
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/admin"] {
         assert!(set_cookie.contains(flag), "{flag} missing: {set_cookie}");
     }
@@ -193,16 +188,16 @@ async fn signed_out_and_csrf_less_requests_are_refused() {
             .await
             .unwrap();
         assert_eq!(res.status(), 201);
-        let res = client
-            .post(s.url("/admin/login"))
-            .header("x-forwarded-proto", "https")
-            .form(&[("name", "admin"), ("password", PASSWORD)])
-            .send()
-            .await
-            .unwrap();
-        assert!(res.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
+        let res = common::console_login(
+            &client,
+            &s.base,
+            "admin",
+            PASSWORD,
+            &[("x-forwarded-proto", "https")],
+        )
+        .await;
+        assert!(common::session_cookie_of(&res)
+            .expect("a session cookie")
             .contains("Secure"));
         // Logging out ends the session.
         let res = client
@@ -380,21 +375,27 @@ async fn first_run_setup_link_works_once_and_logins_are_rate_limited() {
             "no link once a user exists"
         );
 
-        for _ in 0..5 {
+        // Without the login form's CSRF token (or with another one): refused, unchecked.
+        for csrf in [None, Some("forged-token")] {
+            let mut form = vec![("name", "first"), ("password", PASSWORD)];
+            if let Some(token) = csrf {
+                form.push(("_csrf", token));
+            }
             let res = client
                 .post(s.url("/admin/login"))
-                .form(&[("name", "first"), ("password", "wrong password")])
+                .header("cookie", "lwh_login_csrf=another-token")
+                .form(&form)
                 .send()
                 .await
                 .unwrap();
+            assert_eq!(res.status(), 403, "login without its CSRF token ({csrf:?})");
+            assert!(common::session_cookie_of(&res).is_none());
+        }
+        for _ in 0..5 {
+            let res = common::console_login(&client, &s.base, "first", "wrong password", &[]).await;
             assert_eq!(res.status(), 401);
         }
-        let res = client
-            .post(s.url("/admin/login"))
-            .form(&[("name", "first"), ("password", PASSWORD)])
-            .send()
-            .await
-            .unwrap();
+        let res = common::console_login(&client, &s.base, "first", PASSWORD, &[]).await;
         assert_eq!(
             res.status(),
             429,

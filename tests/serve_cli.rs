@@ -498,19 +498,9 @@ async fn no_secret_token_or_password_reaches_the_logs() {
         .send()
         .await
         .unwrap();
-    let login = client
-        .post(format!("{base}/admin/login"))
-        .form(&[("name", "admin"), ("password", password)])
-        .send()
-        .await
-        .unwrap();
+    let login = common::console_login(&client, &base, "admin", password, &[]).await;
     assert_eq!(login.status(), 303);
-    client
-        .post(format!("{base}/admin/login"))
-        .form(&[("name", "admin"), ("password", "wrong-password-canary")])
-        .send()
-        .await
-        .unwrap();
+    common::console_login(&client, &base, "admin", "wrong-password-canary", &[]).await;
     rx.wait_for(2, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = child.kill();

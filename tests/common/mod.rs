@@ -332,3 +332,58 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// Signs in to the console as a browser does: fetches the login form (its CSRF cookie and
+/// hidden field), then posts it with `name`, `password` and `extra` headers. Answers the POST's
+/// response (303 and a session cookie on success).
+pub async fn console_login(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    password: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let form = client
+        .get(format!("{base}/admin/login"))
+        .send()
+        .await
+        .expect("login form");
+    let cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("lwh_login_csrf="))
+        .and_then(|v| v.split(';').next())
+        .expect("the login form sets its CSRF cookie")
+        .to_owned();
+    let page = form.text().await.expect("login page");
+    let csrf = page
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the login form carries a CSRF token")
+        .to_owned();
+    let mut request = client
+        .post(format!("{base}/admin/login"))
+        .header("cookie", cookie)
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("name", name),
+            ("password", password),
+        ]);
+    for (k, v) in extra {
+        request = request.header(*k, *v);
+    }
+    request.send().await.expect("login POST")
+}
+
+/// The `lwh_session=…` pair among a response's cookies.
+pub fn session_cookie_of(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("lwh_session="))
+        .map(str::to_owned)
+}

@@ -4,6 +4,7 @@
 
 mod disk;
 mod load;
+mod login_burst;
 mod receiver;
 mod report;
 mod service;
@@ -59,6 +60,10 @@ struct Args {
     /// ms, one per line), to see when slow requests happen.
     #[arg(long, value_name = "FILE")]
     latency_trace: Option<std::path::PathBuf>,
+    /// Measure only the API's latency alone and during bursts of 50 console logins (written to
+    /// target/bench-partial/login-burst.md unless --out says otherwise).
+    #[arg(long, conflicts_with_all = ["throughput_only", "isolation_only", "latency_only"])]
+    login_burst: bool,
     /// Measure nothing: write the report again from an earlier run's JSON file.
     #[arg(long, value_name = "JSON")]
     render: Option<std::path::PathBuf>,
@@ -580,6 +585,22 @@ async fn main() -> anyhow::Result<()> {
         "{} not found: build with cargo build --release",
         bin.display()
     );
+    if args.login_burst {
+        let text = login_burst::run(
+            &bin,
+            args.latency_secs.unwrap_or(if args.quick { 3 } else { 10 }),
+        )
+        .await?;
+        print!("{text}");
+        let out = if args.out.as_os_str() == "docs" {
+            std::path::PathBuf::from("target/bench-partial")
+        } else {
+            args.out.clone()
+        };
+        std::fs::create_dir_all(&out)?;
+        std::fs::write(out.join("login-burst.md"), &text)?;
+        return Ok(());
+    }
     let rx = Receiver::start(false).await?;
     let load = Load::new(64);
     let mut report = Report {

@@ -30,9 +30,16 @@ pub struct Session {
 impl Session {
     /// Whether `given` is this session's CSRF token (constant-time comparison).
     pub fn csrf_ok(&self, given: &str) -> bool {
-        let (a, b) = (self.csrf.as_bytes(), given.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        same_secret(&self.csrf, given)
     }
+}
+
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+pub fn same_secret(expected: &str, given: &str) -> bool {
+    let (a, b) = (expected.as_bytes(), given.as_bytes());
+    !a.is_empty()
+        && a.len() == b.len()
+        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Why a console request is refused: not signed in (to the login page) or a bad CSRF token.

@@ -3,26 +3,34 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use axum_extra::extract::Form;
+use lwh_app::tokens::random_token;
 use lwh_domain::Timestamp;
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use crate::client::{loggable, ClientAddress};
 use crate::layout::bare_page;
 use crate::session::{self, Session, COOKIE};
 use crate::ConsoleState;
 
+/// The cookie carrying the login form's CSRF token (double submit: the form's hidden field
+/// must match it), so another site cannot sign a browser in to an account of its choosing.
+const LOGIN_CSRF_COOKIE: &str = "lwh_login_csrf";
+
 /// The login form.
 #[derive(Deserialize)]
 pub struct LoginForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
     password: String,
 }
 
-fn login_page(error: Option<&str>, name: &str) -> Markup {
+fn login_page(error: Option<&str>, name: &str, csrf: &str) -> Markup {
     bare_page(
         "Sign in",
         html! {
@@ -32,8 +40,9 @@ fn login_page(error: Option<&str>, name: &str) -> Markup {
                 p.notice.notice-error role="alert" { (error) }
             }
             form method="post" action="/admin/login" {
+                input type="hidden" name="_csrf" value=(csrf);
                 label for="name" { "User name" }
-                input #name name="name" type="text" autocomplete="username" required value=(name);
+                input #name name="name" type="text" autocomplete="username" required maxlength="64" value=(name);
                 label for="password" { "Password" }
                 input #password name="password" type="password" autocomplete="current-password" required;
                 button.button.button-primary type="submit" { "Sign in" }
@@ -42,48 +51,111 @@ fn login_page(error: Option<&str>, name: &str) -> Markup {
     )
 }
 
-/// The sign-in page.
-pub async fn show() -> Markup {
-    login_page(None, "")
+/// A fresh login CSRF token and its cookie.
+fn login_csrf(headers: &HeaderMap) -> (String, Cookie<'static>) {
+    let token = random_token("", 32);
+    let tls = session::session_cookie(String::new(), headers)
+        .secure()
+        .unwrap_or(false);
+    let cookie = Cookie::build((LOGIN_CSRF_COOKIE, token.clone()))
+        .path("/admin")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(tls)
+        .build();
+    (token, cookie)
 }
 
-/// Checks the password (argon2id) under the rate limit and starts a session.
+/// The sign-in page, with a CSRF token in the form and in a cookie.
+pub async fn show(headers: HeaderMap, jar: CookieJar) -> Response {
+    let (token, cookie) = login_csrf(&headers);
+    (jar.add(cookie), login_page(None, "", &token)).into_response()
+}
+
+/// The login form again, with `error` and a fresh CSRF token.
+fn again(
+    status: StatusCode,
+    error: &str,
+    name: &str,
+    headers: &HeaderMap,
+    jar: CookieJar,
+) -> Response {
+    let (token, cookie) = login_csrf(headers);
+    (
+        status,
+        jar.add(cookie),
+        login_page(Some(error), name, &token),
+    )
+        .into_response()
+}
+
+/// Checks the password (argon2id, on a blocking thread) under the per-name and per-address
+/// limits and starts a session.
 pub async fn submit(
     State(state): State<ConsoleState>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let name = form.name.trim().to_owned();
-    if !state.limiter.allows(&name) {
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            login_page(
-                Some("Too many failed attempts. Wait a few minutes and try again."),
-                &name,
-            ),
-        )
-            .into_response();
+    let expected = jar
+        .get(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    if !session::same_secret(&expected, &form.csrf) {
+        return again(
+            StatusCode::FORBIDDEN,
+            "The sign-in form expired. Please sign in again.",
+            "",
+            &headers,
+            jar,
+        );
     }
+    let name: String = form.name.trim().chars().take(64).collect();
+    let attempt = match state.limiter.begin(&name, address) {
+        Ok(attempt) => attempt,
+        Err(refused) => {
+            tracing::warn!(
+                user = %loggable(&name),
+                client = ?address,
+                limit = ?refused,
+                "console sign-in not checked: too many failures"
+            );
+            return again(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed attempts. Wait a few minutes and try again.",
+                &name,
+                &headers,
+                jar,
+            );
+        }
+    };
     match state.app.verify_login(&name, &form.password).await {
         Ok(Some(user)) => {
-            state.limiter.succeeded(&name);
+            attempt.succeeded();
             match session::start(&state, user.id, &headers).await {
                 Ok(cookie) => {
-                    tracing::info!(user = %name, "console sign-in");
-                    (jar.add(cookie), Redirect::to("/admin/webhooks")).into_response()
+                    tracing::info!(user = %loggable(&name), "console sign-in");
+                    (
+                        jar.remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/admin"))
+                            .add(cookie),
+                        Redirect::to("/admin/webhooks"),
+                    )
+                        .into_response()
                 }
                 Err(e) => super::error_response(e),
             }
         }
         Ok(None) => {
-            state.limiter.failed(&name);
-            tracing::warn!(user = %name, "console sign-in refused");
-            (
+            attempt.failed();
+            tracing::warn!(user = %loggable(&name), client = ?address, "console sign-in refused");
+            again(
                 StatusCode::UNAUTHORIZED,
-                login_page(Some("The user name or password is wrong."), &name),
+                "The user name or password is wrong.",
+                &name,
+                &headers,
+                jar,
             )
-                .into_response()
         }
         Err(e) => super::error_response(e),
     }
