@@ -29,6 +29,7 @@ const V6: &[(&str, &str)] = &[
     ("::/128", "unspecified address"),
     ("::1/128", "loopback"),
     ("::ffff:0:0/96", "IPv4-mapped address"),
+    ("::ffff:0:0:0/96", "IPv4-translated address (SIIT)"),
     ("::/96", "IPv4-compatible address"),
     ("64:ff9b::/96", "NAT64 translation"),
     ("64:ff9b:1::/48", "local-use NAT64 translation"),
@@ -43,8 +44,8 @@ const V6: &[(&str, &str)] = &[
 ];
 
 /// The blocked range `ip` falls in, if any, as `(range, reason)`. For IPv6 forms that carry an
-/// IPv4 address (compatible, NAT64, 6to4, mapped) a blocked embedded address is named first,
-/// which tells the admin more than "6to4" does.
+/// IPv4 address (mapped, translated, compatible, NAT64, 6to4) a blocked embedded address is
+/// named first, which tells the admin more than "6to4" does.
 pub(crate) fn blocked_range(ip: IpAddr) -> Option<(&'static str, &'static str)> {
     match ip {
         IpAddr::V4(v4) => blocked_v4(v4),
@@ -74,8 +75,13 @@ pub(crate) fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     if let Some(mapped) = ip.to_ipv4_mapped() {
         return Some(mapped);
     }
-    if s[..6] == [0, 0, 0, 0, 0, 0] {
-        return Some(low32); // IPv4-compatible ::a.b.c.d
+    if s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        return Some(low32); // IPv4-translated (SIIT) ::ffff:0:a.b.c.d
+    }
+    // IPv4-compatible ::a.b.c.d — but not :: and ::1, which are IPv6's own unspecified and
+    // loopback addresses (RFC 4291 §2.5.5.1) and are named as such.
+    if s[..6] == [0, 0, 0, 0, 0, 0] && u32::from(low32) > 1 {
+        return Some(low32);
     }
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) {
         return Some(low32); // NAT64 64:ff9b::a.b.c.d and 64:ff9b:1::/48
@@ -111,5 +117,13 @@ mod tests {
             Some(v4("192.168.1.1"))
         );
         assert_eq!(embedded_v4(v6("2606:4700::1111")), None);
+        assert_eq!(
+            embedded_v4(v6("::ffff:0:a9fe:a9fe")),
+            Some(v4("169.254.169.254")),
+            "IPv4-translated (SIIT)"
+        );
+        assert_eq!(embedded_v4(v6("::ffff:0:7f00:1")), Some(v4("127.0.0.1")));
+        assert_eq!(embedded_v4(v6("::1")), None, "IPv6's own loopback");
+        assert_eq!(embedded_v4(v6("::")), None);
     }
 }

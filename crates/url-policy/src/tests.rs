@@ -108,6 +108,13 @@ const REFUSED: &[&str] = &[
     "http://[0:0:0:0:0:ffff:127.0.0.1]/",
     "http://[::ffff:10.0.0.1]/",
     "http://[::ffff:169.254.169.254]/",
+    // IPv4-translated (SIIT) forms
+    "http://[::ffff:0:169.254.169.254]/",
+    "http://[::ffff:0:a9fe:a9fe]/",
+    "http://[::ffff:0:127.0.0.1]/",
+    "http://[::ffff:0:7f00:1]/",
+    "http://[0:0:0:0:ffff:0:10.0.0.1]/",
+    "http://[::ffff:0:8.8.8.8]/",
     "http://[::ffff:8.8.8.8]/",
     "http://[::127.0.0.1]/",
     "http://[::10.0.0.1]/",
@@ -252,6 +259,18 @@ fn rejections_name_the_rule() {
         meta.contains("169.254.0.0/16") && meta.contains("metadata"),
         "{meta}"
     );
+    for (url, rule) in [
+        ("https://[::1]/", "::1/128 (loopback)"),
+        ("https://[::]/", "::/128 (unspecified address)"),
+        ("https://[::ffff:0:a9fe:a9fe]/", "169.254.0.0/16"),
+        (
+            "https://[::ffff:0:8.8.8.8]/",
+            "::ffff:0:0:0/96 (IPv4-translated address (SIIT))",
+        ),
+    ] {
+        let said = p.check_url(url).unwrap_err().to_string();
+        assert!(said.contains(rule), "{url}: {said}");
+    }
     let six = p
         .check_url("https://[2002:c0a8:101::1]/")
         .unwrap_err()

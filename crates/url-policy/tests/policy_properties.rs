@@ -16,7 +16,7 @@ use proptest::prelude::*;
 
 const BLOCKED: &str = "0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 \
 192.0.0.0/24 192.0.2.0/24 192.88.99.0/24 192.168.0.0/16 198.18.0.0/15 198.51.100.0/24 203.0.113.0/24 \
-224.0.0.0/4 240.0.0.0/4 ::/128 ::1/128 ::ffff:0:0/96 ::/96 64:ff9b::/96 64:ff9b:1::/48 100::/64 \
+224.0.0.0/4 240.0.0.0/4 ::/128 ::1/128 ::ffff:0:0/96 ::ffff:0:0:0/96 ::/96 64:ff9b::/96 64:ff9b:1::/48 100::/64 \
 2001::/23 2001:db8::/32 2002::/16 fc00::/7 fe80::/10 fec0::/10 ff00::/8";
 
 /// The oracle: blocked if in a listed range, or if an IPv4-mapped address maps to a blocked
@@ -92,6 +92,9 @@ fn interesting_v6() -> impl Strategy<Value = Ipv6Addr> {
     prop_oneof![
         any::<u128>().prop_map(Ipv6Addr::from),
         interesting_v4().prop_map(|v4| v4.to_ipv6_mapped()),
+        // IPv4-translated (SIIT): ::ffff:0:a.b.c.d
+        interesting_v4()
+            .prop_map(|v4| Ipv6Addr::from((0xffffu128 << 48) | u128::from(u32::from(v4)))),
         interesting_v4().prop_map(|v4| Ipv6Addr::from(u128::from(u32::from(v4)))),
         interesting_v4()
             .prop_map(|v4| Ipv6Addr::from((0x0064_ff9bu128 << 96) | u128::from(u32::from(v4)))),
