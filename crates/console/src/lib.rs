@@ -108,14 +108,60 @@ routes! {
     GET "/admin/api" Session => pages::api_reference::show;
 }
 
-/// The console's router, built from [`ROUTES`].
+/// The console's router, built from [`ROUTES`]; every response carries [`protect`]'s headers.
 pub fn router<S: Clone + Send + Sync + 'static>(state: ConsoleState) -> Router<S> {
     ROUTES
         .iter()
         .fold(Router::new(), |router, route| {
             router.route(route.path, (route.handler)())
         })
+        .layer(axum::middleware::from_fn(protect))
         .with_state(state)
+}
+
+/// The Content-Security-Policy of every console page: scripts and styles from the console
+/// itself only (no inline script), nothing framed, forms posted back to the console only.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'; object-src 'none'";
+
+/// Adds the headers every console response carries: never cached (pages show one-time secrets
+/// and tokens, and must not come back with Back after signing out), no framing, no sniffing,
+/// no referrer outside the console; HSTS when the request came over TLS.
+async fn protect(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let behind_tls = request
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    use axum::http::{header, HeaderValue};
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if behind_tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 /// Creates a one-time setup link when no console user exists yet; returns its path.

@@ -20,11 +20,25 @@ use crate::ConsoleState;
 /// Longest URL shown before it is cut (the full URL is in the tooltip).
 const URL_SHOWN: usize = 60;
 
-/// `?edit=wh_…` opens the form on a webhook; `?notice=…` shows a one-line confirmation.
+/// `?edit=wh_…` opens the form on a webhook; `?notice=CODE` shows one of [`notice_text`]'s
+/// confirmations (a code, not free text: a link cannot make the console say anything else).
 #[derive(Deserialize, Default)]
 pub struct PageQuery {
     edit: Option<String>,
     notice: Option<String>,
+}
+
+/// The confirmation a `?notice=` code stands for; unknown codes show nothing.
+fn notice_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "updated" => "Webhook updated.",
+        "deleted" => "Webhook deleted.",
+        "active" => "Webhook is now Active.",
+        "paused" => "Webhook is now Paused.",
+        "disabled" => "Webhook is now Disabled.",
+        "failed" => "Webhook is now Failed.",
+        _ => return None,
+    })
 }
 
 /// The Add and Edit forms.
@@ -103,7 +117,8 @@ pub async fn show(
             Err(e) => return super::error_response(e),
         }
     }
-    render(&state, &session, form, None, q.notice, StatusCode::OK).await
+    let notice = q.notice.as_deref().and_then(notice_text).map(str::to_owned);
+    render(&state, &session, form, None, notice, StatusCode::OK).await
 }
 
 async fn render(
@@ -199,7 +214,7 @@ pub async fn update(
         status: None,
     };
     match state.app.update_webhook(id, edit).await {
-        Ok(_) => Redirect::to("/admin/webhooks?notice=Webhook+updated.").into_response(),
+        Ok(_) => Redirect::to("/admin/webhooks?notice=updated").into_response(),
         Err(e) => {
             if field_errors(&e).is_empty() {
                 return super::error_response(e);
@@ -247,11 +262,9 @@ pub async fn set_status(
         ..WebhookEdit::default()
     };
     match state.app.update_webhook(id, edit).await {
-        Ok(w) => Redirect::to(&format!(
-            "/admin/webhooks?notice=Webhook+is+now+{}.",
-            w.status.label()
-        ))
-        .into_response(),
+        Ok(w) => {
+            Redirect::to(&format!("/admin/webhooks?notice={}", w.status.as_str())).into_response()
+        }
         Err(e) => super::error_response(e),
     }
 }
@@ -268,7 +281,7 @@ pub async fn delete(
         Err(refused) => return *refused,
     };
     match state.app.delete_webhook(id).await {
-        Ok(()) => Redirect::to("/admin/webhooks?notice=Webhook+deleted.").into_response(),
+        Ok(()) => Redirect::to("/admin/webhooks?notice=deleted").into_response(),
         Err(e) => super::error_response(e),
     }
 }
