@@ -17,9 +17,11 @@ fn configuration_reference_matches_the_settings_struct() {
          `LEARNOMY_WEBHOOKS_<KEY>` environment variables (arrays as TOML, e.g.\n\
          `LEARNOMY_WEBHOOKS_ALLOWED_NETWORKS='[\"10.0.0.0/8\"]'`), then from flags: `--data-dir`,\n\
          `--database-url` (or `DATABASE_URL`), `--log-format`, `serve --listen`. The master key is\n\
-         `LEARNOMY_WEBHOOKS_MASTER_KEY` or `data_dir/master.key` (mode 0600). A data folder the service\n\
-         creates is private to its user (mode 0700: the database holds event payloads, which carry\n\
-         learners' personal data); one that exists already keeps the permissions you gave it.\n\n\
+         `LEARNOMY_WEBHOOKS_MASTER_KEY` or `data_dir/master.key` (mode 0600; a key file other users\n\
+         can read stops the start, saying how to fix it). The data folder is private to the\n\
+         service's user (mode 0700) and the database files are 0600 (the database holds event\n\
+         payloads, which carry learners' personal data): created so, and tightened at start when\n\
+         they exist with looser modes.\n\n\
          This file is generated from the `Settings` struct (`crates/app/src/settings.rs`); a test\n\
          fails when they differ.\n\n```toml\n{}```\n",
         lwh_app::Settings::reference()

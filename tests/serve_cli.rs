@@ -520,3 +520,65 @@ async fn no_secret_token_or_password_reaches_the_logs() {
         assert!(!logs.contains(needle), "{needle:?} appears in the logs");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn data_files_are_private_even_in_a_folder_that_was_not_and_a_shared_key_stops_the_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let set = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    let dir = fresh_dir();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    set(&data, 0o755);
+    let run = |args: &[&str]| clean_command(dir.path()).args(args).output().unwrap();
+    let out = run(&["token", "create", "--scope", "events:write"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = data.join("learnomy-webhooks.db");
+    assert_eq!(mode(&data), 0o700, "an existing 0755 folder is tightened");
+    assert_eq!(
+        mode(&db),
+        0o600,
+        "the database is the service's user's only"
+    );
+    assert_eq!(mode(&data.join("master.key")), 0o600);
+    // Loosened by someone later: tightened again at the next start, WAL included.
+    set(&data, 0o755);
+    set(&db, 0o644);
+    let wal = data.join("learnomy-webhooks.db-wal");
+    if wal.exists() {
+        set(&wal, 0o644);
+    }
+    let out = run(&["token", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&db), 0o600);
+    for sidecar in ["learnomy-webhooks.db-wal", "learnomy-webhooks.db-shm"] {
+        let path = data.join(sidecar);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{sidecar}");
+        }
+    }
+    // A master key others can read stops the start, saying how to fix it.
+    set(&data.join("master.key"), 0o640);
+    let out = run(&["token", "list"]);
+    assert!(
+        !out.status.success(),
+        "a group-readable master.key is refused"
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("master.key") && said.contains("chmod 600"),
+        "the error says how to fix it: {said}"
+    );
+}

@@ -19,7 +19,12 @@ pub fn load_or_create_master_key(data_dir: &Path) -> Result<MasterKey, String> {
     }
     let path = data_dir.join("master.key");
     match std::fs::read_to_string(&path) {
-        Ok(text) => MasterKey::parse(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Ok(text) => {
+            refuse_if_shared(&path)?;
+            lwh_storage::create_private_dir(data_dir)
+                .map_err(|e| format!("cannot make {} private: {e}", data_dir.display()))?;
+            MasterKey::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             lwh_storage::create_private_dir(data_dir)
                 .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
@@ -31,6 +36,31 @@ pub fn load_or_create_master_key(data_dir: &Path) -> Result<MasterKey, String> {
         }
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
     }
+}
+
+/// A master key other users can read is not secret: refuse to start, and say how to fix it
+/// (tightening it silently would hide that it may have been read).
+fn refuse_if_shared(path: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{path} is readable by other users (mode {mode:o}); the master key decrypts every \
+                 webhook secret. Make it private with: chmod 600 {path} (and consider rotating the \
+                 webhooks' secrets if others could have read it)",
+                path = path.display(),
+                mode = mode & 0o777
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

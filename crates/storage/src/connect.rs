@@ -85,9 +85,9 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
 }
 
-/// Creates a folder (and its missing parents) that only the service's user may enter (0700):
-/// the data folder holds the database, whose payloads carry learners' personal data, and the
-/// master key. A folder that exists already is left as its administrator set it.
+/// Creates `dir` (and its parents) private to the service's user (0700), or tightens an
+/// existing one that is open to others: the database holds event payloads, which carry
+/// learners' personal data.
 pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -96,7 +96,54 @@ pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir)
+    builder.create(dir)?;
+    restrict(dir, 0o700)
+}
+
+/// Takes group and other permissions away from `path` when it has any (to `mode`).
+pub fn restrict(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let current = std::fs::metadata(path)?.permissions().mode();
+        if current & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+            tracing::warn!(
+                path = %path.display(),
+                from = format!("{:o}", current & 0o777),
+                to = format!("{mode:o}"),
+                "tightened the permissions of a data file"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// The SQLite database and the files beside it, readable by the service's user only (0600):
+/// the file is created so before SQLite opens it (SQLite gives its WAL and shared-memory files
+/// the database's mode), and existing ones are tightened.
+fn secure_sqlite_files(db: &std::path::Path) -> std::io::Result<()> {
+    if !db.exists() {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        options.open(db)?;
+    }
+    for suffix in ["", "-wal", "-shm", ".delivery-lock"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let path = std::path::PathBuf::from(name);
+        if path.exists() {
+            restrict(&path, 0o600)?;
+        }
+    }
+    Ok(())
 }
 
 /// Held by the one process that delivers from an SQLite file; released when dropped or when
@@ -195,6 +242,7 @@ impl Store {
                     create_private_dir(dir)
                         .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
                 }
+                secure_sqlite_files(path).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
                 (format!("sqlite://{}?mode=rwc", path.display()), 8)
             }
             DatabaseTarget::Postgres(url) => (url.clone(), 16),
@@ -242,10 +290,14 @@ impl Store {
         };
         let mut name = db.as_os_str().to_owned();
         name.push(".delivery-lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options
             .open(std::path::PathBuf::from(name))
             .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         match file.try_lock() {
