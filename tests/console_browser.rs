@@ -6,169 +6,39 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::browser::Browser;
 use common::receiver::{Answer, Receiver};
 use common::{delivery_settings, with_server, TestServer};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use lwh_domain::Plan;
-use lwh_storage::Backend;
 use serde_json::json;
 
 const PASSWORD: &str = "a long console password";
 
-struct Browser {
-    client: Client,
-    driver: Child,
-    _profile: tempfile::TempDir,
-    /// The docs' screenshots come from the SQLite run only (both runs would write one file).
-    screenshots: bool,
-}
-
-impl Browser {
-    async fn start(backend: Backend) -> Self {
-        let port = common::process::free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver is required for the console tests: apt-get install chromium chromium-driver (./scripts/test does it)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let profile = tempfile::tempdir().unwrap();
-        let caps = json!({
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--no-first-run", "--disable-quic", "--window-size=1280,1000",
-                    format!("--user-data-dir={}", profile.path().display())
-                ]
-            }
-        });
-        let caps = caps.as_object().unwrap().clone().into_iter().collect();
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .expect("start chromium through chromedriver");
-        Self {
-            client,
-            driver,
-            _profile: profile,
-            screenshots: backend == Backend::Sqlite
-                && std::env::var("LEARNOMY_SCREENSHOTS").as_deref() == Ok("1"),
-        }
-    }
-
-    async fn close(mut self) {
-        let _ = self.client.close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-
-    async fn text(&self, css: &str) -> String {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|_| panic!("{css} not on the page"))
-            .text()
+/// Signs in to the console through its login page (a wrong password first).
+async fn sign_in(b: &Browser, s: &TestServer) {
+    common::logs::remember(PASSWORD);
+    s.app.create_user("admin", PASSWORD).await.unwrap();
+    b.client.goto(&s.url("/admin/webhooks")).await.unwrap();
+    assert!(
+        b.client
+            .current_url()
             .await
             .unwrap()
-    }
-
-    async fn exists(&self, css: &str) -> bool {
-        !self
-            .client
-            .find_all(Locator::Css(css))
-            .await
-            .unwrap()
-            .is_empty()
-    }
-
-    async fn count(&self, css: &str) -> usize {
-        self.client.find_all(Locator::Css(css)).await.unwrap().len()
-    }
-
-    async fn fill(&self, css: &str, value: &str) {
-        let field = self.client.find(Locator::Css(css)).await.unwrap();
-        field.clear().await.unwrap();
-        field.send_keys(value).await.unwrap();
-    }
-
-    async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|_| panic!("{css} not on the page"))
-            .click()
-            .await
-            .unwrap();
-    }
-
-    async fn value(&self, css: &str) -> String {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap()
-            .prop("value")
-            .await
-            .unwrap()
-            .unwrap_or_default()
-    }
-
-    /// Waits until `css` has text containing `needle`.
-    async fn wait_text(&self, css: &str, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(el) = self.client.find(Locator::Css(css)).await {
-                let text = el.text().await.unwrap_or_default();
-                if text.contains(needle) {
-                    return text;
-                }
-            }
-            assert!(Instant::now() < deadline, "{css} never showed {needle:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn screenshot(&self, name: &str) {
-        if self.screenshots {
-            let png = self.client.screenshot().await.unwrap();
-            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join(name), png).unwrap();
-        }
-    }
-
-    async fn sign_in(&self, s: &TestServer) {
-        common::logs::remember(PASSWORD);
-        s.app.create_user("admin", PASSWORD).await.unwrap();
-        self.client.goto(&s.url("/admin/webhooks")).await.unwrap();
-        assert!(
-            self.client
-                .current_url()
-                .await
-                .unwrap()
-                .path()
-                .ends_with("/admin/login"),
-            "signed-out visitors go to the login page"
-        );
-        self.fill("#name", "admin").await;
-        self.fill("#password", "wrong password!!").await;
-        self.click("button[type=submit]").await;
-        self.wait_text(".notice-error", "wrong").await;
-        self.fill("#name", "admin").await;
-        self.fill("#password", PASSWORD).await;
-        self.click("button[type=submit]").await;
-        self.wait_text("h1", "Webhooks").await;
-    }
+            .path()
+            .ends_with("/admin/login"),
+        "signed-out visitors go to the login page"
+    );
+    b.fill("#name", "admin").await;
+    b.fill("#password", "wrong password!!").await;
+    b.click("button[type=submit]").await;
+    b.wait_text(".notice-error", "wrong").await;
+    b.fill("#name", "admin").await;
+    b.fill("#password", PASSWORD).await;
+    b.click("button[type=submit]").await;
+    b.wait_text("h1", "Webhooks").await;
 }
 
 async fn add_webhook(b: &Browser, url: &str, events: &[&str]) {
@@ -186,7 +56,7 @@ both_backends!(webhooks_page_end_to_end_on_free, |backend| async move {
         move |s| async move {
             let rx = Receiver::start().await;
             let b = Browser::start(backend).await;
-            b.sign_in(&s).await;
+            sign_in(&b, &s).await;
             assert_eq!(b.text("#usage").await, "0 of 3 webhooks used");
 
             // Server-side validation beside the field, with the SSRF reason.
@@ -382,7 +252,7 @@ both_backends!(
             }
 
             let b = Browser::start(backend).await;
-            b.sign_in(&s).await;
+            sign_in(&b, &s).await;
             b.click(&format!("a[href='/admin/webhooks/{id}/log']"))
                 .await;
             b.wait_text("h1", "Delivery Log").await;

@@ -10,10 +10,8 @@ mod common;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use common::process::{free_port, kill9, ProcessEnv, Running};
 use common::receiver::{Received, Receiver};
-use common::wordpress::{lint_plugin, WordPress};
-use common::TestDb;
+use common::wordpress::{lint_plugin, Service, WordPress};
 use hmac::{Hmac, Mac};
 use lwh_storage::Backend;
 use serde_json::{json, Value};
@@ -140,86 +138,6 @@ const HOOKS: &[(&str, bool, &[&str])] = &[
     ),
 ];
 
-/// A service process with its database, for one test.
-struct Service {
-    env: ProcessEnv,
-    port: u16,
-    token: String,
-    process: Option<Running>,
-    db: Option<TestDb>,
-    _dir: tempfile::TempDir,
-}
-
-impl Service {
-    async fn start(backend: Backend, plan: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db = TestDb::create(backend).await;
-        let mut env = ProcessEnv::new(dir.path(), db.postgres_url());
-        env.vars
-            .push(("LEARNOMY_WEBHOOKS_PLAN".into(), plan.to_owned()));
-        // One token for everything the plugin does: report events and manage webhooks.
-        let token = env.run(&[
-            "token",
-            "create",
-            "--scope",
-            "events:write",
-            "--scope",
-            "webhooks:manage",
-            "--name",
-            "wordpress",
-        ]);
-        let port = free_port();
-        let process = env.serve(port).await;
-        Self {
-            env,
-            port,
-            token,
-            process: Some(process),
-            db: Some(db),
-            _dir: dir,
-        }
-    }
-
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    async fn subscribe(&self, url: &str, events: &[&str]) {
-        let res = reqwest::Client::new()
-            .post(format!("{}/api/v1/webhooks", self.base()))
-            .bearer_auth(&self.token)
-            .json(&json!({"url": url, "events": events, "secret": SECRET}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            res.status(),
-            201,
-            "{}",
-            res.text().await.unwrap_or_default()
-        );
-    }
-
-    /// `kill -9`: nothing the process was doing gets finished.
-    fn kill(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            kill9(&mut process);
-        }
-    }
-
-    async fn restart(&mut self) {
-        self.kill();
-        self.process = Some(self.env.serve(self.port).await);
-    }
-
-    async fn finish(mut self) {
-        self.kill();
-        if let Some(db) = self.db.take() {
-            db.drop_all().await;
-        }
-    }
-}
-
 /// Both signatures of a delivery verify with the secret: `X-Learnomy-Signature` computed here,
 /// the Standard Webhooks headers with the `standardwebhooks` library.
 fn assert_signed(r: &Received) {
@@ -276,7 +194,7 @@ both_backends!(
         let service = Service::start(backend, "pro").await;
         let rx = Receiver::start().await;
         let slugs: Vec<&str> = HOOKS.iter().map(|(slug, _, _)| *slug).collect();
-        service.subscribe(&rx.url("/wp"), &slugs).await;
+        service.subscribe(&rx.url("/wp"), &slugs, SECRET).await;
         let wp = WordPress::start(&service.base(), &service.token).await;
 
         let made = wp
@@ -410,7 +328,7 @@ both_backends!(
         let mut service = Service::start(backend, "free").await;
         let rx = Receiver::start().await;
         service
-            .subscribe(&rx.url("/outage"), &["course_completed"])
+            .subscribe(&rx.url("/outage"), &["course_completed"], SECRET)
             .await;
         let wp = WordPress::start(&service.base(), &service.token).await;
 
@@ -490,7 +408,7 @@ async fn a_refused_event_is_set_aside_shown_and_never_blocks_the_rest() {
     let service = Service::start(Backend::Sqlite, "free").await;
     let rx = Receiver::start().await;
     service
-        .subscribe(&rx.url("/refused"), &["course_completed"])
+        .subscribe(&rx.url("/refused"), &["course_completed"], SECRET)
         .await;
     let wp = WordPress::start(&service.base(), &service.token).await;
     let mut calls = completions(1, 4);

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use lwh_storage::Backend;
 use serde_json::{json, Value};
 
-use super::process::free_port;
+use super::process::{free_port, kill9, ProcessEnv, Running};
+use super::TestDb;
 
 /// The key the test-only must-use plugin asks for.
 const TEST_KEY: &str = "lrn-test-key-5c1e";
@@ -113,7 +115,8 @@ impl WordPress {
         assert_eq!(answer["fired"], n, "{answer}");
     }
 
-    /// Creates users (login, email, display name) and posts (title, post type); answers ids.
+    /// Creates users (login, email, display name, and optionally role — subscriber by default —
+    /// and password) and posts (title, post type); answers ids.
     pub async fn fixtures(&self, users: Value, posts: Value) -> Value {
         self.test_call("fixtures", Some(json!({"users": users, "posts": posts})))
             .await
@@ -142,20 +145,25 @@ impl WordPress {
 
     /// Signs in as the administrator (`wp-login.php`, as a browser does).
     pub async fn sign_in(&self) -> Admin {
+        self.sign_in_as(ADMIN_USER, ADMIN_PASSWORD).await
+    }
+
+    /// Signs in as any user (e.g. a subscriber made with [`WordPress::fixtures`]).
+    pub async fn sign_in_as(&self, user: &str, password: &str) -> Admin {
         let login = self
             .client
             .post(format!("{}/wp-login.php", self.base))
             .header("Cookie", "wordpress_test_cookie=WP%20Cookie%20check")
             .form(&[
-                ("log", ADMIN_USER),
-                ("pwd", ADMIN_PASSWORD),
+                ("log", user),
+                ("pwd", password),
                 ("testcookie", "1"),
                 ("redirect_to", "/wp-admin/"),
             ])
             .send()
             .await
             .expect("wp-login.php");
-        assert_eq!(login.status(), 302, "the administrator signs in");
+        assert_eq!(login.status(), 302, "{user} signs in");
         let cookies: Vec<String> = login
             .headers()
             .get_all("set-cookie")
@@ -207,36 +215,69 @@ impl Admin {
         res.text().await.expect("HTML")
     }
 
-    /// Submits the first form of `page` whose `action` field is `action`, with every hidden
-    /// field it carries (its nonce, a row id), to admin-post.php; answers the status and the
-    /// redirect target.
-    pub async fn submit(&self, page: &str, action: &str) -> (u16, String) {
+    /// Any page as this user: its status and HTML (a user without the capability gets 403).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie)
+            .send()
+            .await
+            .expect("wp-admin page");
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap_or_default())
+    }
+
+    /// The hidden fields (its nonce, a row id…) of the first form of `page` whose `action`
+    /// field is `action` and whose markup contains `containing` (e.g. a webhook id; "" for any).
+    pub fn form_fields(page: &str, action: &str, containing: &str) -> Vec<(String, String)> {
         let marker = format!("name=\"action\" value=\"{action}\"");
-        let at = page
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {action} form on the page"));
-        let begin = page[..at].rfind("<form").unwrap_or(0);
-        let end = page[at..].find("</form>").map_or(page.len(), |e| at + e);
-        let fields: Vec<(String, String)> = page[begin..end]
-            .split("<input")
+        let form = page
+            .split("<form")
+            .skip(1)
+            .map(|rest| rest.split("</form>").next().unwrap_or(rest))
+            .find(|form| form.contains(&marker) && form.contains(containing))
+            .unwrap_or_else(|| panic!("no {action} form ({containing}) on the page"));
+        form.split("<input")
             .skip(1)
             .filter(|input| input.contains("type=\"hidden\""))
             .filter_map(|input| {
                 let attr = |name: &str| {
                     input
-                        .split(&format!("{name}=\""))
+                        .split(&format!(" {name}=\""))
                         .nth(1)
                         .and_then(|rest| rest.split('"').next())
-                        .map(str::to_owned)
+                        .map(|value| value.replace("&amp;", "&").replace("&#038;", "&"))
                 };
                 Some((attr("name")?, attr("value").unwrap_or_default()))
             })
-            .collect();
+            .collect()
+    }
+
+    /// Submits the first form of `page` whose `action` field is `action`, with every hidden
+    /// field it carries (its nonce, a row id), to admin-post.php; answers the status and the
+    /// redirect target.
+    pub async fn submit(&self, page: &str, action: &str) -> (u16, String) {
+        let fields = Self::form_fields(page, action, "");
         let form: Vec<(&str, &str)> = fields
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         self.post_admin(&form).await
+    }
+
+    /// POSTs a form to admin-ajax.php; answers the status and the body.
+    pub async fn post_ajax(&self, form: &[(&str, &str)]) -> (u16, String) {
+        let res = self
+            .client
+            .post(format!("{}/wp-admin/admin-ajax.php", self.base))
+            .header("Cookie", &self.cookie)
+            .form(form)
+            .send()
+            .await
+            .expect("admin-ajax.php");
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap_or_default())
     }
 
     /// POSTs a form to admin-post.php; answers the status and the redirect target.
@@ -256,6 +297,126 @@ impl Admin {
             .unwrap_or_default()
             .to_owned();
         (res.status().as_u16(), location)
+    }
+}
+
+/// The service binary as a process (`serve`) with a database of its own, and one token holding
+/// both scopes, as a WordPress site uses it.
+pub struct Service {
+    env: ProcessEnv,
+    port: u16,
+    /// A token with the scopes `events:write` and `webhooks:manage`.
+    pub token: String,
+    process: Option<Running>,
+    db: Option<TestDb>,
+    _dir: tempfile::TempDir,
+}
+
+impl Service {
+    /// Starts `serve` on `backend` with `plan` ("free" or "pro"): loopback receivers over plain
+    /// http allowed, quick retries (see [`ProcessEnv::new`]).
+    pub async fn start(backend: Backend, plan: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDb::create(backend).await;
+        let mut env = ProcessEnv::new(dir.path(), db.postgres_url());
+        env.vars
+            .push(("LEARNOMY_WEBHOOKS_PLAN".into(), plan.to_owned()));
+        // One token for everything the plugin does: report events and manage webhooks.
+        let token = env.run(&[
+            "token",
+            "create",
+            "--scope",
+            "events:write",
+            "--scope",
+            "webhooks:manage",
+            "--name",
+            "wordpress",
+        ]);
+        let port = free_port();
+        let process = env.serve(port).await;
+        Self {
+            env,
+            port,
+            token,
+            process: Some(process),
+            db: Some(db),
+            _dir: dir,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a webhook through the API with `secret`.
+    pub async fn subscribe(&self, url: &str, events: &[&str], secret: &str) {
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v1/webhooks", self.base()))
+            .bearer_auth(&self.token)
+            .json(&json!({"url": url, "events": events, "secret": secret}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            201,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
+    }
+
+    /// A GET of the API with the token: the status and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let res = reqwest::Client::new()
+            .get(format!("{}{path}", self.base()))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("the service answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A POST of JSON to the API with the token: the status and the JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = reqwest::Client::new()
+            .post(format!("{}{path}", self.base()))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("the service answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Every webhook, as `GET /api/v1/webhooks` lists them.
+    pub async fn webhooks(&self) -> Vec<Value> {
+        let (status, body) = self.get("/api/v1/webhooks").await;
+        assert_eq!(status, 200, "{body}");
+        body["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// `kill -9`: nothing the process was doing gets finished.
+    pub fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            kill9(&mut process);
+        }
+    }
+
+    /// Kills the process and starts it again on the same port and database.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.process = Some(self.env.serve(self.port).await);
+    }
+
+    /// Stops the process and drops the database.
+    pub async fn finish(mut self) {
+        self.kill();
+        if let Some(db) = self.db.take() {
+            db.drop_all().await;
+        }
     }
 }
 

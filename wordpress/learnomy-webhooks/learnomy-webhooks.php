@@ -2,7 +2,7 @@
 /**
  * Plugin Name:       Learnomy Webhooks
  * Plugin URI:        https://learnomy.com/
- * Description:       Reports Learnomy LMS events (enrolments, completions, certificates, orders…) to a Learnomy Webhooks service, which delivers them to every subscribed webhook. Events wait in a local outbox until the service accepts them.
+ * Description:       Reports Learnomy LMS events (enrolments, completions, certificates, orders…) to a Learnomy Webhooks service, which delivers them to every subscribed webhook, and manages those webhooks and their Delivery Log from Learnomy > Webhooks. Events wait in a local outbox until the service accepts them.
  * Version:           0.1.0
  * Requires at least: 6.1
  * Requires PHP:      7.4
@@ -26,6 +26,9 @@ require_once LRN_WEBHOOKS_DIR . 'includes/class-lrn-webhooks-outbox.php';
 require_once LRN_WEBHOOKS_DIR . 'includes/class-lrn-webhooks-events.php';
 require_once LRN_WEBHOOKS_DIR . 'includes/class-lrn-webhooks-connection.php';
 require_once LRN_WEBHOOKS_DIR . 'includes/class-lrn-webhooks-sender.php';
+require_once LRN_WEBHOOKS_DIR . 'includes/class-lrn-webhooks-api.php';
+require_once LRN_WEBHOOKS_DIR . 'includes/class-lrn-webhooks-manage.php';
+require_once LRN_WEBHOOKS_DIR . 'includes/class-lrn-webhooks-log.php';
 require_once LRN_WEBHOOKS_DIR . 'includes/class-lrn-webhooks-admin.php';
 require_once LRN_WEBHOOKS_DIR . 'includes/class-lrn-webhooks-plugin.php';
 

@@ -8,7 +8,9 @@
 defined( 'ABSPATH' ) || exit;
 
 /**
- * Connection settings, outbox state, refused events; works without JavaScript.
+ * The page: the webhooks (Learnomy_Webhooks_Manage) and their Delivery Log
+ * (Learnomy_Webhooks_Log) first, then the connection settings, the outbox state and the refused
+ * events; works without JavaScript.
  */
 class Learnomy_Webhooks_Admin {
 
@@ -35,6 +37,8 @@ class Learnomy_Webhooks_Admin {
 		foreach ( array( 'save_settings', 'check', 'send_now', 'retry', 'discard', 'dismiss_dropped' ) as $action ) {
 			add_action( 'admin_post_lrn_webhooks_' . $action, array( __CLASS__, 'handle_' . $action ) );
 		}
+		Learnomy_Webhooks_Manage::register();
+		Learnomy_Webhooks_Log::register();
 	}
 
 	/**
@@ -62,13 +66,32 @@ class Learnomy_Webhooks_Admin {
 	}
 
 	/**
-	 * The page's stylesheet, on the page only.
+	 * The page's stylesheet and script, on the page only. The script only enhances: Copy,
+	 * Regenerate, Select all, the confirmation prompts, Test and the log's filters without a
+	 * reload. It never receives a token.
 	 *
 	 * @param string $hook_suffix The current screen's hook suffix.
 	 */
 	public static function enqueue( $hook_suffix ) {
 		if ( '' !== self::$hook_suffix && self::$hook_suffix === $hook_suffix ) {
-			wp_enqueue_style( 'lrn-webhooks-admin', plugins_url( 'assets/admin.css', LRN_WEBHOOKS_FILE ), array(), LRN_WEBHOOKS_VERSION );
+			wp_enqueue_style( 'lrn-webhooks-admin', plugins_url( 'assets/admin.css', LRN_WEBHOOKS_FILE ), array( 'dashicons' ), LRN_WEBHOOKS_VERSION );
+			wp_enqueue_script( 'lrn-webhooks-admin', plugins_url( 'assets/admin.js', LRN_WEBHOOKS_FILE ), array(), LRN_WEBHOOKS_VERSION, true );
+			wp_localize_script(
+				'lrn-webhooks-admin',
+				'lrnWebhooks',
+				array(
+					'ajaxUrl'    => admin_url( 'admin-ajax.php' ),
+					'copied'     => __( 'Copied', 'learnomy-webhooks' ),
+					'copyFailed' => __( 'Could not copy: select the key and press Ctrl+C (⌘+C on a Mac).', 'learnomy-webhooks' ),
+					'newKey'     => __( 'New key generated. Copy it before you save.', 'learnomy-webhooks' ),
+					'testing'    => __( 'Sending a test…', 'learnomy-webhooks' ),
+					/* translators: %s: the error */
+					'testError'  => __( 'The test could not run: %s', 'learnomy-webhooks' ),
+					'loading'    => __( 'Loading…', 'learnomy-webhooks' ),
+					/* translators: %s: the error */
+					'loadError'  => __( 'The deliveries could not be loaded: %s', 'learnomy-webhooks' ),
+				)
+			);
 		}
 	}
 
@@ -150,7 +173,7 @@ class Learnomy_Webhooks_Admin {
 	 *
 	 * @param string $action The nonce action.
 	 */
-	private static function guard( $action ) {
+	public static function guard( $action ) {
 		if ( ! current_user_can( self::CAP ) ) {
 			wp_die( esc_html__( 'Sorry, you are not allowed to manage Learnomy Webhooks.', 'learnomy-webhooks' ), 403 );
 		}
@@ -163,7 +186,7 @@ class Learnomy_Webhooks_Admin {
 	 * @param string $type    'success', 'warning', 'error' or 'info'.
 	 * @param string $message Plain text.
 	 */
-	private static function flash( $type, $message ) {
+	public static function flash( $type, $message ) {
 		$key     = 'lrn_webhooks_notice_' . get_current_user_id();
 		$notices = get_transient( $key );
 		$notices = is_array( $notices ) ? $notices : array();
@@ -313,29 +336,51 @@ class Learnomy_Webhooks_Admin {
 	}
 
 	/**
-	 * The page.
+	 * The page: `view` chooses the Webhooks view (the default, with the Connection and Outbox
+	 * sections below), the Delivery Log, a delivery, a confirmation, or the Learnomy Pro tab.
 	 */
 	public static function render() {
 		if ( ! current_user_can( self::CAP ) ) {
 			wp_die( esc_html__( 'Sorry, you are not allowed to manage Learnomy Webhooks.', 'learnomy-webhooks' ), 403 );
 		}
 		echo '<div class="wrap lrn-webhooks">';
-		echo '<h1>' . esc_html__( 'Webhooks', 'learnomy-webhooks' ) . '</h1>';
+		switch ( Learnomy_Webhooks_Manage::query_arg( 'view' ) ) {
+			case 'log':
+				Learnomy_Webhooks_Log::render_log();
+				break;
+			case 'delivery':
+				Learnomy_Webhooks_Log::render_delivery();
+				break;
+			case 'confirm':
+				Learnomy_Webhooks_Manage::render_confirm();
+				break;
+			case 'pro':
+				Learnomy_Webhooks_Manage::render_pro();
+				break;
+			default:
+				Learnomy_Webhooks_Manage::render_main();
+				echo '<div class="lrn-webhooks-settings" id="lrn-webhooks-connection">';
+				self::render_connection();
+				self::render_outbox();
+				self::render_refused();
+				echo '</div>';
+		}
+		echo '</div>';
+	}
 
+	/**
+	 * The notices kept for this user's next page view (and forgets them).
+	 */
+	public static function render_flash() {
 		$key     = 'lrn_webhooks_notice_' . get_current_user_id();
 		$notices = get_transient( $key );
 		if ( is_array( $notices ) ) {
 			delete_transient( $key );
 			foreach ( $notices as $notice ) {
 				$type = isset( $notice['type'] ) && in_array( $notice['type'], array( 'success', 'warning', 'error', 'info' ), true ) ? $notice['type'] : 'info';
-				echo '<div class="notice notice-' . esc_attr( $type ) . '"><p>' . esc_html( isset( $notice['message'] ) ? (string) $notice['message'] : '' ) . '</p></div>';
+				echo '<div class="notice notice-' . esc_attr( $type ) . ' lrn-webhooks-flash"><p>' . esc_html( isset( $notice['message'] ) ? (string) $notice['message'] : '' ) . '</p></div>';
 			}
 		}
-
-		self::render_connection();
-		self::render_outbox();
-		self::render_refused();
-		echo '</div>';
 	}
 
 	/**
@@ -343,7 +388,7 @@ class Learnomy_Webhooks_Admin {
 	 */
 	private static function render_connection() {
 		echo '<h2>' . esc_html__( 'Connection', 'learnomy-webhooks' ) . '</h2>';
-		echo '<p>' . esc_html__( 'Events are reported to a Learnomy Webhooks service with a token of scope events:write (or webhooks:manage).', 'learnomy-webhooks' ) . '</p>';
+		echo '<p>' . esc_html__( 'Events are reported to a Learnomy Webhooks service with a token of scope events:write; managing webhooks on this page also needs the scope webhooks:manage (one token may hold both).', 'learnomy-webhooks' ) . '</p>';
 
 		$url_constant   = Learnomy_Webhooks_Connection::url_is_constant();
 		$token_constant = Learnomy_Webhooks_Connection::token_is_constant();
@@ -384,7 +429,7 @@ class Learnomy_Webhooks_Admin {
 				) . '</p>';
 				echo '<p><label><input type="checkbox" name="lrn_webhooks_forget_token" value="1" /> ' . esc_html__( 'Delete the saved token', 'learnomy-webhooks' ) . '</label></p>';
 			} else {
-				echo '<p class="description">' . esc_html__( 'No token is saved. Create one with: learnomy-webhooks token create --scope events:write --name wordpress', 'learnomy-webhooks' ) . '</p>';
+				echo '<p class="description">' . esc_html__( 'No token is saved. Create one with: learnomy-webhooks token create --scope events:write --scope webhooks:manage --name wordpress', 'learnomy-webhooks' ) . '</p>';
 			}
 		}
 		echo '</td></tr>';

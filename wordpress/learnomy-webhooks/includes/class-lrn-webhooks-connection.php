@@ -160,6 +160,28 @@ class Learnomy_Webhooks_Connection {
 	}
 
 	/**
+	 * Sends a request to the service's API with the token.
+	 *
+	 * @param string     $method  GET, POST, PATCH or DELETE.
+	 * @param string     $path    Path starting with '/'.
+	 * @param array|null $body    JSON body, or null for none.
+	 * @param int        $timeout Seconds the request may take (0: the default).
+	 * @return array|WP_Error The wp_remote_request response.
+	 */
+	public static function request( $method, $path, $body = null, $timeout = 0 ) {
+		$args           = self::request_args( true );
+		$args['method'] = $method;
+		if ( $timeout > 0 ) {
+			$args['timeout'] = $timeout;
+		}
+		if ( null !== $body ) {
+			$args['headers']['Content-Type'] = 'application/json';
+			$args['body']                    = wp_json_encode( $body );
+		}
+		return wp_remote_request( self::url() . $path, $args );
+	}
+
+	/**
 	 * Decodes a response's JSON body.
 	 *
 	 * @param array|WP_Error $response A wp_remote_* response.
