@@ -3,8 +3,8 @@
 //! while the database cannot write, nothing it accepted is lost, and the service recovers by
 //! itself when the database comes back.
 //!
-//! Both need root (a tmpfs mount; a private PostgreSQL cluster), as in CI; elsewhere they say
-//! so and pass without running.
+//! Both need root (a tmpfs mount; a private PostgreSQL cluster), as in CI; elsewhere they fail
+//! saying so — never pass without running.
 
 mod common;
 
@@ -16,12 +16,18 @@ use common::process::{create_webhook, free_port, kill9, ProcessEnv};
 use common::receiver::Receiver;
 use serde_json::{json, Value};
 
-fn is_root() -> bool {
-    Command::new("id")
+/// Fails the test, saying why, when it cannot run here: a fault test that returns early would
+/// be counted as passed without having tried anything.
+fn require_root(why: &str) {
+    let root = Command::new("id")
         .arg("-u")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+        .unwrap_or(false);
+    assert!(
+        root,
+        "this test cannot run without root ({why}); run the suite as root, as CI does"
+    );
 }
 
 /// Posts one event; returns Some(id) on 202, and the status otherwise.
@@ -53,10 +59,7 @@ async fn post_event(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_on_a_full_disk_refuses_clearly_and_recovers() {
-    if !is_root() {
-        eprintln!("skipped: mounting a small tmpfs needs root (CI runs this test as root)");
-        return;
-    }
+    require_root("it mounts a small tmpfs");
     let dir = tempfile::tempdir().unwrap();
     let mount = dir.path().join("small-disk");
     std::fs::create_dir_all(&mount).unwrap();
@@ -211,12 +214,7 @@ impl Drop for PrivateCluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_under_load_loses_nothing() {
-    if !is_root() {
-        eprintln!(
-            "skipped: creating a private PostgreSQL cluster needs root (CI runs this test as root)"
-        );
-        return;
-    }
+    require_root("it creates a private PostgreSQL cluster");
     let cluster = PrivateCluster::create();
     let url = format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port);
     let dir = tempfile::tempdir().unwrap();

@@ -684,15 +684,45 @@ both_backends!(the_delivery_log_is_pro_only, |backend| async move {
         emit(&s, "quiz_passed", json!({})).await;
         rx.wait_for(2, WAIT).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let text = s
-            .client
-            .get(s.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let scrape = || async {
+            s.client
+                .get(s.url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        // The queue is counted in the background (never at scrape time): the first scrape
+        // starts a count, a later one shows it.
+        let started = std::time::Instant::now();
+        let mut text = scrape().await;
+        while !text.contains("learnomy_webhooks_queue_due") {
+            assert!(
+                started.elapsed() < WAIT,
+                "the queue figures never came: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            text = scrape().await;
+        }
+        // Scrapes in a row reuse that count: the figures only grow older.
+        let age = |text: &str| -> f64 {
+            text.lines()
+                .find(|l| l.starts_with("learnomy_webhooks_queue_figures_age_seconds "))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .expect("the figures' age")
+        };
+        let mut last = age(&text);
+        for _ in 0..30 {
+            let now = age(&scrape().await);
+            assert!(
+                now >= last,
+                "a scrape counted the queue again ({now} < {last})"
+            );
+            last = now;
+        }
         for series in [
             "learnomy_webhooks_queue_due",
             "learnomy_webhooks_webhooks{status=\"active\"} 1",

@@ -119,6 +119,28 @@ pub struct BackendReport {
     pub isolation_events: usize,
     pub isolation_alone_per_s: f64,
     pub isolation_beside_dead_per_s: f64,
+    /// `/metrics` scrape time (p50, max; ms) with an empty queue and with the backlog queued
+    /// (absent in older reports).
+    #[serde(default)]
+    pub metrics_scrape_empty_ms: Option<(f64, f64)>,
+    #[serde(default)]
+    pub metrics_scrape_backlog_ms: Option<(f64, f64)>,
+}
+
+/// `n` scrapes of `/metrics`, one after another: (p50, max) in ms. `/metrics` needs no
+/// authentication, so what one costs must not grow with the queue.
+async fn scrape_times(svc: &Service, n: usize) -> anyhow::Result<(f64, f64)> {
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let res = client.get(svc.url("/metrics")).send().await?;
+        anyhow::ensure!(res.status().is_success(), "/metrics: {}", res.status());
+        res.bytes().await?;
+        times.push(started.elapsed());
+    }
+    let max = times.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    Ok((load::percentile_ms(&mut times, 50.0), max))
 }
 
 /// The whole run.
@@ -358,6 +380,7 @@ async fn measure_backend(
 
     // Backlog: held for a paused webhook, then resumed.
     if plan.backlog > 0 && !args.isolation_only {
+        report.metrics_scrape_empty_ms = Some(scrape_times(&svc, 50).await?);
         let held_rx = Receiver::start(false).await?;
         let id = svc
             .webhook(&format!("http://{}/held", held_rx.addr), "order_completed")
@@ -385,6 +408,9 @@ async fn measure_backend(
         }
         let resumed = Instant::now();
         svc.set_status(&id, "active").await?;
+        // The whole backlog is queued and due now: what a scrape costs (the count itself runs
+        // in the background at most every 10 s).
+        report.metrics_scrape_backlog_ms = Some(scrape_times(&svc, 50).await?);
         let mut peak_draining = 0u64;
         while held_rx.distinct() < plan.backlog && resumed.elapsed() < Duration::from_secs(1800) {
             peak_draining = peak_draining.max(svc.rss_bytes());
@@ -395,6 +421,12 @@ async fn measure_backend(
         report.backlog_peak_rss_held_mb = peak_held as f64 / 1e6;
         report.backlog_peak_rss_draining_mb = peak_draining as f64 / 1e6;
         eprintln!("  {backend:?} backlog {}: drained at {:.0}/s, peak RSS {:.0} MB held / {:.0} MB draining", plan.backlog, report.backlog_drain_per_s, report.backlog_peak_rss_held_mb, report.backlog_peak_rss_draining_mb);
+        if let (Some(e), Some(b)) = (
+            report.metrics_scrape_empty_ms,
+            report.metrics_scrape_backlog_ms,
+        ) {
+            eprintln!("  {backend:?} /metrics scrape p50/max: {:.2}/{:.2} ms empty, {:.2}/{:.2} ms with {} queued", e.0, e.1, b.0, b.1, plan.backlog);
+        }
     }
     svc.stop().await;
     Ok(report)

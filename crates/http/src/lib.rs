@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
     // Install the metrics recorder before anything counts.
     metrics::handle();
     let (api, openapi) = api::router_with_openapi();
+    let figures = std::sync::Arc::new(metrics::QueueFigures::default());
     let console = lwh_console::router(lwh_console::ConsoleState::new(
         state.app.clone(),
         state.sender.clone(),
@@ -35,7 +36,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(console)
         .merge(health::router())
-        .route("/metrics", axum::routing::get(metrics::scrape))
+        .route(
+            "/metrics",
+            axum::routing::get(
+                move |axum::extract::State(state): axum::extract::State<AppState>| {
+                    metrics::scrape(state, figures.clone())
+                },
+            ),
+        )
         .merge(api)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

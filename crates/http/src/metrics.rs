@@ -1,13 +1,18 @@
 //! `/metrics`: Prometheus text. Counters and histograms come from the `metrics` facade; queue
-//! and status gauges are read from the database at scrape time, so every process reports the
-//! shared queue's true state.
+//! and status gauges come from the database, so every process reports the shared queue's true
+//! state — but not at scrape time: `/metrics` needs no authentication, and counting a queue of a
+//! million deliveries on every request would let anyone make the database scan it at will. A
+//! scrape serves the figures of the last count and, when they are older than
+//! [`QUEUE_FIGURES_MAX_AGE`], starts one new count in the background (at most one at a time).
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use lwh_domain::Timestamp;
+use lwh_storage::QueueStats;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::AppState;
@@ -54,11 +59,65 @@ fn describe() {
     );
 }
 
-/// Renders every metric.
-pub async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
+/// How old the queue figures may be before a scrape starts a new count.
+pub const QUEUE_FIGURES_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// The last queue count of one server (one router): when it finished and what it found
+/// (`None`: the database failed), and whether a count is running — so a burst of scrapes
+/// starts one count, not one each.
+#[derive(Default)]
+pub struct QueueFigures {
+    last: Mutex<(Option<Instant>, Option<QueueStats>)>,
+    counting: AtomicBool,
+}
+
+impl QueueFigures {
+    /// Counts the queue in the background when the figures are missing or stale.
+    fn refresh_if_stale(self: &Arc<Self>, state: &AppState) {
+        let stale = self
+            .last
+            .lock()
+            .map(|l| l.0.is_none_or(|at| at.elapsed() >= QUEUE_FIGURES_MAX_AGE))
+            .unwrap_or(true);
+        if !stale || self.counting.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (figures, store) = (Arc::clone(self), state.app.store().clone());
+        tokio::spawn(async move {
+            let stats = store.queue_stats(Timestamp::now()).await;
+            if let Err(e) = &stats {
+                tracing::warn!(error = %e, "metrics: queue figures unavailable");
+            }
+            if let Ok(mut last) = figures.last.lock() {
+                *last = (Some(Instant::now()), stats.ok());
+            }
+            metrics::counter!("learnomy_webhooks_queue_counts_total").increment(1);
+            figures.counting.store(false, Ordering::SeqCst);
+        });
+    }
+
+    fn current(&self) -> (Option<Duration>, Option<QueueStats>) {
+        self.last
+            .lock()
+            .map(|l| (l.0.map(|at| at.elapsed()), l.1.clone()))
+            .unwrap_or((None, None))
+    }
+}
+
+/// Renders every metric, with `figures`' queue gauges.
+pub async fn scrape(state: AppState, figures: Arc<QueueFigures>) -> impl IntoResponse {
+    figures.refresh_if_stale(&state);
     let mut text = handle().map(|h| h.render()).unwrap_or_default();
-    match state.app.store().queue_stats(Timestamp::now()).await {
-        Ok(q) => {
+    let (age, stats) = figures.current();
+    if let Some(age) = age {
+        text.push_str("# HELP learnomy_webhooks_queue_figures_age_seconds How old the queue figures below are (they are counted at most every 10 s).\n# TYPE learnomy_webhooks_queue_figures_age_seconds gauge\n");
+        text.push_str(&format!(
+            "learnomy_webhooks_queue_figures_age_seconds {:.3}\n",
+            age.as_secs_f64()
+        ));
+    }
+    match stats {
+        Some(q) => {
             text.push_str("# HELP learnomy_webhooks_queue_scheduled Deliveries with a due time (due, scheduled retries, claimed).\n# TYPE learnomy_webhooks_queue_scheduled gauge\n");
             text.push_str(&format!(
                 "learnomy_webhooks_queue_scheduled {}\n",
@@ -83,12 +142,12 @@ pub async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
                     status.as_str()
                 ));
             }
-            text.push_str("# HELP learnomy_webhooks_up Whether the database answered this scrape.\n# TYPE learnomy_webhooks_up gauge\nlearnomy_webhooks_up 1\n");
+            text.push_str("# HELP learnomy_webhooks_up Whether the database answered the last count.\n# TYPE learnomy_webhooks_up gauge\nlearnomy_webhooks_up 1\n");
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "metrics: queue figures unavailable");
-            text.push_str("# HELP learnomy_webhooks_up Whether the database answered this scrape.\n# TYPE learnomy_webhooks_up gauge\nlearnomy_webhooks_up 0\n");
+        None if age.is_some() => {
+            text.push_str("# HELP learnomy_webhooks_up Whether the database answered the last count.\n# TYPE learnomy_webhooks_up gauge\nlearnomy_webhooks_up 0\n");
         }
+        None => {} // the first count is under way
     }
     (
         StatusCode::OK,

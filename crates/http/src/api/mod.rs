@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 use crate::auth::{Authorized, Manage};
 use crate::AppState;
 
+pub use events::{BatchRequest, EventRequest};
 pub use views::{Data, WebhookView};
 
 #[derive(OpenApi)]
