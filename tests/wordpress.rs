@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use common::receiver::{Received, Receiver};
-use common::wordpress::{lint_plugin, Service, WordPress};
+use common::wordpress::{lint_plugin, Admin, Service, WordPress};
 use hmac::{Hmac, Mac};
 use lwh_storage::Backend;
 use serde_json::{json, Value};
@@ -517,6 +517,139 @@ async fn uninstall_leaves_no_table_option_or_cron_event() {
     assert_eq!(after["tables"], json!([]), "{after}");
     assert_eq!(after["options"], json!([]), "{after}");
     assert_eq!(after["cron_next"], Value::Null, "{after}");
+    wp.assert_clean_debug_log();
+    drop(wp);
+    service.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pro_slugs_filter_adds_events_and_the_outbox_cap_drops_with_a_notice() {
+    // The service knows one extra event (Pro's extra_events); the site reports two.
+    let service = Service::start_with(
+        Backend::Sqlite,
+        "pro",
+        &[(
+            "EXTRA_EVENTS",
+            r#"[{ slug = "badge_awarded", label = "Badge awarded" }]"#,
+        )],
+    )
+    .await;
+    let rx = Receiver::start().await;
+    service
+        .subscribe(&rx.url("/extra"), &["badge_awarded"], SECRET)
+        .await;
+    let wp = WordPress::start(&service.base(), &service.token).await;
+    let made = wp
+        .fixtures(
+            json!([{"login": "sam", "email": "sam@example.com", "display_name": "Sam Rivera"}]),
+            json!([]),
+        )
+        .await;
+    let user = made["users"][0].as_i64().unwrap();
+    wp.fire_with(
+        &[
+            (
+                "learnomy_pro_badge_awarded".to_owned(),
+                vec![json!(3), json!(user)],
+            ),
+            (
+                "learnomy_pro_mystery_event".to_owned(),
+                vec![json!({"x": 1})],
+            ),
+        ],
+        json!({"extra_slugs": {"badge_awarded": ["badge_id", "user_id"], "mystery_event": []}}),
+    )
+    .await;
+    wp.cron().await;
+    let got = exactly(&rx, 1).await;
+    assert_signed(&got[0]);
+    assert_eq!(got[0].header("x-learnomy-event"), "badge_awarded");
+    assert_eq!(
+        got[0].json()["data"],
+        json!({"badge_id": 3, "user_id": user, "user_name": "Sam Rivera", "user_email": "sam@example.com"}),
+        "named by the filter's argument list, enriched like any event"
+    );
+    let state = wp.state().await;
+    assert_eq!(
+        state["outbox_refused"], 1,
+        "the slug the service does not know: {state}"
+    );
+    assert!(
+        state["refused"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown_event"),
+        "{state}"
+    );
+
+    // The cap: with room for 3 waiting events, the 4th and 5th are dropped and counted, and
+    // every admin screen says so.
+    let mut service = service;
+    service.kill();
+    wp.fire_with(&completions(1, 6), json!({"max_rows": 3}))
+        .await;
+    let state = wp.state().await;
+    assert_eq!(state["outbox_pending"], 3, "{state}");
+    assert_eq!(state["dropped"], 2, "{state}");
+    let admin = wp.sign_in().await;
+    let dashboard = admin.page("/wp-admin/").await;
+    assert!(
+        dashboard.contains("lrn-webhooks-dropped") && dashboard.contains("2 events"),
+        "the notice on the dashboard says how many were dropped"
+    );
+    wp.assert_clean_debug_log();
+    drop(wp);
+    service.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_owner_connects_on_the_settings_screen_and_the_token_is_never_shown_again() {
+    let service = Service::start(Backend::Sqlite, "free").await;
+    let rx = Receiver::start().await;
+    service
+        .subscribe(&rx.url("/settings"), &["course_completed"], SECRET)
+        .await;
+    let wp = WordPress::start_unconfigured().await;
+    // Not connected yet: events wait in the outbox, and the page says what is missing.
+    wp.fire(&completions(1, 3)).await;
+    let admin = wp.sign_in().await;
+    let page = admin.page(PLUGIN_PAGE).await;
+    let mut fields = Admin::form_fields(&page, "lrn_webhooks_save_settings", "");
+    fields.push(("lrn_webhooks_url".into(), service.base()));
+    fields.push(("lrn_webhooks_token".into(), service.token.clone()));
+    let form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, _) = admin.post_admin(&form).await;
+    assert_eq!(status, 302, "Save answers with a redirect");
+    let page = admin.page(PLUGIN_PAGE).await;
+    assert!(page.contains("Settings saved."), "{page}");
+    assert!(
+        !page.contains(&service.token),
+        "the saved token is never printed again"
+    );
+    assert!(
+        page.contains(&format!("{}…", &service.token[..8])),
+        "only its first characters, to recognise it"
+    );
+    // Saving again with the token field empty keeps the token.
+    let mut fields = Admin::form_fields(&page, "lrn_webhooks_save_settings", "");
+    fields.push(("lrn_webhooks_url".into(), service.base()));
+    fields.push(("lrn_webhooks_token".into(), String::new()));
+    let form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    admin.post_admin(&form).await;
+    // The events that waited, and a new one, are delivered.
+    wp.fire(&completions(3, 4)).await;
+    wp.cron().await;
+    let got = exactly(&rx, 3).await;
+    assert_each_once(&got, 1..4);
+    for r in &got {
+        assert_signed(r);
+    }
     wp.assert_clean_debug_log();
     drop(wp);
     service.finish().await;

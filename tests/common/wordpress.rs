@@ -39,19 +39,34 @@ impl WordPress {
     /// Builds a fresh site that reports to the service at `service_url` with `token` (set as
     /// the `LEARNOMY_WEBHOOKS_URL` / `_TOKEN` constants in `wp-config.php`).
     pub async fn start(service_url: &str, token: &str) -> Self {
+        Self::build(Some((service_url, token))).await
+    }
+
+    /// A fresh site whose connection is not configured (no constants in `wp-config.php`): the
+    /// admin sets it on the plugin's settings screen, as a new site owner does.
+    pub async fn start_unconfigured() -> Self {
+        Self::build(None).await
+    }
+
+    async fn build(connection: Option<(&str, &str)>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("lwh-wp-")
             .tempdir()
             .expect("temp dir");
         let port = free_port();
-        let out = Command::new(root().join("scripts/wordpress-testbed"))
+        let mut testbed = Command::new(root().join("scripts/wordpress-testbed"));
+        testbed
             .arg(dir.path())
             .arg(port.to_string())
             .env("LRN_TEST_HOOKS_KEY", TEST_KEY)
-            .env("LEARNOMY_WEBHOOKS_URL", service_url)
-            .env("LEARNOMY_WEBHOOKS_TOKEN", token)
-            .output()
-            .expect("scripts/wordpress-testbed");
+            .env_remove("LEARNOMY_WEBHOOKS_URL")
+            .env_remove("LEARNOMY_WEBHOOKS_TOKEN");
+        if let Some((url, token)) = connection {
+            testbed
+                .env("LEARNOMY_WEBHOOKS_URL", url)
+                .env("LEARNOMY_WEBHOOKS_TOKEN", token);
+        }
+        let out = testbed.output().expect("scripts/wordpress-testbed");
         assert!(
             out.status.success(),
             "the WordPress test bed failed:\n{}\n{}",
@@ -100,6 +115,20 @@ impl WordPress {
         assert!(status.is_success(), "lrn_test={action}: {status}: {text}");
         serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("lrn_test={action} did not answer JSON ({e}): {text}"))
+    }
+
+    /// Fires hooks in one request with `options` merged into the request body (`extra_slugs` for
+    /// the `learnomy_pro_webhooks_event_slugs` filter, `max_rows` for the outbox cap).
+    pub async fn fire_with(&self, calls: &[(String, Vec<Value>)], options: Value) {
+        let calls: Vec<Value> = calls
+            .iter()
+            .map(|(hook, args)| json!({"hook": hook, "args": args}))
+            .collect();
+        let n = calls.len();
+        let mut body = options;
+        body["calls"] = Value::Array(calls);
+        let answer = self.test_call("fire", Some(body)).await;
+        assert_eq!(answer["fired"], n, "{answer}");
     }
 
     /// Fires Learnomy action hooks in one WordPress request: `(hook, args)` pairs.
@@ -316,11 +345,20 @@ impl Service {
     /// Starts `serve` on `backend` with `plan` ("free" or "pro"): loopback receivers over plain
     /// http allowed, quick retries (see [`ProcessEnv::new`]).
     pub async fn start(backend: Backend, plan: &str) -> Self {
+        Self::start_with(backend, plan, &[]).await
+    }
+
+    /// [`Service::start`] with more settings, as `(KEY, value)` for `LEARNOMY_WEBHOOKS_<KEY>`.
+    pub async fn start_with(backend: Backend, plan: &str, settings: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = TestDb::create(backend).await;
         let mut env = ProcessEnv::new(dir.path(), db.postgres_url());
         env.vars
             .push(("LEARNOMY_WEBHOOKS_PLAN".into(), plan.to_owned()));
+        for (key, value) in settings {
+            env.vars
+                .push((format!("LEARNOMY_WEBHOOKS_{key}"), (*value).to_owned()));
+        }
         // One token for everything the plugin does: report events and manage webhooks.
         let token = env.run(&[
             "token",

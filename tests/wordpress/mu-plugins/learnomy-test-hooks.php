@@ -5,6 +5,7 @@
  *
  * Requests (all answer JSON and exit; `key` must equal LRN_TEST_HOOKS_KEY):
  *   POST /?lrn_test=fire&key=K      {"extra_slugs":[…] or {slug:[arg names]} (optional),
+ *                                   "max_rows": N (optional: the outbox cap for this request),
  *                                    "calls":[{"hook":"learnomy_course_completed","args":[9,7,42]}]}
  *                                    → {"fired":N}
  *   POST /?lrn_test=fixtures&key=K  {"users":[{"login","email","display_name","role"?,"password"?}],"posts":[{"title","type"}]}
@@ -163,6 +164,16 @@ add_action(
 // the filter once at init (priority 0), before this plugin answers (priority 1).
 if ( lrn_test_hooks_request( 'fire' ) ) {
 	$lrn_test_hooks_body = lrn_test_hooks_body();
+	// "max_rows": the outbox cap for this request (learnomy_webhooks_outbox_max_rows).
+	if ( isset( $lrn_test_hooks_body['max_rows'] ) && is_int( $lrn_test_hooks_body['max_rows'] ) ) {
+		$lrn_test_hooks_cap = $lrn_test_hooks_body['max_rows'];
+		add_filter(
+			'learnomy_webhooks_outbox_max_rows',
+			static function () use ( $lrn_test_hooks_cap ) {
+				return $lrn_test_hooks_cap;
+			}
+		);
+	}
 	if ( isset( $lrn_test_hooks_body['extra_slugs'] ) && is_array( $lrn_test_hooks_body['extra_slugs'] ) ) {
 		$lrn_test_hooks_extra = $lrn_test_hooks_body['extra_slugs'];
 		add_filter(
