@@ -476,9 +476,14 @@ async fn check_connection_says_in_words_what_the_token_may_do() {
     assert!(page.contains(&connected), "{page}");
     assert!(page.contains("This token can report events and manage webhooks."));
 
-    // Down: said in words too.
+    // Down: the Webhooks page says so in a notice (not a PHP error), and so does the check.
     service.kill();
-    admin.submit(&page, "lrn_webhooks_check").await;
+    let down = admin.page(PLUGIN_PAGE).await;
+    assert!(
+        down.contains("The Learnomy Webhooks service does not answer at"),
+        "the page says the service is down"
+    );
+    admin.submit(&down, "lrn_webhooks_check").await;
     let page = admin.page(PLUGIN_PAGE).await;
     assert!(page.contains("does not answer"), "the service is down");
     // A forged request (no nonce) is refused.
