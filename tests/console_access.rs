@@ -1,7 +1,8 @@
 //! Console access rules over plain HTTP: every page and action refuses signed-out requests,
 //! every state-changing request needs the session's CSRF token, cookies carry their
-//! protections, the first-run setup link works once, and a webhook's secret never appears on
-//! a page after the one that created it.
+//! protections, the first-run setup link works once, a webhook's secret appears in no page
+//! after it is saved, every response carries the protective headers, and every link leads
+//! somewhere.
 
 mod common;
 
@@ -187,7 +188,7 @@ async fn signed_out_and_csrf_less_requests_are_refused() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 201);
+        assert_eq!(res.status(), 303, "Add Webhook answers with a redirect");
         let res = common::console_login(
             &client,
             &s.base,
@@ -220,7 +221,7 @@ async fn signed_out_and_csrf_less_requests_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_secret_appears_only_on_the_page_that_created_it() {
+async fn the_secret_appears_on_no_page_after_saving_and_a_reload_adds_nothing() {
     with_server(Backend::Sqlite, settings(Plan::Pro), |s| async move {
         let client = no_redirects();
         let (cookie, csrf) = sign_in(&s).await;
@@ -237,13 +238,28 @@ async fn the_secret_appears_only_on_the_page_that_created_it() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 201);
-        assert!(
-            res.text().await.unwrap().contains(secret),
-            "shown once, for copying"
-        );
+        // A redirect (a reload of the page it leads to adds nothing); the secret was the form's,
+        // copied before saving, and is in no answer after it.
+        assert_eq!(res.status(), 303);
+        let back = res.headers()["location"].to_str().unwrap().to_owned();
+        assert!(back.starts_with("/admin/webhooks?notice=added"), "{back}");
+        assert!(!res.text().await.unwrap().contains(secret));
         let id = s.app.list_webhooks().await.unwrap().0[0].id;
+        for _ in 0..2 {
+            client
+                .get(s.url(&back))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            s.app.list_webhooks().await.unwrap().0.len(),
+            1,
+            "reloading adds nothing"
+        );
         for path in [
+            back.clone(),
             "/admin/webhooks".to_owned(),
             format!("/admin/webhooks?edit={id}"),
             format!("/admin/webhooks/{id}/log"),
@@ -422,8 +438,17 @@ async fn api_tokens_page_creates_once_lists_and_revokes() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 201);
-        let page = res.text().await.unwrap();
+        assert_eq!(res.status(), 303, "Create token answers with a redirect");
+        assert_eq!(res.headers()["location"], "/admin/tokens");
+        let page = client
+            .get(s.url("/admin/tokens"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let token = page
             .split("id=\"created-token\"")
             .nth(1)
@@ -565,4 +590,49 @@ async fn every_console_response_carries_the_protective_headers() {
         assert!(!phish.contains("Call 555-0100") && !phish.contains("account is locked"));
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_link_of_every_console_page_leads_somewhere() {
+    for plan in [Plan::Free, Plan::Pro] {
+        with_server(Backend::Sqlite, settings(plan), |s| async move {
+            let client = no_redirects();
+            let (cookie, _) = sign_in(&s).await;
+            // Enough to show every kind of link: webhooks up to the Free limit (the Pro notice),
+            // an edit form, a log.
+            for i in 0..3 {
+                s.create_webhook(&format!("https://hooks.example.com/{i}"), &["quiz_passed"])
+                    .await;
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            let mut queue = vec!["/admin/webhooks".to_owned()];
+            while let Some(path) = queue.pop() {
+                if !seen.insert(path.clone()) {
+                    continue;
+                }
+                let res = client
+                    .get(s.url(&path))
+                    .header("cookie", &cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(
+                    matches!(res.status().as_u16(), 200 | 303),
+                    "{path}: {} ({plan:?})",
+                    res.status()
+                );
+                let page = res.text().await.unwrap();
+                for link in page.split("href=\"").skip(1) {
+                    let target = link.split('"').next().unwrap_or_default();
+                    let target = target.split('#').next().unwrap_or_default();
+                    if target.starts_with("/admin") {
+                        queue.push(target.replace("&amp;", "&"));
+                    }
+                }
+            }
+            assert!(seen.contains("/admin/pro") || plan == Plan::Pro, "{seen:?}");
+            assert!(seen.len() >= 6, "{seen:?}");
+        })
+        .await;
+    }
 }

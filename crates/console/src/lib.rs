@@ -29,7 +29,35 @@ pub struct ConsoleState {
     /// The delivery engine's HTTP client, for the Test button.
     pub sender: Sender,
     limiter: Arc<limiter::LoginLimiter>,
+    shown_once: Arc<ShownOnce>,
     openapi: Arc<str>,
+}
+
+/// A value to show once on the next page a session loads (a new API token after the redirect
+/// that follows "Create token"), then forgotten; kept 5 minutes at most, in this process.
+#[derive(Default)]
+pub struct ShownOnce {
+    values:
+        std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, String, String)>>,
+}
+
+impl ShownOnce {
+    const KEPT: std::time::Duration = std::time::Duration::from_secs(300);
+
+    /// Keeps `(name, value)` for the session whose token hash is `session`.
+    pub fn put(&self, session: &str, name: String, value: String) {
+        if let Ok(mut values) = self.values.lock() {
+            values.retain(|_, (at, _, _)| at.elapsed() < Self::KEPT);
+            values.insert(session.to_owned(), (std::time::Instant::now(), name, value));
+        }
+    }
+
+    /// Takes what was kept for `session`, if it is still fresh.
+    pub fn take(&self, session: &str) -> Option<(String, String)> {
+        let mut values = self.values.lock().ok()?;
+        let (at, name, value) = values.remove(session)?;
+        (at.elapsed() < Self::KEPT).then_some((name, value))
+    }
 }
 
 impl ConsoleState {
@@ -40,6 +68,7 @@ impl ConsoleState {
             app,
             sender,
             limiter: Arc::new(limiter::LoginLimiter::default()),
+            shown_once: Arc::default(),
             openapi: Arc::from(openapi),
         }
     }
@@ -106,6 +135,7 @@ routes! {
     POST "/admin/tokens" SessionAndCsrf => pages::tokens::create;
     POST "/admin/tokens/{id}/revoke" SessionAndCsrf => pages::tokens::revoke;
     GET "/admin/api" Session => pages::api_reference::show;
+    GET "/admin/pro" Session => pages::pro::show;
 }
 
 /// The console's router, built from [`ROUTES`]; every response carries [`protect`]'s headers.

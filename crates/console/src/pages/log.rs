@@ -47,7 +47,7 @@ fn pro_notice(session: &Session) -> Response {
             section.card.pro-notice #pro-notice {
                 span.pro-badge { "Pro" }
                 h2 { "Webhook Delivery Log is a Pro feature" }
-                p { "Available in Learnomy Pro: a per-webhook history of every outbound delivery, response code and retry, with redelivery. See the Pro Features page in your admin." }
+                p { "Available in Learnomy Pro: a per-webhook history of every outbound delivery, response code and retry, with redelivery. See the " a href="/admin/pro" { "Pro Features page" } "." }
             }
         },
     )

@@ -106,12 +106,14 @@ async fn render(
         .into_response()
 }
 
-/// The tokens page.
+/// The tokens page; right after "Create token", with the new token this once.
 pub async fn show(State(state): State<ConsoleState>, session: Session) -> Response {
-    render(&state, &session, None, None, StatusCode::OK).await
+    let created = state.shown_once.take(&session.token_hash);
+    render(&state, &session, created, None, StatusCode::OK).await
 }
 
-/// Creates a token and shows it once.
+/// Creates a token, then answers with a redirect (a reload creates nothing) to the page that
+/// shows it once.
 pub async fn create(
     State(state): State<ConsoleState>,
     session: Session,
@@ -139,14 +141,10 @@ pub async fn create(
     };
     match state.app.create_api_token(scopes, &form.name).await {
         Ok(created) => {
-            render(
-                &state,
-                &session,
-                Some((created.record.name, created.token)),
-                None,
-                StatusCode::CREATED,
-            )
-            .await
+            state
+                .shown_once
+                .put(&session.token_hash, created.record.name, created.token);
+            Redirect::to("/admin/tokens").into_response()
         }
         Err(AppError::Validation(errors)) => {
             let message = errors.first().map(|e| e.message.clone());

@@ -31,6 +31,9 @@ pub struct PageQuery {
 /// The confirmation a `?notice=` code stands for; unknown codes show nothing.
 fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
+        "added" => {
+            "Webhook added. Its secret key is the one in the form you saved; it is not shown again."
+        }
         "updated" => "Webhook updated.",
         "deleted" => "Webhook deleted.",
         "active" => "Webhook is now Active.",
@@ -96,7 +99,6 @@ struct PageModel {
     webhooks: Vec<WebhookRecord>,
     usage: Usage,
     form: FormModel,
-    created: Option<(WebhookRecord, String)>,
     notice: Option<String>,
 }
 
@@ -118,14 +120,13 @@ pub async fn show(
         }
     }
     let notice = q.notice.as_deref().and_then(notice_text).map(str::to_owned);
-    render(&state, &session, form, None, notice, StatusCode::OK).await
+    render(&state, &session, form, notice, StatusCode::OK).await
 }
 
 async fn render(
     state: &ConsoleState,
     session: &Session,
     form: FormModel,
-    created: Option<(WebhookRecord, String)>,
     notice: Option<String>,
     status: StatusCode,
 ) -> Response {
@@ -135,7 +136,6 @@ async fn render(
                 webhooks,
                 usage,
                 form,
-                created,
                 notice,
             };
             (
@@ -153,7 +153,7 @@ async fn render(
     }
 }
 
-/// Add Webhook: on success the page shows the new row and, this once, the secret.
+/// Add Webhook: on success, back to the page (a redirect), where the new row is.
 pub async fn create(
     State(state): State<ConsoleState>,
     session: Session,
@@ -172,18 +172,13 @@ pub async fn create(
         .create_webhook(form.url.trim(), &form.events, secret)
         .await
     {
-        Ok(created) => {
-            let secret = created.secret.expose().to_owned();
-            render(
-                &state,
-                &session,
-                FormModel::fresh(),
-                Some((created.webhook, secret)),
-                None,
-                StatusCode::CREATED,
-            )
-            .await
-        }
+        // Answered with a redirect, so a reload adds nothing; the secret was the form's, copied
+        // before saving, and no page shows it again.
+        Ok(created) => Redirect::to(&format!(
+            "/admin/webhooks?notice=added#row-{}",
+            created.webhook.id
+        ))
+        .into_response(),
         Err(e) => {
             let model = FormModel {
                 editing: None,
@@ -327,7 +322,6 @@ async fn refused_form(
         session,
         model,
         None,
-        None,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await
@@ -366,17 +360,6 @@ fn view(state: &ConsoleState, session: &Session, m: &PageModel) -> Markup {
         @if let Some(notice) = &m.notice {
             p.notice.notice-success role="status" { (notice) }
         }
-        @if let Some((w, secret)) = &m.created {
-            section.notice.notice-secret role="status" aria-labelledby="created-title" {
-                h2 #created-title { "Webhook added" }
-                p { "Copy the secret key now. For security, it is not shown again." }
-                div.secret-row {
-                    label.visually-hidden for="created-secret" { "Secret key of " (w.url) }
-                    input #created-secret .mono type="text" readonly value=(secret);
-                    button.button type="button" data-action="copy" data-target="created-secret" { "Copy" }
-                }
-            }
-        }
         @if let Some(e) = m.form.error("form") {
             p.notice.notice-error role="alert" { (e) }
         }
@@ -386,7 +369,7 @@ fn view(state: &ConsoleState, session: &Session, m: &PageModel) -> Markup {
             section.card.pro-notice #pro-notice {
                 span.pro-badge { "Pro" }
                 h2 { "You have used all " (m.usage.limit.unwrap_or_default()) " webhook slots" }
-                p { "Learnomy Pro removes the 3-webhook cap so you can configure as many outgoing webhooks as needed. See the Pro Features page in your admin." }
+                p { "Learnomy Pro removes the 3-webhook cap so you can configure as many outgoing webhooks as needed. See the " a href="/admin/pro" { "Pro Features page" } "." }
             }
         }
         (table_view(session, &m.webhooks, plan, catalogue))
@@ -501,7 +484,7 @@ fn table_view(
                         } }
                         tbody {
                             @for w in webhooks {
-                                tr data-webhook=(w.id) {
+                                tr id={"row-" (w.id)} data-webhook=(w.id) {
                                     td.url { span title=(w.url) { (truncate(&w.url, URL_SHOWN)) } }
                                     td { ul.badges { @for e in &w.events { li.badge.event title=(e) { (label_of(e)) } } } }
                                     td {
