@@ -925,3 +925,62 @@ both_backends!(
         .await
     }
 );
+
+/// How late after its due time a retry may start, in seconds: the worker's once-a-second look
+/// at queues it has seen drained, its 200 ms poll, and slack for a loaded test machine.
+const PICKUP: f64 = 1.0 + 0.2 + 0.4;
+
+/// The gaps between consecutive requests a receiver got, in seconds.
+fn gaps(got: &[common::receiver::Received]) -> Vec<f64> {
+    got.windows(2)
+        .map(|w| w[1].at.duration_since(w[0].at).as_secs_f64())
+        .collect()
+}
+
+both_backends!(
+    retries_are_spaced_by_the_schedule_its_jitter_and_retry_after,
+    |backend| async move {
+        let secs = |n| lwh_app::Dur(Duration::from_secs(n));
+        let settings = lwh_app::Settings {
+            retry_schedule: vec![secs(1), secs(3)],
+            ..delivery_settings(Plan::Free)
+        };
+        with_server(backend, settings, |s| async move {
+            // A plain 500: each wait is the schedule's delay ±15 %, and a retry that has come due
+            // is attempted within PICKUP (the worker looks again at a queue it has seen drained
+            // once a second, and polls every 200 ms). Retry-After on a 500 is not honoured.
+            let rx = Receiver::start().await;
+            rx.always(Answer::StatusRetryAfter(500, 2));
+            s.create_webhook(&rx.url("/spacing"), &["quiz_passed"])
+                .await;
+            emit(&s, "quiz_passed", json!({})).await;
+            let got = rx.wait_for(3, WAIT).await;
+            tokio::time::sleep(Duration::from_millis(4_000)).await;
+            assert_eq!(rx.count(), 3, "1 + 2 delays: three attempts, then none");
+            let g = gaps(&got);
+            assert!(
+                (0.85..1.15 + PICKUP).contains(&g[0]),
+                "1 s ±15 % (+ pick-up), Retry-After ignored on 500: {g:?}"
+            );
+            assert!(
+                (2.55..3.45 + PICKUP).contains(&g[1]),
+                "3 s ±15 % (+ pick-up): {g:?}"
+            );
+
+            // 503 with Retry-After: 2 lengthens the 1 s wait to 2 s (capped by the next
+            // step's 3 s), never shortening it.
+            let rx = Receiver::start().await;
+            rx.script(&[Answer::StatusRetryAfter(503, 2)]);
+            s.create_webhook(&rx.url("/retry-after"), &["quiz_failed"])
+                .await;
+            emit(&s, "quiz_failed", json!({})).await;
+            let got = rx.wait_for(2, WAIT).await;
+            let g = gaps(&got);
+            assert!(
+                (2.0..2.0 + PICKUP).contains(&g[0]),
+                "Retry-After: 2 on a 503 is honoured: {g:?}"
+            );
+        })
+        .await
+    }
+);
