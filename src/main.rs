@@ -47,7 +47,13 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Once logging is set up (with --log-format json, one JSON object per line), the
+            // error is a log event like the rest; before that, plain text.
+            if tracing::dispatcher::has_been_set() {
+                tracing::error!(error = %format!("{e:#}"), "cannot continue");
+            } else {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -582,3 +582,75 @@ fn data_files_are_private_even_in_a_folder_that_was_not_and_a_shared_key_stops_t
         "the error says how to fix it: {said}"
     );
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_and_the_banner_links_answer() {
+    use common::process::free_port;
+    let dir = fresh_dir();
+    let port = free_port();
+    let log_path = dir.path().join("serve.log");
+    let mut child = clean_command(dir.path())
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    common::process::wait_healthy(port).await;
+    // A request or two, so more than the start is logged.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    client
+        .get(format!("http://127.0.0.1:{port}/api/v1/webhooks"))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    common::logs::keep("serve-json", log.as_bytes());
+    let mut ready = None;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let event: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON object ({e}): {line}"));
+        if event["message"] == "ready" {
+            ready = Some(event);
+        }
+    }
+    let ready = ready.expect("the banner is a JSON event");
+    let setup = ready["setup"].as_str().unwrap();
+    assert!(setup.contains("/admin/setup?token="), "{ready}");
+    // Every link it gives answers (none is a 404), the service's own address included.
+    for key in ["url", "console", "setup", "health"] {
+        let link = ready[key].as_str().unwrap().to_owned();
+        assert!(
+            link.starts_with(&format!("http://127.0.0.1:{port}")),
+            "{key}: {link}"
+        );
+    }
+    let mut child = clean_command(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::process::wait_healthy(port).await;
+    for key in ["url", "console", "setup", "health"] {
+        let link = ready[key].as_str().unwrap();
+        let status = client.get(link).send().await.unwrap().status().as_u16();
+        assert!(matches!(status, 200 | 303 | 410), "{key} {link}: {status}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

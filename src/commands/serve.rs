@@ -3,9 +3,12 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use lwh_app::App;
+use lwh_app::{App, LogFormat};
 use lwh_http::server::{ServerLimits, Stopped};
 use lwh_http::AppState;
+
+/// What to run for a first API token.
+const TOKEN_HINT: &str = "learnomy-webhooks token create --scope webhooks:manage";
 
 /// Binds the listener, says where to go next, and serves until asked to stop.
 pub async fn run(app: App) -> anyhow::Result<ExitCode> {
@@ -26,20 +29,39 @@ pub async fn run(app: App) -> anyhow::Result<ExitCode> {
         plan = app.settings().plan.as_str(),
         "learnomy-webhooks is serving"
     );
-    eprintln!("\nLearnomy Outgoing Webhooks is running at {base}");
-    match lwh_console::first_run_setup_path(&app).await {
-        Some(path) => {
-            eprintln!("  first run: create the admin account at {base}{path}");
-            eprintln!("             (one-time link; or: learnomy-webhooks admin create-user NAME)");
+    let setup = lwh_console::first_run_setup_path(&app)
+        .await
+        .map(|path| format!("{base}{path}"));
+    let needs_token = app.list_api_tokens().await?.is_empty();
+    if app.settings().log_format == LogFormat::Json {
+        // One JSON object per line on the log stream: the banner is an event with fields.
+        tracing::info!(
+            url = %base,
+            console = %format!("{base}/admin/"),
+            setup = setup.as_deref().unwrap_or(""),
+            health = %format!("{base}/healthz"),
+            openapi = %format!("{base}/api/v1/openapi.json"),
+            token_hint = if needs_token { TOKEN_HINT } else { "" },
+            "ready"
+        );
+    } else {
+        eprintln!("\nLearnomy Outgoing Webhooks is running at {base}/");
+        match &setup {
+            Some(link) => {
+                eprintln!("  first run: create the admin account at {link}");
+                eprintln!(
+                    "             (one-time link; or: learnomy-webhooks admin create-user NAME)"
+                );
+            }
+            None => eprintln!("  console:  {base}/admin/"),
         }
-        None => eprintln!("  console:  {base}/admin/login"),
+        eprintln!("  health:   {base}/healthz");
+        eprintln!("  API:      {base}/api/v1/openapi.json (the OpenAPI document; a webhooks:manage token)");
+        if needs_token {
+            eprintln!("  get an API token:  {TOKEN_HINT}");
+        }
+        eprintln!();
     }
-    eprintln!("  health:   {base}/healthz");
-    eprintln!("  API:      {base}/api/v1  (OpenAPI document at {base}/api/v1/openapi.json)");
-    if app.list_api_tokens().await?.is_empty() {
-        eprintln!("  get an API token:  learnomy-webhooks token create --scope webhooks:manage");
-    }
-    eprintln!();
     let limits = ServerLimits::from_settings(app.settings());
     let router = lwh_http::router(AppState { app, sender });
     let signalled = std::sync::Arc::new(std::sync::OnceLock::new());

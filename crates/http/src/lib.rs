@@ -35,6 +35,11 @@ pub fn router(state: AppState) -> Router {
     ));
     Router::new()
         .merge(console)
+        // The address the service prints leads to the console.
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Redirect::to("/admin/") }),
+        )
         .merge(health::router())
         .route(
             "/metrics",
