@@ -61,8 +61,13 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
     },
-    /// Run delivery workers only, without HTTP (scale-out with PostgreSQL).
-    Worker,
+    /// Run delivery workers only (scale-out with PostgreSQL); with --listen, also serve
+    /// /healthz, /readyz and /metrics (no API, no console) for monitoring.
+    Worker {
+        /// Address for the health and metrics endpoints [default: none].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Manage console users.

@@ -654,3 +654,74 @@ async fn json_logs_are_one_object_per_line_and_the_banner_links_answer() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A counter's value in a Prometheus text.
+fn counter(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(series))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_serves_health_and_metrics_and_a_fleet_adds_up() {
+    use common::process::{create_webhook, free_port, kill9, ProcessEnv};
+    use common::receiver::Receiver;
+    let dir = fresh_dir();
+    let db = common::TestDb::create(lwh_storage::Backend::Postgres).await;
+    let env = ProcessEnv::new(dir.path(), db.postgres_url());
+    let token = env.run(&["token", "create", "--scope", "webhooks:manage"]);
+    let (serve_port, worker_port) = (free_port(), free_port());
+    let mut serve = env.serve(serve_port).await;
+    let mut worker = env.worker_listening(worker_port).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let at = |port: u16, path: &str| format!("http://127.0.0.1:{port}{path}");
+    // Health, readiness and metrics; no API, no console.
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let res = client.get(at(worker_port, path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "worker {path}");
+    }
+    for path in ["/api/v1/webhooks", "/admin/login"] {
+        let res = client.get(at(worker_port, path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "a worker serves no {path}");
+    }
+    // Deliveries shared between the two: each process counts its own; the fleet adds up.
+    let rx = Receiver::start().await;
+    create_webhook(&client, &at(serve_port, ""), &token, &rx.url("/fleet")).await;
+    let events: Vec<serde_json::Value> = (0..300)
+        .map(|i| serde_json::json!({"event": "course_completed", "data": {"n": i}}))
+        .collect();
+    let res = client
+        .post(at(serve_port, "/api/v1/events/batch"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "events": events }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    rx.wait_for(300, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut total = 0.0;
+    for port in [serve_port, worker_port] {
+        let text = client
+            .get(at(port, "/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        total += counter(
+            &text,
+            "learnomy_webhooks_attempts_total{outcome=\"delivered\"}",
+        );
+    }
+    assert_eq!(
+        total as usize,
+        rx.count(),
+        "the processes' counters add up to the deliveries"
+    );
+    kill9(&mut worker);
+    kill9(&mut serve);
+    db.drop_all().await;
+}

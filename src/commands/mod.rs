@@ -40,7 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow!(e))?;
     let outcome = match cli.command {
         Command::Serve { .. } => serve::run(app.clone()).await,
-        Command::Worker => worker::run(app.clone()).await,
+        Command::Worker { listen } => worker::run(app.clone(), listen).await,
         Command::Migrate => {
             let (applied, known) = app.store().migration_status().await?;
             eprintln!(

@@ -116,6 +116,21 @@ impl ProcessEnv {
         running
     }
 
+    /// Starts a `worker` that also serves its health and metrics on `port`, and waits for
+    /// `/healthz`.
+    pub async fn worker_listening(&self, port: u16) -> Running {
+        let running = Running(
+            self.command()
+                .args(["worker", "--listen", &format!("127.0.0.1:{port}")])
+                .stdout(Stdio::null())
+                .stderr(super::logs::child_stderr("worker"))
+                .spawn()
+                .expect("spawn worker"),
+        );
+        wait_healthy(port).await;
+        running
+    }
+
     /// Starts a `worker`.
     pub fn worker(&self) -> Running {
         Running(

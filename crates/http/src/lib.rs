@@ -22,6 +22,25 @@ pub struct AppState {
     pub sender: lwh_delivery::Sender,
 }
 
+/// What a `worker` serves with `--listen`: `/healthz`, `/readyz` and `/metrics` only — no API,
+/// no console — so a fleet of workers can be watched like `serve`.
+pub fn probe_router(state: AppState) -> Router {
+    metrics::handle();
+    let figures = std::sync::Arc::new(metrics::QueueFigures::default());
+    Router::new()
+        .merge(health::router())
+        .route(
+            "/metrics",
+            axum::routing::get(
+                move |axum::extract::State(state): axum::extract::State<AppState>| {
+                    metrics::scrape(state, figures.clone())
+                },
+            ),
+        )
+        .fallback(error::not_found)
+        .with_state(state)
+}
+
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     // Install the metrics recorder before anything counts.
