@@ -165,3 +165,82 @@ fn the_wordpress_guide_maps_every_catalogue_event_to_its_hook_and_the_plugin_lis
         );
     }
 }
+
+/// Every problem code built in the HTTP crate's sources: the literal that follows a status in a
+/// constructor call (`ApiError::new(StatusCode::X, "code", …)`).
+fn codes_in_the_sources() -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut stack = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crates/http/src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for part in text.split("StatusCode::").skip(1) {
+                let Some((status, rest)) = part.split_once(',') else {
+                    continue;
+                };
+                if !status.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                    continue;
+                }
+                let rest = rest.trim_start();
+                if let Some(literal) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) {
+                    if literal.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                        found.insert(literal.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_api_docs_list_exactly_the_error_codes_the_api_produces() {
+    let declared: std::collections::BTreeSet<String> = lwh_http::error::ERROR_CODES
+        .iter()
+        .map(|(code, _, _)| (*code).to_owned())
+        .collect();
+    let built = codes_in_the_sources();
+    // "forbidden" and "unauthorized" are built by their own constructors, like the others.
+    assert!(
+        built.len() >= 10,
+        "the scan finds the constructors: {built:?}"
+    );
+    for code in &built {
+        assert!(
+            declared.contains(code),
+            "{code} is produced but not in ERROR_CODES"
+        );
+    }
+    for code in &declared {
+        assert!(
+            built.contains(code),
+            "{code} is in ERROR_CODES but never produced"
+        );
+    }
+    let table: String = std::iter::once("| code | status | when |\n|---|---|---|\n".to_owned())
+        .chain(
+            lwh_http::error::ERROR_CODES
+                .iter()
+                .map(|(code, status, when)| format!("| `{code}` | {status} | {when} |\n")),
+        )
+        .collect();
+    let api = std::fs::read_to_string(docs("api.md")).unwrap();
+    let documented = api
+        .split("<!-- error codes: generated from lwh_http::error::ERROR_CODES -->\n")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- end of error codes -->").next())
+        .expect("api.md has the error code table");
+    assert_eq!(
+        documented, table,
+        "docs/api.md's error codes differ from the code's"
+    );
+    assert!(
+        !api.contains("rate_limited"),
+        "a code the API never answers"
+    );
+}

@@ -21,13 +21,85 @@ pub struct Problem {
     pub detail: String,
     /// Stable code: `unauthorized`, `forbidden`, `plan_limit_reached`, `pro_required`,
     /// `not_found`, `payload_too_large`, `invalid_json`, `validation_failed`,
-    /// `url_not_allowed`, `unknown_event`, `rate_limited`, `unavailable`, `internal`, …
+    /// `url_not_allowed`, `unknown_event`, `unavailable`, `internal`, … (every one in
+    /// [`ERROR_CODES`]).
     pub code: &'static str,
     /// Per-field problems, for validation errors.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<FieldErrorSchema>)]
     pub errors: Vec<FieldError>,
 }
+
+/// Every problem `code` the API answers with, its HTTP status and when — the list in
+/// `docs/api.md` is checked against this one, and this one against the constructors in the
+/// sources, by `tests/docs.rs`.
+pub const ERROR_CODES: &[(&str, u16, &str)] = &[
+    ("invalid_json", 400, "the body is not valid JSON"),
+    ("invalid_body", 400, "the body cannot be read"),
+    (
+        "unauthorized",
+        401,
+        "no token, or an unknown or revoked one",
+    ),
+    (
+        "forbidden",
+        403,
+        "the token's scopes do not allow this route",
+    ),
+    (
+        "plan_limit_reached",
+        403,
+        "the Free plan's 3 webhooks exist",
+    ),
+    (
+        "pro_required",
+        403,
+        "the delivery log and redelivery need Pro",
+    ),
+    ("not_found", 404, "no such webhook, delivery or route"),
+    (
+        "method_not_allowed",
+        405,
+        "the route exists, not with this method",
+    ),
+    (
+        "request_timeout",
+        408,
+        "the request was not received and answered within http_request_timeout",
+    ),
+    (
+        "conflict",
+        409,
+        "the change conflicts with the current state",
+    ),
+    ("payload_too_large", 413, "the body is over 256 KiB"),
+    (
+        "unsupported_media_type",
+        415,
+        "the body is not sent as application/json",
+    ),
+    (
+        "validation_failed",
+        422,
+        "a field is invalid; `errors` names each",
+    ),
+    (
+        "url_not_allowed",
+        422,
+        "the SSRF policy refuses the URL; the detail names the rule",
+    ),
+    (
+        "unknown_event",
+        422,
+        "the event is not in this plan's catalogue",
+    ),
+    ("internal", 500, "a bug: never expected, logged"),
+    (
+        "unavailable",
+        503,
+        "the database cannot be reached or written; retry after Retry-After",
+    ),
+];
 
 /// One field's problem.
 #[derive(ToSchema)]
