@@ -10,6 +10,17 @@ fn fresh_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
 
+/// Creates the service's data in `dir` (`migrate`), as starting `serve` would: the commands
+/// that work on a service's data refuse to create it.
+fn migrated(dir: &std::path::Path) {
+    let out = clean_command(dir).arg("migrate").output().expect("migrate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A command with no LEARNOMY_WEBHOOKS_* or DATABASE_URL leaking in from the environment.
 fn clean_command(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(BIN);
@@ -80,6 +91,7 @@ async fn serve_with_no_flags_starts_on_sqlite_and_answers_healthz() {
 #[test]
 fn token_create_prints_the_token_alone_and_list_never_shows_it() {
     let dir = fresh_dir();
+    migrated(dir.path());
     let out = clean_command(dir.path())
         .args([
             "token",
@@ -118,6 +130,7 @@ fn token_create_prints_the_token_alone_and_list_never_shows_it() {
 #[test]
 fn admin_create_user_reads_the_password_from_stdin() {
     let dir = fresh_dir();
+    migrated(dir.path());
     let run = |args: &[&str], stdin: &str| {
         common::logs::remember(stdin.trim_end());
         let mut child = clean_command(dir.path())
@@ -534,6 +547,7 @@ fn data_files_are_private_even_in_a_folder_that_was_not_and_a_shared_key_stops_t
     std::fs::create_dir(&data).unwrap();
     set(&data, 0o755);
     let run = |args: &[&str]| clean_command(dir.path()).args(args).output().unwrap();
+    migrated(dir.path());
     let out = run(&["token", "create", "--scope", "events:write"]);
     assert!(
         out.status.success(),
@@ -724,4 +738,43 @@ async fn a_worker_serves_health_and_metrics_and_a_fleet_adds_up() {
     kill9(&mut worker);
     kill9(&mut serve);
     db.drop_all().await;
+}
+
+#[test]
+fn commands_on_a_service_s_data_never_create_it() {
+    let dir = fresh_dir();
+    for args in [
+        vec!["token", "create", "--scope", "webhooks:manage"],
+        vec!["token", "list"],
+        vec!["admin", "create-user", "admin", "--password-stdin"],
+    ] {
+        let out = clean_command(dir.path())
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} ran on no database");
+        let said = String::from_utf8_lossy(&out.stderr);
+        let db = std::path::absolute(dir.path().join("data/learnomy-webhooks.db")).unwrap();
+        assert!(
+            said.contains(&format!("no database at {}", db.display()))
+                && said.contains("--data-dir")
+                && said.contains("--config"),
+            "{args:?} names the path and how to point at the right one: {said}"
+        );
+        assert!(!dir.path().join("data").exists(), "{args:?} created ./data");
+    }
+    // Pointed at the right place (after serve or migrate made it), they work.
+    let elsewhere = fresh_dir();
+    migrated(elsewhere.path());
+    let out = clean_command(dir.path())
+        .args(["token", "list", "--data-dir"])
+        .arg(elsewhere.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

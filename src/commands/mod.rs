@@ -32,6 +32,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let settings = config::load(&cli.global, listen)?;
     logging::init(settings.log_format);
+    if !matches!(
+        cli.command,
+        Command::Serve { .. } | Command::Worker { .. } | Command::Migrate
+    ) {
+        require_existing_service(&settings)?;
+    }
     if matches!(cli.command, Command::Migrate) {
         eprintln!("opening the database and applying pending migrations…");
     }
@@ -55,4 +61,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     app.store().close().await;
     outcome
+}
+
+/// Commands that work on a service's data (tokens, users) must find it rather than create a
+/// new, empty one: run from another folder, `token create` used to make a fresh `./data` with
+/// a new master key and print a token the running service rejected. Only `serve`, `worker`
+/// and `migrate` create a database and a master key.
+fn require_existing_service(settings: &lwh_app::Settings) -> anyhow::Result<()> {
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let target =
+        lwh_storage::DatabaseTarget::from_settings(&settings.database_url, &settings.data_dir)
+            .map_err(|e| anyhow!(e))?;
+    let hint =
+        "point at the service's data with --data-dir DIR or --config FILE (the ones `serve` \
+                was started with), or DATABASE_URL for PostgreSQL; or create it with \
+                `learnomy-webhooks migrate` (or by starting `serve`)";
+    if let lwh_storage::DatabaseTarget::Sqlite(path) = &target {
+        if !path.exists() {
+            anyhow::bail!("no database at {}: {hint}", absolute(path).display());
+        }
+    }
+    let key = settings.data_dir.join("master.key");
+    if std::env::var_os(lwh_app::MASTER_KEY_ENV).is_none() && !key.exists() {
+        anyhow::bail!(
+            "no master key at {} (nor LEARNOMY_WEBHOOKS_MASTER_KEY): {hint}",
+            absolute(&key).display()
+        );
+    }
+    Ok(())
 }

@@ -14,7 +14,8 @@ pub struct ProcessEnv {
 }
 
 impl ProcessEnv {
-    /// Settings for crash tests: loopback receivers, short timeouts, quick retries.
+    /// Settings for crash tests: loopback receivers, short timeouts, quick retries; the
+    /// database is created (`migrate`) before anything else runs.
     pub fn new(data_dir: &Path, database_url: Option<&str>) -> Self {
         let mut vars = vec![
             (
@@ -47,7 +48,11 @@ impl ProcessEnv {
         if let Some(url) = database_url {
             vars.push(("DATABASE_URL".to_owned(), url.to_owned()));
         }
-        Self { vars }
+        let env = Self { vars };
+        // As an operator does (or starting `serve`): the CLI's token and user commands work on
+        // an existing database and refuse to create one.
+        env.run(&["migrate"]);
+        env
     }
 
     fn command(&self) -> Command {

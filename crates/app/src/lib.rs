@@ -18,6 +18,6 @@ pub use app::App;
 pub use duration::Dur;
 pub use error::AppError;
 pub use group_commit::HandOver;
-pub use master_key_file::load_or_create_master_key;
+pub use master_key_file::{load_or_create_master_key, MASTER_KEY_ENV};
 pub use settings::{LogFormat, Settings};
 pub use tokens::{Scope, Scopes};

@@ -98,6 +98,7 @@ impl Service {
             );
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
         };
+        run(&["migrate"])?; // the token command works on an existing database only
         let token = run(&[
             "token",
             "create",
