@@ -778,3 +778,69 @@ fn commands_on_a_service_s_data_never_create_it() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+both_backends!(
+    a_process_with_another_master_key_refuses_to_start_and_saying_why,
+    |backend| async move {
+        use common::process::{free_port, kill9, ProcessEnv};
+        let dir = fresh_dir();
+        let db = common::TestDb::create(backend).await;
+        let env = ProcessEnv::new(dir.path(), db.postgres_url());
+        let token = env.run(&["token", "create", "--scope", "webhooks:manage"]);
+        let port = free_port();
+        let mut serve = env.serve(port).await;
+        common::process::create_webhook(
+            &reqwest::Client::new(),
+            &format!("http://127.0.0.1:{port}"),
+            &token,
+            "http://127.0.0.1:9/never",
+        )
+        .await;
+        kill9(&mut serve);
+        // The same database, another key (a worker on another host without the key, say).
+        let mut other = env.clone();
+        other
+            .vars
+            .push(("LEARNOMY_WEBHOOKS_MASTER_KEY".into(), "ab".repeat(32)));
+        for args in [vec!["worker"], vec!["serve", "--listen", "127.0.0.1:0"]] {
+            let out = other.output_within(&args, Duration::from_secs(20));
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success(),
+                "{args:?} started with another key: {said}"
+            );
+            assert!(
+                said.contains("master key") && said.contains("Copy master.key"),
+                "{args:?} says what is wrong and how to fix it: {said}"
+            );
+        }
+        // The right key still starts.
+        let mut again = env.serve(free_port()).await;
+        kill9(&mut again);
+        db.drop_all().await;
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_other_ssrf_settings_than_serve_says_so_at_start() {
+    use common::process::{free_port, kill9, ProcessEnv};
+    let dir = fresh_dir();
+    let db = common::TestDb::create(lwh_storage::Backend::Postgres).await;
+    let env = ProcessEnv::new(dir.path(), db.postgres_url());
+    let mut serve = env.serve(free_port()).await;
+    let mut stricter = env.clone();
+    stricter
+        .vars
+        .push(("LEARNOMY_WEBHOOKS_ALLOWED_NETWORKS".into(), "[]".into()));
+    let out = stricter.output_within(&["worker"], Duration::from_secs(3));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("SSRF settings differ") && said.contains("127.0.0.0/8"),
+        "{said}"
+    );
+    // The same settings: no warning.
+    let out = env.output_within(&["worker"], Duration::from_secs(3));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("SSRF settings differ"));
+    kill9(&mut serve);
+    db.drop_all().await;
+}

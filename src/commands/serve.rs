@@ -22,6 +22,14 @@ pub async fn run(app: App) -> anyhow::Result<ExitCode> {
     let engine = lwh_delivery::start(app.clone(), sender.clone())
         .await
         .map_err(anyhow::Error::msg)?;
+    // What workers compare their SSRF settings with.
+    if let Err(e) = app
+        .store()
+        .set_meta("url_policy", &app.url_policy_summary())
+        .await
+    {
+        tracing::warn!(error = %e, "cannot record the SSRF settings for workers");
+    }
     let base = format!("http://{addr}");
     tracing::info!(
         %addr,

@@ -21,6 +21,20 @@ pub async fn run(app: App, listen: Option<SocketAddr>) -> anyhow::Result<ExitCod
         ),
         None => None,
     };
+    // URLs the console accepted under serve's SSRF settings would be refused here as
+    // `blocked` with other ones: say so at start rather than in hundreds of attempts.
+    if let Ok(Some(serve_policy)) = app.store().meta("url_policy").await {
+        let mine = app.url_policy_summary();
+        if serve_policy != mine {
+            tracing::warn!(
+                worker = %mine,
+                serve = %serve_policy,
+                "this worker's SSRF settings differ from the ones serve last started with: \
+                 deliveries serve's settings allow may be refused here (recorded as blocked); \
+                 give every process the same allow_http and allowed_networks"
+            );
+        }
+    }
     let sender = lwh_delivery::sender_for(&app).map_err(anyhow::Error::msg)?;
     let engine = lwh_delivery::start(app.clone(), sender.clone())
         .await

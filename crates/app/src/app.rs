@@ -42,7 +42,25 @@ impl App {
             .migrate()
             .await
             .map_err(|e| format!("cannot migrate {}: {e}", target.redacted()))?;
+        check_master_key(&store, &master_key, &settings.data_dir).await?;
         Self::from_parts(settings, store, master_key, resolver)
+    }
+
+    /// The SSRF settings as one line, to compare a `worker`'s with the ones `serve` last started
+    /// with (stored as `url_policy`).
+    pub fn url_policy_summary(&self) -> String {
+        let mut networks: Vec<String> = self
+            .settings()
+            .allowed_networks
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        networks.sort();
+        format!(
+            "allow_http = {}, allowed_networks = [{}]",
+            self.settings().allow_http,
+            networks.join(", ")
+        )
     }
 
     /// Assembles an app from an already opened (and migrated) store.
@@ -136,5 +154,57 @@ impl App {
     /// The resolver used at save time (and by the sender at connect time).
     pub fn resolver(&self) -> &Arc<dyn HostResolver> {
         &self.inner.resolver
+    }
+}
+
+/// Where this database's master key check value is kept.
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
+/// Refuses to start with a master key that is not the one the database's secrets were sealed
+/// with: such a process used to start and then log "cannot decrypt the webhook's secret" for
+/// every delivery. The first process stores the key's check value (after making sure it opens
+/// a stored secret, for databases from before the check); later ones compare.
+async fn check_master_key(
+    store: &Store,
+    key: &MasterKey,
+    data_dir: &std::path::Path,
+) -> Result<(), String> {
+    let mismatch = || {
+        format!(
+            "the master key ({} or {}) is not the one this database was written with: every \
+             process sharing a database needs the same key. Copy master.key from the data folder \
+             of the service that created the database (or set the same {}), then start again",
+            crate::MASTER_KEY_ENV,
+            data_dir.join("master.key").display(),
+            crate::MASTER_KEY_ENV
+        )
+    };
+    let mine = key.check_value();
+    let stored = store
+        .meta(MASTER_KEY_CHECK)
+        .await
+        .map_err(|e| format!("cannot read the master key check: {e}"))?;
+    match stored {
+        Some(stored) if stored == mine => Ok(()),
+        Some(_) => Err(mismatch()),
+        None => {
+            let webhooks = store
+                .list_webhooks()
+                .await
+                .map_err(|e| format!("cannot read the webhooks: {e}"))?;
+            if let Some(w) = webhooks.first() {
+                key.open(&w.secret_ciphertext, &w.id.to_string())
+                    .map_err(|_| mismatch())?;
+            }
+            let in_force = store
+                .meta_or_insert(MASTER_KEY_CHECK, &mine)
+                .await
+                .map_err(|e| format!("cannot store the master key check: {e}"))?;
+            if in_force == mine {
+                Ok(())
+            } else {
+                Err(mismatch())
+            }
+        }
     }
 }

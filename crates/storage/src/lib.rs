@@ -9,6 +9,7 @@ mod deliveries;
 pub mod dialect;
 mod error;
 mod ingest;
+mod meta;
 mod payload_cache;
 mod queue;
 mod record;
