@@ -1,6 +1,6 @@
 // A Learnomy webhook receiver for Node.js.
 //
-//   npm install && LEARNOMY_WEBHOOK_SECRET=... PORT=8000 node receiver.js
+//   npm ci && LEARNOMY_WEBHOOK_SECRET=... PORT=8000 node receiver.js
 //
 // It checks X-Learnomy-Signature (HMAC-SHA256 of the raw body, lowercase hex) with
 // crypto.timingSafeEqual, then the Standard Webhooks headers with the `standardwebhooks`
