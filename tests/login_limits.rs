@@ -1,4 +1,5 @@
-//! Console logins under attack, against the real binary in its own process: a flood of wrong
+//! Console logins under attack, against the release binary in its own process (`./scripts/test`
+//! builds it; see `ProcessEnv::release`): a flood of wrong
 //! names from one address closes the console to that address only (the right password from
 //! another address still signs in); parallel guesses for one name cost at most five password
 //! checks (counted in `/metrics`); and user names with control characters or a megabyte of text
@@ -10,7 +11,7 @@ use std::net::IpAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::process::{free_port, wait_healthy, ProcessEnv, Running, BIN};
+use common::process::{free_port, wait_healthy, ProcessEnv, Running};
 use common::{console_login, TestDb};
 use lwh_storage::Backend;
 
@@ -62,9 +63,9 @@ async fn password_checks(base: &str) -> u64 {
 async fn login_floods_close_the_console_to_the_flooder_only() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::create(Backend::Sqlite).await;
-    let env = ProcessEnv::new(dir.path(), db.postgres_url());
+    let env = ProcessEnv::new(dir.path(), db.postgres_url()).release();
     common::logs::remember(PASSWORD);
-    let mut create = Command::new(BIN)
+    let mut create = Command::new(&env.binary)
         .args(["admin", "create-user", "admin", "--password-stdin"])
         .envs(env.vars.iter().cloned())
         .stdin(Stdio::piped())
@@ -82,7 +83,7 @@ async fn login_floods_close_the_console_to_the_flooder_only() {
     let port = free_port();
     let log_path = dir.path().join("serve.log");
     let _serve = Running(
-        Command::new(BIN)
+        Command::new(&env.binary)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .envs(env.vars.iter().cloned())
             .env("RUST_LOG", "info")

@@ -1,5 +1,5 @@
-//! The HTTP server facing the internet, tried as an anonymous client would, against the real
-//! binary in its own process: thousands of connections that send their headers a byte a second
+//! The HTTP server facing the internet, tried as an anonymous client would, against the release
+//! binary in its own process (`./scripts/test` builds it; see `ProcessEnv::release`): thousands of connections that send their headers a byte a second
 //! cannot hold the server (each is closed at the header timeout, `/healthz` keeps answering,
 //! SIGTERM still ends the process within the shutdown deadline and the next start delivers), and
 //! a body sent a byte a second gets `408` at the request timeout.
@@ -23,7 +23,7 @@ const SHUTDOWN_SECS: u64 = 4;
 const SLOW_CLIENTS: usize = 2_000;
 
 fn env_with_limits(dir: &std::path::Path, db: &TestDb) -> ProcessEnv {
-    let mut env = ProcessEnv::new(dir, db.postgres_url());
+    let mut env = ProcessEnv::new(dir, db.postgres_url()).release();
     for (key, value) in [
         ("HTTP_HEADER_TIMEOUT", format!("{HEADER_TIMEOUT_SECS}s")),
         ("HTTP_REQUEST_TIMEOUT", format!("{REQUEST_TIMEOUT_SECS}s")),

@@ -11,6 +11,16 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_learnomy-webhooks");
 #[derive(Clone, Debug)]
 pub struct ProcessEnv {
     pub vars: Vec<(String, String)>,
+    /// The binary the processes run: this build's, or the release build ([`ProcessEnv::release`]).
+    pub binary: std::path::PathBuf,
+}
+
+/// The release binary the suite's server tests run, when `./scripts/test` built it (it sets
+/// `LEARNOMY_RELEASE_BIN`); `None` under a bare `cargo test`.
+pub fn release_binary() -> Option<std::path::PathBuf> {
+    std::env::var_os("LEARNOMY_RELEASE_BIN")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.exists())
 }
 
 impl ProcessEnv {
@@ -48,15 +58,31 @@ impl ProcessEnv {
         if let Some(url) = database_url {
             vars.push(("DATABASE_URL".to_owned(), url.to_owned()));
         }
-        let env = Self { vars };
+        let env = Self {
+            vars,
+            binary: std::path::PathBuf::from(BIN),
+        };
         // As an operator does (or starting `serve`): the CLI's token and user commands work on
         // an existing database and refuse to create one.
         env.run(&["migrate"]);
         env
     }
 
+    /// The same environment running the release binary, as users run it (the server-facing
+    /// tests' subject); this build's binary, with a note, when the release one was not built
+    /// (a bare `cargo test`: `./scripts/test` builds it).
+    pub fn release(mut self) -> Self {
+        match release_binary() {
+            Some(path) => self.binary = path,
+            None => eprintln!(
+                "note: LEARNOMY_RELEASE_BIN is not set (./scripts/test sets it): running this build's binary"
+            ),
+        }
+        self
+    }
+
     fn command(&self) -> Command {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(&self.binary);
         for (key, _) in std::env::vars() {
             if key.starts_with("LEARNOMY_WEBHOOKS_") || key == "DATABASE_URL" {
                 cmd.env_remove(key);
