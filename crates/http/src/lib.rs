@@ -25,28 +25,31 @@ pub struct AppState {
 /// What a `worker` serves with `--listen`: `/healthz`, `/readyz` and `/metrics` only — no API,
 /// no console — so a fleet of workers can be watched like `serve`.
 pub fn probe_router(state: AppState) -> Router {
-    metrics::handle();
-    let figures = std::sync::Arc::new(metrics::QueueFigures::default());
     Router::new()
-        .merge(health::router())
-        .route(
-            "/metrics",
-            axum::routing::get(
-                move |axum::extract::State(state): axum::extract::State<AppState>| {
-                    metrics::scrape(state, figures.clone())
-                },
-            ),
-        )
+        .merge(probes())
         .fallback(error::not_found)
         .with_state(state)
 }
 
-/// The whole HTTP surface.
-pub fn router(state: AppState) -> Router {
+/// `/healthz`, `/readyz` and `/metrics`, open to all: what `serve` and `worker --listen` both
+/// serve. Each router keeps its own queue figures.
+fn probes() -> Router<AppState> {
     // Install the metrics recorder before anything counts.
     metrics::handle();
-    let (api, openapi) = api::router_with_openapi();
     let figures = std::sync::Arc::new(metrics::QueueFigures::default());
+    health::router().route(
+        "/metrics",
+        axum::routing::get(
+            move |axum::extract::State(state): axum::extract::State<AppState>| {
+                metrics::scrape(state, figures.clone())
+            },
+        ),
+    )
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api::router_with_openapi();
     let console = lwh_console::router(lwh_console::ConsoleState::new(
         state.app.clone(),
         state.sender.clone(),
@@ -59,15 +62,7 @@ pub fn router(state: AppState) -> Router {
             "/",
             axum::routing::get(|| async { axum::response::Redirect::to("/admin/") }),
         )
-        .merge(health::router())
-        .route(
-            "/metrics",
-            axum::routing::get(
-                move |axum::extract::State(state): axum::extract::State<AppState>| {
-                    metrics::scrape(state, figures.clone())
-                },
-            ),
-        )
+        .merge(probes())
         .merge(api)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
