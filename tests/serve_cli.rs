@@ -844,3 +844,133 @@ async fn a_worker_with_other_ssrf_settings_than_serve_says_so_at_start() {
     kill9(&mut serve);
     db.drop_all().await;
 }
+
+/// The line of `text` after `marker`, trimmed.
+fn after<'a>(text: &'a str, marker: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.split_once(marker).map(|(_, rest)| rest.trim()))
+        .unwrap_or_else(|| panic!("no {marker:?} in: {text}"))
+}
+
+/// `sh -c COMMAND` in `dir`, with nothing of the service's settings in its environment, so the
+/// command works only if it carries them.
+fn shell(dir: &std::path::Path, command: &str, stdin: &str) -> std::process::Output {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", command]).current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LEARNOMY_WEBHOOKS_") || key == "DATABASE_URL" {
+            cmd.env_remove(key);
+        }
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+#[tokio::test]
+async fn the_banner_s_commands_work_as_printed_from_another_folder() {
+    use common::process::free_port;
+    // serve started from one folder, with its data in a second, its config beside it, and the
+    // printed commands pasted into a shell in a third.
+    let started_in = fresh_dir();
+    let data = fresh_dir();
+    let elsewhere = fresh_dir();
+    let port = free_port();
+    std::fs::write(
+        started_in.path().join("site.toml"),
+        "site_url = \"https://lms.example\"\n",
+    )
+    .unwrap();
+    let log_path = started_in.path().join("serve.log");
+    let data_dir = data.path().join("lwh data"); // a space, which the hint must quote
+    let mut child = clean_command(started_in.path())
+        .args(["--config", "site.toml", "--data-dir"])
+        .arg(&data_dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    common::process::wait_healthy(port).await;
+    let banner = std::fs::read_to_string(&log_path).unwrap();
+    common::logs::keep("serve-hints", banner.as_bytes());
+    let token_hint = after(&banner, "get an API token:").to_owned();
+    let user_hint = after(&banner, "or: ").trim_end_matches(')').to_owned();
+    assert!(token_hint.contains("--config"), "{token_hint}");
+    assert!(
+        token_hint.contains("'"),
+        "the path with a space is quoted: {token_hint}"
+    );
+
+    // The token command, pasted as printed, makes a token the running service accepts.
+    let out = shell(elsewhere.path(), &token_hint, "");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{token_hint}: {said}");
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let listed = client
+        .get(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.status(),
+        200,
+        "the printed token works on the server"
+    );
+
+    // The user command (NAME filled in; the password from stdin, as there is no terminal) makes
+    // a user who can sign in to this server's console.
+    let user_command = format!(
+        "{} --password-stdin",
+        user_hint.replace("create-user NAME", "create-user ada")
+    );
+    let out = shell(
+        elsewhere.path(),
+        &user_command,
+        "a long enough passphrase\n",
+    );
+    assert!(
+        out.status.success(),
+        "{user_command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let login = common::console_login(&client, &base, "ada", "a long enough passphrase", &[]).await;
+    assert_eq!(
+        login.status(),
+        303,
+        "the printed command made a console user"
+    );
+
+    // `token list` on an empty database prints its own hint, which works too.
+    let out = shell(
+        elsewhere.path(),
+        &token_hint.replace("token create --scope webhooks:manage", "token list"),
+        "",
+    );
+    assert!(out.status.success());
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(
+        !elsewhere.path().join("data").exists(),
+        "nothing was created where the commands ran"
+    );
+}

@@ -41,11 +41,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if matches!(cli.command, Command::Migrate) {
         eprintln!("opening the database and applying pending migrations…");
     }
+    let hints = crate::hints::CommandPrefix::for_this_process(&cli.global);
     let app = App::open(settings, Arc::new(SystemResolver))
         .await
         .map_err(|e| anyhow!(e))?;
     let outcome = match cli.command {
-        Command::Serve { .. } => serve::run(app.clone()).await,
+        Command::Serve { .. } => serve::run(app.clone(), &hints).await,
         Command::Worker { listen } => worker::run(app.clone(), listen).await,
         Command::Migrate => {
             let (applied, known) = app.store().migration_status().await?;
@@ -56,7 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Admin(cmd) => admin::run(&app, cmd).await,
-        Command::Token(cmd) => token::run(&app, cmd).await,
+        Command::Token(cmd) => token::run(&app, cmd, &hints).await,
         Command::Verify { .. } | Command::Emit(_) => unreachable!("handled above"),
     };
     app.store().close().await;

@@ -7,11 +7,13 @@ use lwh_app::{App, LogFormat};
 use lwh_http::server::{ServerLimits, Stopped};
 use lwh_http::AppState;
 
+use crate::hints::CommandPrefix;
+
 /// What to run for a first API token.
-const TOKEN_HINT: &str = "learnomy-webhooks token create --scope webhooks:manage";
+const TOKEN_ARGS: &str = "token create --scope webhooks:manage";
 
 /// Binds the listener, says where to go next, and serves until asked to stop.
-pub async fn run(app: App) -> anyhow::Result<ExitCode> {
+pub async fn run(app: App, hints: &CommandPrefix) -> anyhow::Result<ExitCode> {
     let listen = app.settings().listen;
     let backlog = u32::try_from(app.settings().http_max_connections).unwrap_or(u32::MAX);
     let listener = lwh_http::server::bind(listen, backlog.max(1024))
@@ -41,6 +43,7 @@ pub async fn run(app: App) -> anyhow::Result<ExitCode> {
         .await
         .map(|path| format!("{base}{path}"));
     let needs_token = app.list_api_tokens().await?.is_empty();
+    let token_hint = hints.command(TOKEN_ARGS);
     if app.settings().log_format == LogFormat::Json {
         // One JSON object per line on the log stream: the banner is an event with fields.
         tracing::info!(
@@ -49,7 +52,7 @@ pub async fn run(app: App) -> anyhow::Result<ExitCode> {
             setup = setup.as_deref().unwrap_or(""),
             health = %format!("{base}/healthz"),
             openapi = %format!("{base}/api/v1/openapi.json"),
-            token_hint = if needs_token { TOKEN_HINT } else { "" },
+            token_hint = if needs_token { token_hint.as_str() } else { "" },
             "ready"
         );
     } else {
@@ -58,7 +61,8 @@ pub async fn run(app: App) -> anyhow::Result<ExitCode> {
             Some(link) => {
                 eprintln!("  first run: create the admin account at {link}");
                 eprintln!(
-                    "             (one-time link; or: learnomy-webhooks admin create-user NAME)"
+                    "             (one-time link; or: {})",
+                    hints.command("admin create-user NAME")
                 );
             }
             None => eprintln!("  console:  {base}/admin/"),
@@ -66,7 +70,7 @@ pub async fn run(app: App) -> anyhow::Result<ExitCode> {
         eprintln!("  health:   {base}/healthz");
         eprintln!("  API:      {base}/api/v1/openapi.json (the OpenAPI document; a webhooks:manage token)");
         if needs_token {
-            eprintln!("  get an API token:  {TOKEN_HINT}");
+            eprintln!("  get an API token:  {token_hint}");
         }
         eprintln!();
     }

@@ -7,9 +7,10 @@ use lwh_app::{App, Scope, Scopes};
 use lwh_domain::TokenId;
 
 use crate::cli::TokenCommand;
+use crate::hints::CommandPrefix;
 
 /// Runs a token subcommand.
-pub async fn run(app: &App, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(app: &App, cmd: TokenCommand, hints: &CommandPrefix) -> anyhow::Result<ExitCode> {
     match cmd {
         TokenCommand::Create { scope, name } => {
             let mut scopes = Scopes::default();
@@ -27,7 +28,10 @@ pub async fn run(app: &App, cmd: TokenCommand) -> anyhow::Result<ExitCode> {
         TokenCommand::List => {
             let tokens = app.list_api_tokens().await?;
             if tokens.is_empty() {
-                eprintln!("no tokens yet: learnomy-webhooks token create --scope webhooks:manage");
+                eprintln!(
+                    "no tokens yet: {}",
+                    hints.command("token create --scope webhooks:manage")
+                );
             }
             for t in tokens {
                 let state = match t.revoked_at {
