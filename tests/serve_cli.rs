@@ -974,3 +974,199 @@ async fn the_banner_s_commands_work_as_printed_from_another_folder() {
         "nothing was created where the commands ran"
     );
 }
+
+/// The `sh` code blocks of a Markdown file (fenced with ```sh, indented or not), in order.
+fn shell_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for line in markdown.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim_start();
+        match &mut current {
+            None if trimmed == "```sh" => current = Some((indent, String::new())),
+            Some(_) if trimmed == "```" => {
+                if let Some((_, block)) = current.take() {
+                    blocks.push(block);
+                }
+            }
+            Some((indent, block)) => {
+                block.push_str(line.get(*indent..).unwrap_or(trimmed));
+                block.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+}
+
+/// Lines of the docs' shell blocks this test does not run, each with why.
+const NOT_RUN_HERE: &[(&str, &str)] = &[
+    ("./scripts/test", "the suite itself, which runs this test"),
+    (
+        "cargo install --path . --locked --root /usr/local",
+        "the install check of ./scripts/test runs it into a temporary root",
+    ),
+    (
+        "PROPTEST_CASES=200000 cargo test",
+        "a long property run; the suite runs the same properties with fewer cases",
+    ),
+];
+
+/// A docs line as run here: `cargo run --release [-q] --` is the built binary (on `PATH` as
+/// `learnomy-webhooks`, as after the install step), the default address is this test's, and a
+/// public receiver URL is a loopback receiver's.
+fn as_run_here(line: &str, port: u16, receiver: &str) -> String {
+    let mut line = line
+        .replace("cargo run --release -q -- ", "learnomy-webhooks ")
+        .replace("cargo run --release -- ", "learnomy-webhooks ")
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    while let Some(start) = line.find("https://") {
+        let end = line[start..]
+            .find(['"', '\'', ' '])
+            .map_or(line.len(), |n| start + n);
+        let path = line[start + "https://".len()..end]
+            .find('/')
+            .map_or("/", |slash| &line[start + "https://".len() + slash..end]);
+        line.replace_range(start..end, &format!("{receiver}{path}"));
+    }
+    line
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shell_blocks_of_the_readme_and_the_quick_start_work_as_written() {
+    use common::process::free_port;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let quickstart = std::fs::read_to_string(root.join("docs/quickstart.md")).unwrap();
+    let receiver = common::receiver::Receiver::start().await;
+    let port = free_port();
+    // The folder a new user runs everything from, with the development settings the quick
+    // start asks for before its steps (loopback receivers over http).
+    let folder = fresh_dir();
+    std::fs::write(
+        folder.path().join("learnomy-webhooks.toml"),
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nallow_http = true\nallowed_networks = [\"127.0.0.0/8\"]\n"
+        ),
+    )
+    .unwrap();
+    let bin_dir = fresh_dir();
+    let binary = common::process::release_binary().unwrap_or_else(|| BIN.into());
+    std::os::unix::fs::symlink(&binary, bin_dir.path().join("learnomy-webhooks")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |script: &str, vars: &[(&str, &str)]| {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-ec", script])
+            .current_dir(folder.path())
+            .env("PATH", &path);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("LEARNOMY_WEBHOOKS_") || key == "DATABASE_URL" {
+                cmd.env_remove(key);
+            }
+        }
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("sh");
+        assert!(
+            out.status.success(),
+            "this docs block failed:\n{script}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    // Every line of every block is either run below or listed above with its reason.
+    let mut blocks: Vec<Vec<String>> = Vec::new();
+    let mut serve_lines = 0;
+    for block in shell_blocks(&readme)
+        .into_iter()
+        .chain(shell_blocks(&quickstart))
+    {
+        let mut kept = Vec::new();
+        for line in block.lines() {
+            let code = line.split(" #").next().unwrap_or("").trim();
+            if NOT_RUN_HERE
+                .iter()
+                .any(|(start, _)| code.starts_with(start))
+            {
+                continue;
+            }
+            if code.ends_with("-- serve") {
+                serve_lines += 1; // started below, once, as the server the other blocks use
+                continue;
+            }
+            kept.push(as_run_here(line, port, &receiver.url("")));
+        }
+        if kept
+            .iter()
+            .any(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        {
+            blocks.push(kept);
+        }
+    }
+    assert_eq!(serve_lines, 2, "README and quick start each start serve");
+    assert_eq!(blocks.len(), 3, "blocks to run: {blocks:#?}");
+
+    let mut serve = Command::new(&binary)
+        .arg("serve")
+        .current_dir(folder.path())
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::process::wait_healthy(port).await;
+
+    // README: a token, then a webhook created with curl, answered with its secret.
+    let created = run(&blocks[0].join("\n"), &[]);
+    let webhook: serde_json::Value = serde_json::from_str(&created)
+        .unwrap_or_else(|e| panic!("curl printed no webhook ({e}): {created}"));
+    let webhook = &webhook["data"];
+    let secret = webhook["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the secret, shown once: {webhook}"));
+    assert!(webhook["url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&receiver.url("/")));
+
+    // README: an events token and `emit` — delivered; then, on the receiving side, `verify`
+    // against the captured body.
+    let (sending, receiving): (Vec<_>, Vec<_>) = {
+        let split = blocks[1]
+            .iter()
+            .position(|l| l.contains("on the receiving side"))
+            .expect("the block says where the receiving side starts");
+        (blocks[1][..split].to_vec(), blocks[1][split..].to_vec())
+    };
+    assert!(receiving
+        .iter()
+        .any(|l| l.contains("learnomy-webhooks verify")));
+    run(&sending.join("\n"), &[]);
+    let got = receiver.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(got[0].json()["event"], "course_completed");
+    std::fs::write(folder.path().join("body.json"), &got[0].body).unwrap();
+    let signature = got[0].header("x-learnomy-signature");
+    run(
+        &receiving.join("\n"),
+        &[("SECRET", secret), ("X_LEARNOMY_SIGNATURE", &signature)],
+    );
+
+    // Quick start: `emit` with a token pasted in place of `lwh_…`.
+    let token = run(
+        "learnomy-webhooks token create --scope events:write --name quickstart",
+        &[],
+    );
+    let step = blocks[2].join("\n").replace("lwh_…", token.trim());
+    run(&step, &[]);
+    receiver.wait_for(2, Duration::from_secs(20)).await;
+
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
