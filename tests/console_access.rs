@@ -40,7 +40,13 @@ fn console_routes() -> Vec<(Method, String)> {
 fn assert_refused(res: &reqwest::Response, method: &Method, path: &str, why: &str) {
     if *method == Method::GET {
         assert_eq!(res.status(), 303, "{why}: {method} {path}");
-        assert_eq!(res.headers()["location"], "/admin/login", "{why}: {path}");
+        let location = res.headers()["location"].to_str().unwrap();
+        assert!(
+            location == "/admin/login"
+                || location.starts_with("/admin/login?next=%2F")
+                || location.starts_with("/admin/login?next=/admin/"),
+            "{why}: {path} → {location}"
+        );
     } else {
         assert_eq!(res.status(), 401, "{why}: {method} {path}");
     }
@@ -635,4 +641,87 @@ async fn every_link_of_every_console_page_leads_somewhere() {
         })
         .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_returns_to_the_page_asked_for_and_the_first_run_is_explained() {
+    with_server(Backend::Sqlite, settings(Plan::Pro), |s| async move {
+        let client = no_redirects();
+        // Before any user exists the sign-in page says how to make the first one.
+        let login = client.get(s.url("/admin/login")).send().await.unwrap();
+        let page = login.text().await.unwrap();
+        assert!(page.contains("No admin account exists yet"), "{page}");
+        assert!(page.contains("/admin/setup?token=…"));
+        common::logs::remember(PASSWORD);
+        s.app.create_user("admin", PASSWORD).await.unwrap();
+        let page = client
+            .get(s.url("/admin/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!page.contains("No admin account exists yet"));
+
+        // A signed-out visit to a deep page goes to the sign-in page, which comes back to it.
+        let wanted = "/admin/tokens?x=1&y=2";
+        let res = client.get(s.url(wanted)).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        let location = res.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(location, "/admin/login?next=/admin/tokens%3Fx%3D1%26y%3D2");
+        let form = client.get(s.url(&location)).send().await.unwrap();
+        let cookie = form
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("lwh_login_csrf="))
+            .and_then(|v| v.split(';').next())
+            .unwrap()
+            .to_owned();
+        let page = form.text().await.unwrap();
+        let field = |name: &str| {
+            page.split(&format!("name=\"{name}\" value=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_else(|| panic!("no {name} field: {page}"))
+                .replace("&amp;", "&")
+        };
+        assert_eq!(field("next"), wanted);
+        let signed_in = client
+            .post(s.url("/admin/login"))
+            .header("cookie", cookie)
+            .form(&[
+                ("_csrf", field("_csrf").as_str()),
+                ("name", "admin"),
+                ("password", PASSWORD),
+                ("next", &field("next")),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), 303);
+        assert_eq!(signed_in.headers()["location"], wanted);
+
+        // Never to another site, nor back to the sign-in page.
+        for next in [
+            "//evil.example/admin/x",
+            "https://evil.example/",
+            "/admin/login",
+        ] {
+            let res = common::console_login(&client, &s.base, "admin", PASSWORD, &[]).await;
+            assert_eq!(res.headers()["location"], "/admin/webhooks");
+            let page = client
+                .get(s.url(&format!("/admin/login?next={next}")))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(!page.contains("name=\"next\""), "{next} is not kept");
+        }
+    })
+    .await;
 }

@@ -41,6 +41,19 @@ async fn sign_in(b: &Browser, s: &TestServer) {
     b.wait_text("h1", "Webhooks").await;
 }
 
+/// Waits (the page's script runs after the page is shown) until `script` returns `expected`.
+async fn wait_js(b: &Browser, script: &str, expected: serde_json::Value, why: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = b.js(script).await;
+        if got == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{why}: {got}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn add_webhook(b: &Browser, url: &str, events: &[&str]) {
     b.fill("#url", url).await;
     for e in events {
@@ -63,17 +76,33 @@ both_backends!(webhooks_page_end_to_end_on_free, |backend| async move {
             add_webhook(&b, "https://10.0.0.1/hook", &["course_completed"]).await;
             let error = b.wait_text("#url-error", "not allowed").await;
             assert!(error.contains("10.0.0.0/8"), "{error}");
+            wait_js(
+                &b,
+                "return document.activeElement.id;",
+                json!("url"),
+                "after a refused save the focus is on the field to fix",
+            )
+            .await;
+            assert!(
+                b.count("#webhook-form fieldset.event-group > legend").await >= 5,
+                "each event group is a fieldset with a legend"
+            );
 
             // Add a webhook with the pre-filled secret, after copying it.
             let secret = b.value("#secret").await;
             assert_eq!(secret.len(), 32);
+            let width = "return document.querySelector('[data-action=regenerate]').offsetWidth;";
+            let before = b.js(width).await;
             b.click("[data-action=regenerate]").await;
+            assert_eq!(b.js(width).await, before, "Regenerate keeps its width");
+            b.wait_text("#announcer", "New key").await;
             let regenerated = b.value("#secret").await;
             assert_eq!(regenerated.len(), 32);
             assert_ne!(regenerated, secret);
             b.click("[data-action=copy][data-target=secret]").await;
             b.wait_text("[data-action=copy][data-target=secret]", "Copied")
                 .await;
+            b.wait_text("#announcer", "Copied").await;
             // The refused form kept its values: course_completed is still checked.
             assert!(
                 b.exists("input[name=events][value=course_completed]:checked")
@@ -81,6 +110,13 @@ both_backends!(webhooks_page_end_to_end_on_free, |backend| async move {
             );
             add_webhook(&b, &rx.url("/first"), &["certificate_issued"]).await;
             b.wait_text(".notice-success", "Webhook added").await;
+            wait_js(
+                &b,
+                "return document.activeElement.id;",
+                json!("notice"),
+                "after saving the focus is on the confirmation",
+            )
+            .await;
             assert!(
                 !b.client.source().await.unwrap().contains(&regenerated),
                 "the secret was copied from the form; after saving no page shows it"
@@ -127,12 +163,26 @@ both_backends!(webhooks_page_end_to_end_on_free, |backend| async move {
                 regenerated
             );
 
-            // Test against the live receiver: outcome in the row, signature verifies.
+            // Test against the live receiver: outcome in the row, signature verifies, and the
+            // row itself is refreshed in place (no reload): Last Triggered and the last
+            // delivery's outcome.
+            b.js("window.__sameDocument = true;").await;
             b.click("[data-test-url]").await;
-            let outcome = b.wait_text(".test-result", "Delivered").await;
+            let outcome = b.wait_text(".test-result", "Test delivered").await;
             assert!(
-                outcome.contains("200") && outcome.contains("ms"),
+                outcome.contains("HTTP 200") && outcome.contains("ms"),
                 "{outcome}"
+            );
+            let row = b.text("#webhooks-table tbody tr").await;
+            assert!(
+                row.contains("Last delivery succeeded") && !row.contains("Never"),
+                "the row is refreshed: {row}"
+            );
+            assert_eq!(b.js("return window.__sameDocument === true;").await, json!(true));
+            assert_eq!(
+                b.js("return document.activeElement.matches('[data-test-url]');").await,
+                json!(true),
+                "focus stays on the Test button of the refreshed row"
             );
             let got = rx.wait_for(1, Duration::from_secs(10)).await;
             assert!(lwh_domain::signing::verify_learnomy_signature(
@@ -140,23 +190,93 @@ both_backends!(webhooks_page_end_to_end_on_free, |backend| async move {
                 &got[0].body,
                 &got[0].header("x-learnomy-signature")
             ));
-            b.client.goto(&s.url("/admin/webhooks")).await.unwrap();
-            assert!(
-                !b.text("#webhooks-table tbody tr").await.contains("Never"),
-                "Last Triggered is set"
+            // Times are shown in the viewer's local time, with UTC in the tooltip.
+            let (shown, title) = (
+                b.text("#webhooks-table td.when time").await,
+                b.attr("#webhooks-table td.when time", "title").await.unwrap_or_default(),
             );
+            assert!(title.ends_with("UTC") && !shown.ends_with("UTC"), "{shown} / {title}");
 
             // Fill the Free slots (one with Select all): the form gives way to the Pro notice.
             b.click("#select-all").await;
             add_webhook(&b, &rx.url("/second"), &[]).await;
             b.wait_text("#usage", "2 of 3").await;
-            add_webhook(&b, &rx.url("/third"), &["quiz_passed"]).await;
+            let bad = Receiver::start().await;
+            bad.always(Answer::Status(500));
+            add_webhook(&b, &bad.url("/third"), &["quiz_passed"]).await;
             b.wait_text("#usage", "3 of 3").await;
             assert!(b.exists("#pro-notice").await);
             assert!(!b.exists("#webhook-form").await);
             let (all, _) = s.app.list_webhooks().await.unwrap();
             assert_eq!(all[1].events.len(), 18, "Select all stored every event");
+            // Every event is one line, with the list on demand, not 18 badges.
+            let second = format!("#row-{}", all[1].id);
+            assert_eq!(b.text(&format!("{second} details summary")).await, "All events");
+            assert_eq!(
+                b.js(&format!("return document.querySelector('{second} details').open;")).await,
+                json!(false)
+            );
+
+            // A failing receiver shows on the row, on Free (no log): "Failing" while Active,
+            // with the last answer.
+            let third = format!("#row-{}", all[2].id);
+            let quiz = || lwh_app::ingest::IncomingEvent {
+                event: "quiz_passed".into(),
+                data: json!({"user_id": 7}),
+                idempotency_key: None,
+            };
+            s.app.ingest(vec![quiz()], true).await.unwrap();
+            bad.wait_for(1, Duration::from_secs(10)).await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let row = loop {
+                b.client.refresh().await.unwrap();
+                let row = b.text(&third).await;
+                if row.contains("Last delivery failed") {
+                    break row;
+                }
+                assert!(Instant::now() < deadline, "the failure never showed: {row}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
+            assert!(
+                row.contains("Failing") && row.contains("HTTP 500") && row.contains("failed attempt"),
+                "{row}"
+            );
             b.screenshot("webhooks.png").await;
+
+            // A failing Test says the code once, and shows what the receiver answered.
+            b.click(&format!("{third} [data-test-url]")).await;
+            let outcome = b.wait_text(&format!("{third} .test-result"), "Test failed").await;
+            assert!(outcome.contains("HTTP 500"), "{outcome}");
+            assert_eq!(outcome.matches("500").count(), 1, "{outcome}");
+
+            // Paused holds deliveries and says how many (once the failed one has used its
+            // retries, nothing else is queued).
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while s.app.webhook_activity(all[2].id).await.unwrap().queued > 0 {
+                assert!(Instant::now() < deadline, "the failing delivery never finished");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            b.click(&format!("{third} form[action$=status] button[title*=Hold]")).await;
+            b.wait_text(".notice-success", "Paused").await;
+            s.app.ingest(vec![quiz(), quiz()], true).await.unwrap();
+            b.client.refresh().await.unwrap();
+            let row = b.text(&third).await;
+            assert!(row.contains("Holding 2 deliveries"), "{row}");
+
+            // Disable asks first, saying what it cancels; dismissing changes nothing.
+            b.click(&format!("{third} form[data-confirm*=Disable] button")).await;
+            let question = b.client.get_alert_text().await.unwrap();
+            assert!(
+                question.contains("2 queued deliveries are cancelled") && question.contains("Pause"),
+                "{question}"
+            );
+            b.client.dismiss_alert().await.unwrap();
+            assert!(b.text(&third).await.contains("Paused"));
+            b.click(&format!("{third} form[data-confirm*=Disable] button")).await;
+            b.client.accept_alert().await.unwrap();
+            b.wait_text(".notice-success", "Disabled").await;
+            assert!(!b.text(&third).await.contains("Holding"));
+            assert!(b.text("#status-help").await.contains("Pause holds deliveries"));
 
             // Every visible control has a label, and the page is usable at 375 px.
         let unlabelled = b
@@ -171,12 +291,24 @@ both_backends!(webhooks_page_end_to_end_on_free, |backend| async move {
             .unwrap();
         assert_eq!(unlabelled, json!([]), "controls without a label");
         b.client.set_window_size(375, 800).await.unwrap();
+        // Cards keep their column labels, and the action buttons do not touch.
+        let label = b
+            .js("return getComputedStyle(document.querySelector('#webhooks-table td.status'), '::before').content;")
+            .await;
+        assert_eq!(label, json!("\"Status\""), "the Status cell is labelled at 375 px");
+        let gap = b
+            .js("var bs = document.querySelectorAll('#webhooks-table tbody tr:first-child .row-actions .button');\
+                 var a = bs[0].getBoundingClientRect(), c = bs[1].getBoundingClientRect();\
+                 return Math.round(a.top === c.top ? c.left - a.right : c.top - a.bottom);")
+            .await;
+        assert!(gap.as_i64().unwrap() >= 6, "buttons touch at 375 px: {gap}");
         let overflow = b
             .client
             .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth;", vec![])
             .await
             .unwrap();
         assert!(overflow.as_i64().unwrap() <= 0, "horizontal scrolling at 375 px: {overflow}");
+        b.js("document.getElementById('webhooks-table').scrollIntoView();").await;
         b.screenshot("webhooks-375.png").await;
         b.client.set_window_size(1280, 1000).await.unwrap();
 
@@ -327,12 +459,37 @@ both_backends!(
             rx.always(Answer::Status(200));
             b.click("[data-status=failed]").await;
             b.wait_text("#log-table tbody tr", "Failed").await;
+            // Labels, not slugs; the event's time and the last attempt's; attempts counted
+            // as attempts (1 + the retry schedule's one retry).
+            let headers = b.text("#log-table thead").await;
+            assert!(
+                headers.contains("Event time")
+                    && headers.contains("Last attempt")
+                    && headers.contains("Attempts"),
+                "{headers}"
+            );
+            let failed_row = b.text("#log-table tbody tr").await;
+            assert!(
+                failed_row.contains("Quiz failed") && !failed_row.contains("quiz_failed"),
+                "{failed_row}"
+            );
+            assert_eq!(
+                b.text("#log-table tbody tr td:nth-child(5)").await,
+                "2",
+                "two attempts: {failed_row}"
+            );
+            assert_eq!(
+                b.count("#log-table tbody tr:first-child td.when time")
+                    .await,
+                2
+            );
             b.click("#log-table tbody tr a").await;
             b.wait_text("h1", "Delivery").await;
             let attempts = b.text("#attempts-table").await;
+            assert!(attempts.contains("HTTP 500"), "{attempts}");
             assert!(
-                attempts.contains("500") && attempts.contains("http_status"),
-                "{attempts}"
+                !attempts.contains("http_status"),
+                "labels, not slugs: {attempts}"
             );
             assert!(b.text("pre.payload").await.contains("quiz_failed"));
             b.click("form[action$=redeliver] button").await;
@@ -345,6 +502,19 @@ both_backends!(
                 assert!(Instant::now() < deadline, "redelivery did not succeed");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
+            let facts = b.text("dl.facts").await;
+            assert!(
+                facts.contains("Redelivered") && facts.contains("3 attempts"),
+                "the redelivery is marked and its attempt counted: {facts}"
+            );
+            b.client
+                .goto(&s.url(&format!("/admin/webhooks/{id}/log?status=delivered")))
+                .await
+                .unwrap();
+            assert!(
+                b.text("#log-table tbody tr").await.contains("Redelivered"),
+                "the log marks it too"
+            );
             b.close().await;
         })
         .await;

@@ -173,6 +173,15 @@ impl App {
             .ok_or(AppError::NotFound("webhook"))
     }
 
+    /// What a webhook's recent deliveries say (last attempt's outcome, failing streak, how
+    /// many deliveries are queued), for the console's rows; on every plan.
+    pub async fn webhook_activity(
+        &self,
+        id: WebhookId,
+    ) -> Result<lwh_storage::WebhookActivity, AppError> {
+        Ok(self.store().webhook_activity(id).await?)
+    }
+
     /// Every webhook with the slot usage.
     pub async fn list_webhooks(&self) -> Result<(Vec<WebhookRecord>, Usage), AppError> {
         let webhooks = self.store().list_webhooks().await?;

@@ -16,12 +16,51 @@
     return out;
   }
 
+  // One polite live region: what a button did ("Copied", "New key") is read out.
+  var announcer = document.createElement("p");
+  announcer.className = "visually-hidden";
+  announcer.setAttribute("aria-live", "polite");
+  announcer.id = "announcer";
+  document.body.appendChild(announcer);
+  function announce(text) {
+    announcer.textContent = "";
+    setTimeout(function () { announcer.textContent = text; }, 50);
+  }
+
   function flash(button, text) {
     var original = button.dataset.label || button.textContent;
     button.dataset.label = original;
     button.textContent = text;
+    announce(text);
     setTimeout(function () { button.textContent = original; }, 1500);
   }
+
+  // Times: the viewer's local time, with UTC (the server's text) kept in the tooltip.
+  function localTimes(root) {
+    var format = new Intl.DateTimeFormat(undefined, {
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit"
+    });
+    root.querySelectorAll("time[data-local]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d)) t.textContent = format.format(d);
+    });
+    root.querySelectorAll("time[data-title-local]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d) && t.title.indexOf("(") < 0) t.title = format.format(d) + " (" + t.title + ")";
+    });
+  }
+  localTimes(document);
+
+  // After a save or a refused form, focus goes to what the page says (a field with an error
+  // has autofocus from the server).
+  // (After the load: the browser's own scroll to a #fragment would otherwise reset it.)
+  window.addEventListener("load", function () {
+    setTimeout(function () {
+      if (document.querySelector("[autofocus]")) return;
+      var said = document.getElementById("form-error") || document.getElementById("notice");
+      if (said) said.focus({ preventScroll: location.hash !== "" });
+    }, 0);
+  });
 
   function copyFrom(input, button) {
     var done = function () { flash(button, "Copied"); };
@@ -66,11 +105,37 @@
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) e.preventDefault();
   });
 
-  // Test: send a ping and show the outcome in the row.
+  // Test: send a ping, refresh the row (status, last delivery) and show the outcome in it.
+  function testText(o) {
+    var parts = [o.delivered ? "Test delivered" : "Test failed"];
+    if (o.status_code) parts.push("HTTP " + o.status_code);
+    parts.push(o.duration_ms + " ms");
+    var text = parts.join(" · ");
+    if (!o.delivered && !o.status_code && o.error) text += " — " + o.error;
+    if (!o.delivered && o.response_excerpt) {
+      var body = o.response_excerpt.length > 200 ? o.response_excerpt.slice(0, 199) + "…" : o.response_excerpt;
+      text += " — response: " + body;
+    }
+    if (o.reactivated) text += " — the webhook is Active again";
+    return text;
+  }
+  function refreshRow(row) {
+    return fetch(location.pathname, { credentials: "same-origin" }).then(function (r) {
+      return r.ok ? r.text() : null;
+    }).then(function (html) {
+      if (!html) return row;
+      var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(row.id);
+      if (!fresh) return row;
+      row.replaceWith(fresh);
+      localTimes(fresh);
+      return fresh;
+    }).catch(function () { return row; });
+  }
   document.addEventListener("click", function (e) {
     var button = e.target.closest("[data-test-url]");
     if (!button) return;
-    var result = button.closest("tr").querySelector(".test-result");
+    var row = button.closest("tr");
+    var result = row.querySelector(".test-result");
     button.disabled = true;
     result.className = "test-result";
     result.textContent = "Sending test…";
@@ -83,14 +148,13 @@
       if (!r.ok) return r.text().then(function (t) { throw new Error(t || r.statusText); });
       return r.json();
     }).then(function (o) {
-      var parts = [o.delivered ? "Delivered" : "Failed"];
-      if (o.status_code) parts.push(String(o.status_code));
-      parts.push(o.duration_ms + " ms");
-      var text = parts.join(" · ");
-      if (!o.delivered && o.error) text += " — " + o.error;
-      result.textContent = text;
-      result.className = "test-result " + (o.delivered ? "ok" : "bad");
-      if (o.reactivated) result.textContent += " (webhook re-activated — reload to see it)";
+      return refreshRow(row).then(function (current) {
+        var out = current.querySelector(".test-result");
+        out.textContent = testText(o);
+        out.className = "test-result " + (o.delivered ? "ok" : "bad");
+        var again = current.querySelector("[data-test-url]");
+        if (again && current !== row) again.focus();
+      });
     }).catch(function (err) {
       result.textContent = "Test could not run: " + err.message;
       result.className = "test-result bad";
@@ -107,6 +171,7 @@
       rows.setAttribute("aria-busy", "true");
       fetch(url, { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (html) {
         rows.innerHTML = html;
+        localTimes(rows);
         rows.removeAttribute("aria-busy");
         history.replaceState(null, "", "?status=" + encodeURIComponent(status) + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
       });

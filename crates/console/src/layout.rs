@@ -82,13 +82,66 @@ pub fn csrf_field(session: &Session) -> Markup {
     html! { input type="hidden" name="_csrf" value=(session.csrf); }
 }
 
-/// "2026-11-28 17:51 UTC", or "Never".
-pub fn when(t: Option<Timestamp>) -> String {
+/// "2026-11-28 17:51:02 UTC": the text a time shows without JavaScript, and its tooltip.
+pub fn utc_text(t: Timestamp) -> String {
+    let text = t.to_rfc3339();
+    format!("{} {} UTC", &text[..10], &text[11..19])
+}
+
+/// A time, or "Never": in UTC from the server, turned into the viewer's local time by the
+/// page's script (`data-local`), with UTC kept in the tooltip.
+pub fn when(t: Option<Timestamp>) -> Markup {
     match t {
-        None => "Never".to_owned(),
+        None => html! { "Never" },
         Some(t) => {
-            let text = t.to_rfc3339();
-            format!("{} {} UTC", &text[..10], &text[11..19])
+            let utc = utc_text(t);
+            html! { time datetime=(t.to_rfc3339()) title=(utc) data-local { (utc) } }
+        }
+    }
+}
+
+/// "just now", "45 s ago", "2 min ago", "3 h ago", "4 days ago": how long before `now`.
+pub fn ago(t: Timestamp, now: Timestamp) -> String {
+    let secs = (now.millis() - t.millis()).max(0) / 1000;
+    match secs {
+        0..=4 => "just now".to_owned(),
+        5..=59 => format!("{secs} s ago"),
+        60..=3599 => format!("{} min ago", secs / 60),
+        3600..=86_399 => format!("{} h ago", secs / 3600),
+        86_400..=172_799 => "1 day ago".to_owned(),
+        _ => format!("{} days ago", secs / 86_400),
+    }
+}
+
+/// A time as "2 min ago", with the exact time (UTC, local by the script) in its tooltip.
+pub fn ago_markup(t: Timestamp, now: Timestamp) -> Markup {
+    html! { time datetime=(t.to_rfc3339()) title=(utc_text(t)) data-title-local { (ago(t, now)) } }
+}
+
+/// A URL that wraps at its separators (after `/`, `?`, `&`, `.`) instead of mid-word.
+pub fn wrappable_url(url: &str) -> Markup {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for (i, c) in url.char_indices() {
+        if matches!(c, '/' | '?' | '&' | '.' | '=') {
+            pieces.push(&url[start..i + 1]);
+            start = i + 1;
+        }
+    }
+    pieces.push(&url[start..]);
+    html! { @for piece in pieces { (piece) wbr; } }
+}
+
+/// Text from doc comments with its `backticked` parts as code, as Markdown would show them.
+pub fn with_code(text: &str) -> Markup {
+    let pieces: Vec<&str> = text.split('`').collect();
+    // An unmatched backtick is shown as it is.
+    if pieces.len().is_multiple_of(2) {
+        return html! { (text) };
+    }
+    html! {
+        @for (i, piece) in pieces.iter().enumerate() {
+            @if i % 2 == 1 { code { (piece) } } @else { (piece) }
         }
     }
 }
@@ -132,8 +185,46 @@ mod tests {
 
     #[test]
     fn formats_times_and_never() {
-        assert_eq!(when(None), "Never");
-        let t = Timestamp::parse_rfc3339("2026-11-28T17:51:02.345Z");
-        assert_eq!(when(t), "2026-11-28 17:51:02 UTC");
+        assert_eq!(when(None).into_string(), "Never");
+        let t = Timestamp::parse_rfc3339("2026-11-28T17:51:02.345Z").unwrap();
+        assert_eq!(utc_text(t), "2026-11-28 17:51:02 UTC");
+        let shown = when(Some(t)).into_string();
+        assert!(shown.contains("data-local"), "{shown}");
+        assert!(shown.contains(">2026-11-28 17:51:02 UTC</time>"), "{shown}");
+    }
+
+    #[test]
+    fn says_how_long_ago() {
+        let now = Timestamp::from_millis(10_000_000_000);
+        let before = |secs: i64| Timestamp::from_millis(now.millis() - secs * 1000);
+        assert_eq!(ago(before(2), now), "just now");
+        assert_eq!(ago(before(45), now), "45 s ago");
+        assert_eq!(ago(before(150), now), "2 min ago");
+        assert_eq!(ago(before(3 * 3600 + 5), now), "3 h ago");
+        assert_eq!(ago(before(90_000), now), "1 day ago");
+        assert_eq!(ago(before(4 * 86_400), now), "4 days ago");
+        // A clock a little ahead elsewhere is "just now", not negative.
+        assert_eq!(
+            ago(Timestamp::from_millis(now.millis() + 3000), now),
+            "just now"
+        );
+    }
+
+    #[test]
+    fn backticks_become_code() {
+        assert_eq!(
+            with_code("send `events:write` or `webhooks:manage`").into_string(),
+            "send <code>events:write</code> or <code>webhooks:manage</code>"
+        );
+        assert_eq!(with_code("a ` alone").into_string(), "a ` alone");
+    }
+
+    #[test]
+    fn urls_wrap_at_separators() {
+        let shown = wrappable_url("https://hooks.example/a?b=c").into_string();
+        assert_eq!(
+            shown,
+            "https:/<wbr>/<wbr>hooks.<wbr>example/<wbr>a?<wbr>b=<wbr>c<wbr>"
+        );
     }
 }

@@ -45,17 +45,56 @@ pub fn same_secret(expected: &str, given: &str) -> bool {
 /// Why a console request is refused: not signed in (to the login page) or a bad CSRF token.
 #[derive(Debug)]
 pub enum Refusal {
-    /// No valid session.
-    SignedOut { get: bool },
+    /// No valid session. For a page (`GET`), the path and query asked for, to come back to
+    /// after signing in.
+    SignedOut {
+        /// Whether the request was a `GET` (a page; anything else gets a 401).
+        get: bool,
+        /// `/admin/…?…` as asked for.
+        wanted: String,
+    },
     /// The form's CSRF token is missing or wrong.
     Csrf,
+}
+
+/// `path` when it is a console page worth coming back to after signing in: under `/admin/`,
+/// not the sign-in, sign-out or setup pages, and never another site (`//host`, `/\\host`).
+pub fn return_path(path: &str) -> Option<&str> {
+    let page = path.split('?').next().unwrap_or("");
+    let console = page.starts_with("/admin/") && page.len() > "/admin/".len();
+    let own = ["/admin/login", "/admin/logout", "/admin/setup"]
+        .iter()
+        .any(|p| page.starts_with(p));
+    let elsewhere =
+        path.contains("//") || path.contains('\\') || path.chars().any(char::is_control);
+    (console && !own && !elsewhere && path.len() <= 512).then_some(path)
+}
+
+/// `text` as a query-string value: unreserved characters and `/` as they are, the rest as
+/// `%XX`.
+fn query_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
-            Refusal::SignedOut { get: true } => Redirect::to("/admin/login").into_response(),
-            Refusal::SignedOut { get: false } => (
+            Refusal::SignedOut { get: true, wanted } => match return_path(&wanted) {
+                Some(path) => {
+                    Redirect::to(&format!("/admin/login?next={}", query_escape(path)))
+                        .into_response()
+                }
+                None => Redirect::to("/admin/login").into_response(),
+            },
+            Refusal::SignedOut { get: false, .. } => (
                 axum::http::StatusCode::UNAUTHORIZED,
                 [("content-type", "text/plain; charset=utf-8")],
                 "Your session has ended. Sign in again at /admin/login.",
@@ -80,6 +119,10 @@ impl FromRequestParts<ConsoleState> for Session {
     ) -> Result<Self, Self::Rejection> {
         let signed_out = Refusal::SignedOut {
             get: parts.method == Method::GET,
+            wanted: parts
+                .uri
+                .path_and_query()
+                .map_or_else(String::new, |p| p.as_str().to_owned()),
         };
         let jar = CookieJar::from_headers(&parts.headers);
         let Some(cookie) = jar.get(COOKIE) else {
@@ -142,4 +185,39 @@ pub fn session_cookie(value: String, headers: &HeaderMap) -> Cookie<'static> {
 
 fn time_hours(hours: i64) -> time::Duration {
     time::Duration::hours(hours)
+}
+
+#[cfg(test)]
+mod return_tests {
+    use super::*;
+
+    #[test]
+    fn only_console_pages_are_returned_to() {
+        assert_eq!(
+            return_path("/admin/webhooks/wh_1/log?status=failed"),
+            Some("/admin/webhooks/wh_1/log?status=failed")
+        );
+        for refused in [
+            "",
+            "/admin/",
+            "/admin/login",
+            "/admin/logout",
+            "/admin/setup?token=x",
+            "//evil.example/admin/x",
+            "/admin//evil.example",
+            "/admin/\\evil.example",
+            "/api/v1/webhooks",
+            "https://evil.example/admin/x",
+        ] {
+            assert_eq!(return_path(refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn the_return_path_is_escaped_as_a_query_value() {
+        assert_eq!(
+            query_escape("/admin/x?status=a&cursor=b+c"),
+            "/admin/x%3Fstatus%3Da%26cursor%3Db%2Bc"
+        );
+    }
 }

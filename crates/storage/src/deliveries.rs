@@ -11,7 +11,8 @@ use crate::rows;
 const SUMMARY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, e.event, d.status, d.attempts, \
      d.series_start, d.last_status_code, d.last_error, \
      CASE WHEN (SELECT w.status FROM webhooks w WHERE w.id = d.webhook_id) = 'active' \
-     THEN d.due_at END AS due_at, d.created_at, d.updated_at";
+     THEN d.due_at END AS due_at, d.created_at, d.updated_at, \
+     (SELECT MAX(a.started_at) FROM attempts a WHERE a.delivery_id = d.id) AS last_attempt_at";
 
 /// How much longer than its deliveries an event is kept by [`Store::prune`]: far more than
 /// any request waits between an event's id and its deliveries' commit.
@@ -278,6 +279,8 @@ fn decode_summary(row: &AnyRow) -> Result<DeliverySummary, StoreError> {
         event: rows::text(row, "event")?,
         status,
         attempts,
+        series_start,
+        last_attempt_at: rows::opt_time(row, "last_attempt_at")?,
         retry_count: match status {
             DeliveryStatus::Delivered | DeliveryStatus::Failed => (in_series - 1).max(0),
             _ => in_series,

@@ -4,6 +4,7 @@
 //! differences (placeholders, locking, claiming) live in [`dialect`]. SQLite is the embedded
 //! default (WAL, one file under `data_dir`); PostgreSQL lets many processes share one queue.
 
+mod activity;
 mod connect;
 mod deliveries;
 pub mod dialect;
@@ -22,6 +23,7 @@ mod tokens;
 mod users;
 mod webhooks;
 
+pub use activity::{LastFailure, WebhookActivity, HELD_COUNT_CAP};
 pub use connect::{create_private_dir, DatabaseTarget, DeliveryLock, Store};
 pub use deliveries::EVENT_MARGIN_MS;
 pub use dialect::Backend;

@@ -223,6 +223,10 @@ pub struct DeliverySummary {
     pub attempts: i64,
     /// Failed attempts in the current series (the "retry count").
     pub retry_count: i64,
+    /// Attempts made before the current series: more than 0 when the delivery was redelivered.
+    pub series_start: i64,
+    /// When the latest attempt started (`None` before the first).
+    pub last_attempt_at: Option<Timestamp>,
     /// Status code of the latest attempt.
     pub last_status_code: Option<i64>,
     /// Error of the latest attempt (or why it was cancelled).

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde_json::Value;
 
-use crate::layout::{page, Section};
+use crate::layout::{page, with_code, Section};
 use crate::session::Session;
 use crate::ConsoleState;
 
@@ -31,12 +31,12 @@ pub async fn show(State(state): State<ConsoleState>, session: Session) -> Respon
                 @for (method, op) in item.as_object().unwrap_or(&empty) {
                     section.card.api-route {
                         h2 { span class={"method method-" (method)} { (method.to_uppercase()) } " " code { (path) } }
-                        @if let Some(summary) = op["summary"].as_str() { p { (summary) } }
-                        @if let Some(description) = op["description"].as_str() { p.muted { (description) } }
+                        @if let Some(summary) = op["summary"].as_str() { p { (with_code(summary)) } }
+                        @if let Some(description) = op["description"].as_str() { p.muted { (with_code(description)) } }
                         @if let Some(params) = op["parameters"].as_array() {
                             h3 { "Parameters" }
                             ul { @for p in params {
-                                li { code { (p["name"].as_str().unwrap_or("")) } " (" (p["in"].as_str().unwrap_or("")) ") — " (p["description"].as_str().unwrap_or("")) }
+                                li { code { (p["name"].as_str().unwrap_or("")) } " (" (p["in"].as_str().unwrap_or("")) ") — " (with_code(p["description"].as_str().unwrap_or(""))) }
                             } }
                         }
                         @if let Some(body) = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str() {
@@ -45,7 +45,7 @@ pub async fn show(State(state): State<ConsoleState>, session: Session) -> Respon
                         }
                         h3 { "Responses" }
                         ul { @for (status, r) in op["responses"].as_object().unwrap_or(&empty) {
-                            li { strong { (status) } " — " (r["description"].as_str().unwrap_or("")) }
+                            li { strong { (status) } " — " (with_code(r["description"].as_str().unwrap_or(""))) }
                         } }
                     }
                 }

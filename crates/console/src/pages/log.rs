@@ -7,7 +7,7 @@ use axum_extra::extract::Form;
 use base64::Engine as _;
 use lwh_app::deliveries::DeliveryPage;
 use lwh_app::AppError;
-use lwh_domain::{DeliveryId, DeliveryStatus, WebhookId};
+use lwh_domain::{CatalogueEntry, DeliveryId, DeliveryStatus, WebhookId};
 use lwh_storage::DeliverySummary;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -111,7 +111,7 @@ pub async fn show(
                 }
             }
             section.card {
-                div #log-rows { (rows_view(&log, &q)) }
+                div #log-rows { (rows_view(&log, &q, state.app.catalogue().entries())) }
             }
         },
     )
@@ -129,12 +129,12 @@ pub async fn rows(
         return super::error_response(AppError::NotFound("webhook"));
     };
     match load_page(&state, id, &q).await {
-        Ok(p) => rows_view(&p, &q).into_response(),
+        Ok(p) => rows_view(&p, &q, state.app.catalogue().entries()).into_response(),
         Err(e) => super::error_response(e),
     }
 }
 
-fn rows_view(log: &DeliveryPage, q: &LogQuery) -> Markup {
+fn rows_view(log: &DeliveryPage, q: &LogQuery, catalogue: &[CatalogueEntry]) -> Markup {
     let status = q.status.clone().unwrap_or_default();
     html! {
         @if log.deliveries.is_empty() {
@@ -143,15 +143,16 @@ fn rows_view(log: &DeliveryPage, q: &LogQuery) -> Markup {
             div.table-wrap {
                 table.log #log-table {
                     thead { tr {
-                        th scope="col" { "Time" }
+                        th scope="col" { "Event time" }
+                        th scope="col" { "Last attempt" }
                         th scope="col" { "Event" }
                         th scope="col" { "Status" }
-                        th scope="col" { "Retries" }
+                        th scope="col" { "Attempts" }
                         th scope="col" { "Response" }
                         th scope="col" { span.visually-hidden { "Details" } }
                     } }
                     tbody {
-                        @for d in &log.deliveries { (row(d)) }
+                        @for d in &log.deliveries { (row(d, catalogue)) }
                     }
                 }
             }
@@ -168,16 +169,36 @@ fn rows_view(log: &DeliveryPage, q: &LogQuery) -> Markup {
     }
 }
 
-fn row(d: &DeliverySummary) -> Markup {
+/// The event's label from the catalogue (the slug when it is not there).
+fn event_label(catalogue: &[CatalogueEntry], slug: &str) -> String {
+    catalogue
+        .iter()
+        .find(|e| e.slug == slug)
+        .map_or_else(|| slug.to_owned(), |e| e.label.clone())
+}
+
+/// "3 attempts", counted one way everywhere: every attempt made, redeliveries included.
+fn attempts_text(n: i64) -> String {
+    match n {
+        1 => "1 attempt".to_owned(),
+        n => format!("{n} attempts"),
+    }
+}
+
+fn row(d: &DeliverySummary, catalogue: &[CatalogueEntry]) -> Markup {
     html! {
         tr data-delivery=(d.id) {
             td.when { (when(Some(d.created_at))) }
-            td { span.badge.event { (d.event) } }
-            td { (delivery_badge(d.status)) }
-            td { (d.retry_count) }
+            td.when { @match d.last_attempt_at { Some(at) => { (when(Some(at))) } None => { span.muted { "Not yet" } } } }
+            td { span.badge.event title=(d.event) { (event_label(catalogue, &d.event)) } }
+            td {
+                (delivery_badge(d.status))
+                @if d.series_start > 0 { " " span.badge.redelivered title="Sent again with Redeliver" { "Redelivered" } }
+            }
+            td { (d.attempts) }
             td {
                 @match d.last_status_code {
-                    Some(code) => { span.code { (code) } }
+                    Some(code) => { span.code { "HTTP " (code) } }
                     None => { @if let Some(e) = &d.last_error { span.muted title=(e) { (truncate(e, 40)) } } @else { "—" } }
                 }
             }
@@ -217,9 +238,16 @@ pub async fn detail(
             }
             h1 { "Delivery " span.mono { (d.id) } }
             dl.facts {
-                dt { "Event" } dd { (d.event) " " span.mono.muted { (d.event_id) } }
-                dt { "Status" } dd { (delivery_badge(d.status)) " " (d.retry_count) " retries" }
-                dt { "Created" } dd { (when(Some(d.created_at))) }
+                dt { "Event" } dd { (event_label(state.app.catalogue().entries(), &d.event)) " " span.mono.muted { (d.event) " · " (d.event_id) } }
+                dt { "Status" } dd {
+                    (delivery_badge(d.status)) " · " (attempts_text(d.attempts))
+                    @if d.series_start > 0 {
+                        " · " span.badge.redelivered { "Redelivered" }
+                        " (attempts " (d.series_start + 1) " and later are the redelivery)"
+                    }
+                }
+                dt { "Event time" } dd { (when(Some(d.created_at))) }
+                dt { "Last attempt" } dd { (when(d.last_attempt_at)) }
                 @if let Some(next) = d.next_attempt_at { dt { "Next attempt" } dd { (when(Some(next))) } }
             }
             @if !d.status.is_queued() {
@@ -239,9 +267,11 @@ pub async fn detail(
                                 td.when { (when(Some(a.started_at))) }
                                 td { (a.duration_ms) " ms" }
                                 td {
-                                    @if let Some(code) = a.status_code { span.code { (code) } " " }
-                                    @if let Some(kind) = &a.error_kind { span.badge.delivery-failed { (kind) } }
-                                    @if let Some(e) = &a.error { p.muted { (e) } }
+                                    @if let Some(code) = a.status_code { span.code { "HTTP " (code) } " " }
+                                    @if a.status_code.is_none() {
+                                        @if let Some(kind) = &a.error_kind { span.badge.delivery-failed { (kind) } }
+                                        @if let Some(e) = &a.error { p.muted { (e) } }
+                                    } @else if a.error_kind.is_none() { span.badge.delivery-delivered { "Delivered" } }
                                 }
                                 td { @if let Some(x) = &a.response_excerpt { pre.excerpt { (x) } } @else { "—" } }
                             }

@@ -1,6 +1,6 @@
 //! `/admin/login` and `/admin/logout`.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -28,19 +28,47 @@ pub struct LoginForm {
     name: String,
     #[serde(default)]
     password: String,
+    /// The page to return to (see [`session::return_path`]).
+    #[serde(default)]
+    next: String,
 }
 
-fn login_page(error: Option<&str>, name: &str, csrf: &str) -> Markup {
+/// `?next=/admin/…`: where the sign-in was asked from.
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// What the sign-in page knows besides the form.
+struct LoginContext<'a> {
+    /// Where to go after signing in.
+    next: &'a str,
+    /// No user exists yet: say how to create the first one.
+    first_run: bool,
+}
+
+fn login_page(error: Option<&str>, name: &str, csrf: &str, context: &LoginContext) -> Markup {
     bare_page(
         "Sign in",
         html! {
             h1 { "Sign in" }
             p.muted { "Outgoing Webhooks administration" }
+            @if context.first_run {
+                div.notice.notice-secret #first-run role="note" {
+                    p { strong { "No admin account exists yet." } }
+                    p { "Open the one-time setup link the service printed when it started ("
+                        code { "/admin/setup?token=…" } "), or create a user on the server with "
+                        code { "learnomy-webhooks admin create-user NAME" }
+                        " (with the same " code { "--config" } " / " code { "--data-dir" } " as the service)." }
+                }
+            }
             @if let Some(error) = error {
                 p.notice.notice-error role="alert" { (error) }
             }
             form method="post" action="/admin/login" {
                 input type="hidden" name="_csrf" value=(csrf);
+                @if !context.next.is_empty() { input type="hidden" name="next" value=(context.next); }
                 label for="name" { "User name" }
                 input #name name="name" type="text" autocomplete="username" required maxlength="64" value=(name);
                 label for="password" { "Password" }
@@ -67,24 +95,37 @@ fn login_csrf(headers: &HeaderMap) -> (String, Cookie<'static>) {
 }
 
 /// The sign-in page, with a CSRF token in the form and in a cookie.
-pub async fn show(headers: HeaderMap, jar: CookieJar) -> Response {
+pub async fn show(
+    State(state): State<ConsoleState>,
+    Query(q): Query<LoginQuery>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Response {
     let (token, cookie) = login_csrf(&headers);
-    (jar.add(cookie), login_page(None, "", &token)).into_response()
+    let context = LoginContext {
+        next: session::return_path(&q.next).unwrap_or(""),
+        first_run: state.app.store().count_users().await.is_ok_and(|n| n == 0),
+    };
+    (jar.add(cookie), login_page(None, "", &token, &context)).into_response()
 }
 
 /// The login form again, with `error` and a fresh CSRF token.
 fn again(
     status: StatusCode,
     error: &str,
-    name: &str,
+    form: &LoginForm,
     headers: &HeaderMap,
     jar: CookieJar,
 ) -> Response {
     let (token, cookie) = login_csrf(headers);
+    let context = LoginContext {
+        next: session::return_path(&form.next).unwrap_or(""),
+        first_run: false,
+    };
     (
         status,
         jar.add(cookie),
-        login_page(Some(error), name, &token),
+        login_page(Some(error), &form.name, &token, &context),
     )
         .into_response()
 }
@@ -106,7 +147,10 @@ pub async fn submit(
         return again(
             StatusCode::FORBIDDEN,
             "The sign-in form expired. Please sign in again.",
-            "",
+            &LoginForm {
+                name: String::new(),
+                ..form
+            },
             &headers,
             jar,
         );
@@ -124,7 +168,7 @@ pub async fn submit(
             return again(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many failed attempts. Wait a few minutes and try again.",
-                &name,
+                &LoginForm { name, ..form },
                 &headers,
                 jar,
             );
@@ -139,7 +183,7 @@ pub async fn submit(
                     (
                         jar.remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/admin"))
                             .add(cookie),
-                        Redirect::to("/admin/webhooks"),
+                        Redirect::to(session::return_path(&form.next).unwrap_or("/admin/webhooks")),
                     )
                         .into_response()
                 }
@@ -152,7 +196,7 @@ pub async fn submit(
             again(
                 StatusCode::UNAUTHORIZED,
                 "The user name or password is wrong.",
-                &name,
+                &LoginForm { name, ..form },
                 &headers,
                 jar,
             )

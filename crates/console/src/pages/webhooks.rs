@@ -7,13 +7,16 @@ use axum::response::{IntoResponse, Json, Redirect, Response};
 use axum_extra::extract::Form;
 use lwh_app::webhooks::{Usage, WebhookEdit};
 use lwh_app::AppError;
+use lwh_domain::Timestamp;
 use lwh_domain::{CatalogueEntry, FieldError, Plan, WebhookId, WebhookSecret, WebhookStatus};
-use lwh_storage::WebhookRecord;
+use lwh_storage::{WebhookActivity, WebhookRecord, HELD_COUNT_CAP};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::layout::{csrf_field, page, truncate, webhook_badge, when, Section};
+use crate::layout::{
+    ago_markup, csrf_field, page, truncate, webhook_badge, when, wrappable_url, Section,
+};
 use crate::session::{Refusal, Session};
 use crate::ConsoleState;
 
@@ -96,7 +99,8 @@ impl FormModel {
 
 /// Everything the page shows.
 struct PageModel {
-    webhooks: Vec<WebhookRecord>,
+    /// Each webhook with what its recent deliveries say.
+    webhooks: Vec<(WebhookRecord, WebhookActivity)>,
     usage: Usage,
     form: FormModel,
     notice: Option<String>,
@@ -132,6 +136,14 @@ async fn render(
 ) -> Response {
     match state.app.list_webhooks().await {
         Ok((webhooks, usage)) => {
+            let mut rows = Vec::with_capacity(webhooks.len());
+            for w in webhooks {
+                match state.app.webhook_activity(w.id).await {
+                    Ok(activity) => rows.push((w, activity)),
+                    Err(e) => return super::error_response(e),
+                }
+            }
+            let webhooks = rows;
             let model = PageModel {
                 webhooks,
                 usage,
@@ -298,6 +310,7 @@ pub async fn test(
             "status_code": r.outcome.status_code,
             "duration_ms": r.outcome.duration_ms,
             "error": r.outcome.error,
+            "response_excerpt": r.outcome.response_excerpt,
             "reactivated": r.reactivated,
         }))
         .into_response(),
@@ -358,10 +371,10 @@ fn view(state: &ConsoleState, session: &Session, m: &PageModel) -> Markup {
         }
         p.lead { "Learnomy POSTs a signed JSON payload to each webhook every time one of its events occurs." }
         @if let Some(notice) = &m.notice {
-            p.notice.notice-success role="status" { (notice) }
+            p.notice.notice-success #notice role="status" tabindex="-1" { (notice) }
         }
         @if let Some(e) = m.form.error("form") {
-            p.notice.notice-error role="alert" { (e) }
+            p.notice.notice-error #form-error role="alert" tabindex="-1" { (e) }
         }
         @if m.form.editing.is_some() || m.usage.can_add() {
             (form_view(session, &m.form, catalogue))
@@ -405,21 +418,23 @@ fn form_view(session: &Session, f: &FormModel, catalogue: &[CatalogueEntry]) -> 
                 div.field {
                     label for="url" { "Delivery URL" }
                     input #url name="url" type="url" required maxlength="2048" placeholder="https://hooks.zapier.com/hooks/catch/…"
-                        value=(f.url) aria-describedby="url-help url-error" aria-invalid=[f.error("url").map(|_| "true")];
+                        value=(f.url) aria-describedby="url-help url-error" aria-invalid=[f.error("url").map(|_| "true")]
+                        autofocus[f.error("url").is_some()];
                     p #url-help .help { "The HTTPS endpoint that will receive the POST." }
                     @if let Some(e) = f.error("url") { p #url-error .field-error role="alert" { (e) } }
                 }
                 fieldset.field.events {
                     legend { "Events to Send" }
                     label.select-all {
-                        input #select-all type="checkbox" checked[all_checked];
+                        input #select-all type="checkbox" checked[all_checked]
+                            autofocus[f.error("url").is_none() && f.error("events").is_some()];
                         " Select all"
                     }
                     @if let Some(e) = f.error("events") { p #events-error .field-error role="alert" { (e) } }
                     div.event-groups {
                         @for (group, entries) in &groups {
-                            div.event-group {
-                                h3 { (group) }
+                            fieldset.event-group {
+                                legend { (group) }
                                 @for e in entries {
                                     label.event-option title=(e.description) {
                                         input type="checkbox" name="events" value=(e.slug) checked[f.events.contains(&e.slug)];
@@ -438,7 +453,8 @@ fn form_view(session: &Session, f: &FormModel, catalogue: &[CatalogueEntry]) -> 
                         label for="secret" { "Secret Key" }
                         div.secret-row {
                             input #secret .mono name="secret" type="text" value=(f.secret) spellcheck="false" autocomplete="off"
-                                aria-describedby="secret-help secret-error";
+                                aria-describedby="secret-help secret-error" aria-invalid=[f.error("secret").map(|_| "true")]
+                                autofocus[f.error("url").is_none() && f.error("events").is_none() && f.error("secret").is_some()];
                             button.button type="button" data-action="regenerate" data-target="secret" aria-label="Regenerate the secret key" { "↻ Regenerate" }
                             button.button type="button" data-action="copy" data-target="secret" aria-label="Copy the secret key" { "Copy" }
                         }
@@ -457,22 +473,22 @@ fn form_view(session: &Session, f: &FormModel, catalogue: &[CatalogueEntry]) -> 
 
 fn table_view(
     session: &Session,
-    webhooks: &[WebhookRecord],
+    webhooks: &[(WebhookRecord, WebhookActivity)],
     plan: Plan,
     catalogue: &[CatalogueEntry],
 ) -> Markup {
-    let label_of = |slug: &str| {
-        catalogue
-            .iter()
-            .find(|e| e.slug == slug)
-            .map_or_else(|| slug.to_owned(), |e| e.label.clone())
-    };
+    let now = Timestamp::now();
     html! {
         section.card aria-labelledby="table-title" {
             h2 #table-title { "Webhooks" }
             @if webhooks.is_empty() {
                 p.empty { "No webhooks yet. Add one above to start sending events." }
             } @else {
+                p.help #status-help {
+                    strong { "Pause" } " holds deliveries (new and queued) until you Resume; nothing is lost. "
+                    strong { "Disable" } " cancels the queued deliveries and sends nothing until you Re-activate. "
+                    "A webhook whose deliveries keep failing becomes " strong { "Failed" } "; a successful Test re-activates it."
+                }
                 div.table-wrap {
                     table.webhooks #webhooks-table {
                         thead { tr {
@@ -483,37 +499,8 @@ fn table_view(
                             th scope="col" { "Actions" }
                         } }
                         tbody {
-                            @for w in webhooks {
-                                tr id={"row-" (w.id)} data-webhook=(w.id) {
-                                    td.url { span title=(w.url) { (truncate(&w.url, URL_SHOWN)) } }
-                                    td { ul.badges { @for e in &w.events { li.badge.event title=(e) { (label_of(e)) } } } }
-                                    td {
-                                        (webhook_badge(w.status))
-                                        @if w.status == WebhookStatus::Failed {
-                                            p.status-note { "Since " (when(Some(w.status_changed_at)))
-                                                @if let Some(reason) = &w.status_reason { ": " (reason) } }
-                                        }
-                                    }
-                                    td.when { (when(w.last_triggered_at)) }
-                                    td.actions {
-                                        a.button.small href={"/admin/webhooks?edit=" (w.id) "#webhook-form-card"} { "Edit" }
-                                        button.button.small type="button" data-test-url={"/admin/webhooks/" (w.id) "/test"} { "Test" }
-                                        @match w.status {
-                                            WebhookStatus::Active => { (status_button(session, w, "paused", "Pause")) (status_button(session, w, "disabled", "Disable")) }
-                                            WebhookStatus::Paused => { (status_button(session, w, "active", "Resume")) (status_button(session, w, "disabled", "Disable")) }
-                                            WebhookStatus::Disabled | WebhookStatus::Failed => { (status_button(session, w, "active", "Re-activate")) }
-                                        }
-                                        @if plan.has_delivery_log() {
-                                            a.button.small href={"/admin/webhooks/" (w.id) "/log"} { "View log" }
-                                        }
-                                        form.inline method="post" action={"/admin/webhooks/" (w.id) "/delete"}
-                                            data-confirm={"Delete the webhook to " (w.url) "? This stops all future deliveries to that URL."} {
-                                            (csrf_field(session))
-                                            button.button.small.danger type="submit" { "Delete" }
-                                        }
-                                        p.test-result aria-live="polite" {}
-                                    }
-                                }
+                            @for (w, activity) in webhooks {
+                                (row_view(session, w, activity, plan, catalogue, now))
                             }
                         }
                     }
@@ -523,12 +510,184 @@ fn table_view(
     }
 }
 
-fn status_button(session: &Session, w: &WebhookRecord, status: &str, label: &str) -> Markup {
+/// One webhook's row (also fetched alone by the Test button's script, to refresh it).
+fn row_view(
+    session: &Session,
+    w: &WebhookRecord,
+    activity: &WebhookActivity,
+    plan: Plan,
+    catalogue: &[CatalogueEntry],
+    now: Timestamp,
+) -> Markup {
+    html! {
+        tr id={"row-" (w.id)} data-webhook=(w.id) {
+            td.url data-label="URL" { span title=(w.url) { (wrappable_url(&truncate(&w.url, URL_SHOWN))) } }
+            td data-label="Events" { (events_view(&w.events, plan, catalogue)) }
+            td.status data-label="Status" { (status_view(w, activity, now)) }
+            td.when data-label="Last Triggered" { (when(w.last_triggered_at)) }
+            td data-label="Actions" {
+                div.row-actions {
+                    a.button.small href={"/admin/webhooks?edit=" (w.id) "#webhook-form-card"} { "Edit" }
+                    button.button.small type="button" data-test-url={"/admin/webhooks/" (w.id) "/test"} { "Test" }
+                    @match w.status {
+                        WebhookStatus::Active => { (pause_button(session, w)) (disable_button(session, w, activity)) }
+                        WebhookStatus::Paused => { (status_button(session, w, "active", "Resume", "Send the held deliveries and new events again")) (disable_button(session, w, activity)) }
+                        WebhookStatus::Disabled | WebhookStatus::Failed => { (status_button(session, w, "active", "Re-activate", "Send new events to this webhook again")) }
+                    }
+                    @if plan.has_delivery_log() {
+                        a.button.small href={"/admin/webhooks/" (w.id) "/log"} { "View log" }
+                    }
+                    form.inline method="post" action={"/admin/webhooks/" (w.id) "/delete"}
+                        data-confirm={"Delete the webhook to " (w.url) "? This stops all future deliveries to that URL."} {
+                        (csrf_field(session))
+                        button.button.small.danger type="submit" { "Delete" }
+                    }
+                }
+                p.test-result aria-live="polite" {}
+            }
+        }
+    }
+}
+
+/// The event badges, or "All events" / "N events" with the list on demand when there are many.
+fn events_view(events: &[String], plan: Plan, catalogue: &[CatalogueEntry]) -> Markup {
+    let label_of = |slug: &str| {
+        catalogue
+            .iter()
+            .find(|e| e.slug == slug)
+            .map_or_else(|| slug.to_owned(), |e| e.label.clone())
+    };
+    let offered = catalogue
+        .iter()
+        .filter(|e| plan == Plan::Pro || !e.pro)
+        .count();
+    let badges = html! {
+        ul.badges { @for e in events { li.badge.event title=(e) { (label_of(e)) } } }
+    };
+    html! {
+        @if events.len() <= 3 {
+            (badges)
+        } @else {
+            details.events-summary {
+                summary {
+                    @if events.len() >= offered { "All events" } @else { (events.len()) " events" }
+                }
+                (badges)
+            }
+        }
+    }
+}
+
+/// The status badge and what the recent deliveries say: the last attempt's outcome, a failing
+/// streak while still Active, the Failed reason, how many deliveries a Paused or Failed webhook
+/// holds.
+fn status_view(w: &WebhookRecord, activity: &WebhookActivity, now: Timestamp) -> Markup {
+    let failing = activity.failures_since_success > 0 || activity.failing_since.is_some();
+    let held = matches!(w.status, WebhookStatus::Paused | WebhookStatus::Failed);
+    html! {
+        (webhook_badge(w.status))
+        @if failing && w.status == WebhookStatus::Active {
+            " " span.badge.status-failing title="Recent deliveries failed; retries continue" { "Failing" }
+        }
+        @match (activity.last_attempt_at, failing) {
+            (None, _) => { p.outcome.muted { "No deliveries yet" } }
+            (Some(at), false) => { p.outcome.ok { "Last delivery succeeded · " (ago_markup(at, now)) } }
+            (Some(at), true) => {
+                p.outcome.bad {
+                    "Last delivery failed"
+                    @if let Some(f) = &activity.last_failure {
+                        @match (f.status_code, &f.error) {
+                            (Some(code), _) => { " · HTTP " (code) }
+                            (None, Some(e)) => { " · " span title=(e) { (truncate(e, 60)) } }
+                            (None, None) => {}
+                        }
+                    }
+                    " · " (ago_markup(at, now))
+                }
+                @if let Some(since) = activity.failing_since {
+                    p.status-note {
+                        @if activity.failures_since_success == 1 { "1 failed attempt, " }
+                        @else { (activity.failures_since_success) " failed attempts in a row, the first " }
+                        (ago_markup(since, now))
+                    }
+                }
+            }
+        }
+        @if w.status == WebhookStatus::Failed {
+            p.status-note { "Failed since " (when(Some(w.status_changed_at)))
+                @if let Some(reason) = &w.status_reason { ": " span title=(reason) { (truncate(reason, 120)) } } }
+        }
+        @if held {
+            p.held {
+                @if activity.queued == 0 { "Holding no deliveries" }
+                @else if activity.queued > HELD_COUNT_CAP { "Holding " (thousands(HELD_COUNT_CAP)) "+ deliveries" }
+                @else if activity.queued == 1 { "Holding 1 delivery" }
+                @else { "Holding " (thousands(activity.queued)) " deliveries" }
+            }
+        }
+    }
+}
+
+/// 12345 → "12,345".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn pause_button(session: &Session, w: &WebhookRecord) -> Markup {
+    status_button(
+        session,
+        w,
+        "paused",
+        "Pause",
+        "Hold deliveries until you Resume; nothing is lost",
+    )
+}
+
+/// Disable asks first, saying what it cancels.
+fn disable_button(session: &Session, w: &WebhookRecord, activity: &WebhookActivity) -> Markup {
+    let queued = match activity.queued {
+        0 => String::new(),
+        1 => " Its 1 queued delivery is cancelled.".to_owned(),
+        n if n > HELD_COUNT_CAP => format!(
+            " Its {}+ queued deliveries are cancelled.",
+            thousands(HELD_COUNT_CAP)
+        ),
+        n => format!(" Its {} queued deliveries are cancelled.", thousands(n)),
+    };
+    let confirm = format!(
+        "Disable the webhook to {}?{queued} No events are sent to it until you re-activate it. \
+         To stop for a while without losing anything, use Pause instead.",
+        w.url
+    );
+    html! {
+        form.inline method="post" action={"/admin/webhooks/" (w.id) "/status"} data-confirm=(confirm) {
+            (csrf_field(session))
+            input type="hidden" name="status" value="disabled";
+            button.button.small type="submit" title="Cancel queued deliveries and send nothing until re-activated" { "Disable" }
+        }
+    }
+}
+
+fn status_button(
+    session: &Session,
+    w: &WebhookRecord,
+    status: &str,
+    label: &str,
+    what: &str,
+) -> Markup {
     html! {
         form.inline method="post" action={"/admin/webhooks/" (w.id) "/status"} {
             (csrf_field(session))
             input type="hidden" name="status" value=(status);
-            button.button.small type="submit" { (label) }
+            button.button.small type="submit" title=(what) { (label) }
         }
     }
 }
@@ -540,4 +699,18 @@ fn checked(session: &Session, csrf: &str, id: &str) -> Result<WebhookId, Box<Res
     }
     id.parse::<WebhookId>()
         .map_err(|_| Box::new(super::error_response(AppError::NotFound("webhook"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }
