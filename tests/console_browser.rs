@@ -437,6 +437,18 @@ both_backends!(
                 );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            for row in b
+                .client
+                .find_all(Locator::Css("#log-table tbody tr"))
+                .await
+                .unwrap()
+            {
+                let text = row.text().await.unwrap();
+                assert!(
+                    text.contains("Delivered") && !text.contains("Failed"),
+                    "the Delivered filter shows only Delivered rows: {text}"
+                );
+            }
             let same = b
                 .client
                 .execute("return window.__sameDocument === true;", vec![])

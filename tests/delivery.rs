@@ -293,6 +293,23 @@ both_backends!(disable_skips_and_cancels, |backend| async move {
     .await
 });
 
+/// The delivery `id` ends Delivered, its attempts answered `codes` in order (the log's own
+/// record, not just what the receiver saw).
+async fn assert_held_delivery_delivered(s: &TestServer, id: &str, codes: &[i64]) {
+    let detail = eventually("Delivered in the log", || async {
+        let d = get(s, &format!("/api/v1/deliveries/{id}")).await;
+        (d["data"]["status"] == "delivered").then_some(d)
+    })
+    .await;
+    let got: Vec<i64> = detail["data"]["attempts_log"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .filter_map(|a| a["status_code"].as_i64())
+        .collect();
+    assert_eq!(got, codes, "{detail}");
+}
+
 both_backends!(
     gone_fails_at_once_holds_and_a_test_releases,
     |backend| async move {
@@ -329,17 +346,25 @@ both_backends!(
             // The probe may have re-activated it first; either way the Test reached the receiver.
             assert_eq!(outcome["data"]["delivered"], true, "{outcome}");
             assert_eq!(outcome["data"]["status_code"], 200);
-            let got = eventually("held deliveries released", || async {
-                let got = rx.received();
-                let orders: Vec<i64> = got
+            // The held deliveries themselves are sent again after the Test: order 1 (which got
+            // the 410) a second time, order 2 for the first time; each ends Delivered with its
+            // own attempts in the log.
+            let orders_sent = |order: i64| {
+                rx.received()
                     .iter()
                     .filter(|r| r.header("x-learnomy-event") == "order_completed")
-                    .filter_map(|r| r.json()["data"]["order"].as_i64())
-                    .collect();
-                (orders.contains(&1) && orders.contains(&2)).then_some(got)
+                    .filter(|r| r.json()["data"]["order"].as_i64() == Some(order))
+                    .map(|r| r.header("x-learnomy-delivery"))
+                    .collect::<Vec<_>>()
+            };
+            eventually("held deliveries released", || async {
+                (orders_sent(1).len() == 2 && orders_sent(2).len() == 1).then_some(())
             })
             .await;
-            assert!(got.iter().any(|r| r.header("x-learnomy-event") == "ping"));
+            let first = orders_sent(1);
+            assert_eq!(first[0], first[1], "order 1 is the same delivery, re-sent");
+            assert_held_delivery_delivered(&s, &first[0], &[410, 200]).await;
+            assert_held_delivery_delivered(&s, &orders_sent(2)[0], &[200]).await;
             let w = get(&s, &format!("/api/v1/webhooks/{id}")).await;
             assert_eq!(w["data"]["status"], "active");
         })
@@ -370,13 +395,29 @@ both_backends!(
                 (w["data"]["status"] == "active").then_some(())
             })
             .await;
-            eventually("held delivery sent", || async {
+            // The delivery that got the 410 is itself sent again after the probe, and Delivered.
+            let refunds = || {
                 rx.received()
-                    .iter()
-                    .any(|r| r.header("x-learnomy-event") == "order_refunded" && rx.count() >= 3)
-                    .then_some(())
+                    .into_iter()
+                    .filter(|r| r.header("x-learnomy-event") == "order_refunded")
+                    .collect::<Vec<_>>()
+            };
+            eventually("held delivery sent again", || async {
+                (refunds().len() == 2).then_some(())
             })
             .await;
+            let sent = refunds();
+            let delivery = sent[0].header("x-learnomy-delivery");
+            assert_eq!(sent[1].header("x-learnomy-delivery"), delivery);
+            let probe_at = rx
+                .received()
+                .iter()
+                .filter(|r| r.header("x-learnomy-event") == "ping")
+                .map(|r| r.at)
+                .min()
+                .expect("a probe ran");
+            assert!(sent[1].at > probe_at, "re-sent after the probe, not before");
+            assert_held_delivery_delivered(&s, &delivery, &[410, 204]).await;
         })
         .await
     }
