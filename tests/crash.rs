@@ -149,7 +149,12 @@ async fn three_postgres_workers_share_the_queue_and_survive_losing_one() {
     )
     .await;
     kill9(&mut serve);
-    let mut workers: Vec<_> = (0..3).map(|_| s.env.worker()).collect();
+    // Each worker serves its own /metrics, to show it is alive and doing its share.
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut workers = Vec::new();
+    for port in &ports {
+        workers.push(s.env.worker_listening(*port).await);
+    }
     let mut serve = s.env.serve(port).await;
     let ids = ingest_all(port, &token).await;
     kill9(&mut serve);
@@ -169,12 +174,25 @@ async fn three_postgres_workers_share_the_queue_and_survive_losing_one() {
         assert!(Instant::now() < deadline, "workers did not deliver");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    for (n, w) in workers.iter_mut().enumerate() {
+        common::process::assert_alive(w, &format!("worker {n}"));
+    }
+    let mut attempts = vec![common::process::attempts_recorded(ports[0]).await];
     kill9(&mut workers[0]);
     let (distinct, dups) = rx.wait_for_events(&ids, Duration::from_secs(120)).await;
     eprintln!("3 PostgreSQL workers, one killed: {distinct} delivered, {dups} duplicates");
+    for (n, port) in ports.iter().enumerate().skip(1) {
+        common::process::assert_alive(&mut workers[n], &format!("worker {n}"));
+        attempts.push(common::process::attempts_recorded(*port).await);
+    }
     for w in workers.iter_mut() {
         kill9(w);
     }
+    eprintln!("attempts recorded per worker: {attempts:?}");
+    assert!(
+        attempts.iter().filter(|a| **a > 0.0).count() >= 2,
+        "the queue was shared: at least two workers recorded attempts ({attempts:?})"
+    );
     assert_eq!(distinct, EVENTS);
     assert!(
         dups <= IN_FLIGHT_CAP,

@@ -669,14 +669,6 @@ async fn json_logs_are_one_object_per_line_and_the_banner_links_answer() {
     let _ = child.wait();
 }
 
-/// A counter's value in a Prometheus text.
-fn counter(text: &str, series: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(series))
-        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_serves_health_and_metrics_and_a_fleet_adds_up() {
     use common::process::{create_webhook, free_port, kill9, ProcessEnv};
@@ -725,7 +717,7 @@ async fn a_worker_serves_health_and_metrics_and_a_fleet_adds_up() {
             .text()
             .await
             .unwrap();
-        total += counter(
+        total += common::process::metric_sum(
             &text,
             "learnomy_webhooks_attempts_total{outcome=\"delivered\"}",
         );

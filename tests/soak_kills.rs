@@ -32,11 +32,17 @@ async fn soak(backend: Backend) {
     let port = free_port();
     // processes[0] is serve (HTTP + delivery); on PostgreSQL three workers share the queue.
     let mut processes: Vec<Running> = vec![env.serve(port).await];
+    // Workers serve their own /metrics: each must stay alive until killed, and the attempts
+    // each recorded (summed over its restarts) show the queue was shared.
+    let mut worker_ports = vec![port];
     if backend == Backend::Postgres {
         for _ in 0..3 {
-            processes.push(env.worker());
+            let worker_port = free_port();
+            processes.push(env.worker_listening(worker_port).await);
+            worker_ports.push(worker_port);
         }
     }
+    let mut attempts = vec![0.0; processes.len()];
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(5))
@@ -86,11 +92,15 @@ async fn soak(backend: Backend) {
             (rng.gen_range(150..600), rng.gen_range(0..processes.len()))
         };
         tokio::time::sleep(Duration::from_millis(pause)).await;
+        common::process::assert_alive(&mut processes[victim], &format!("process {victim}"));
+        if victim > 0 {
+            attempts[victim] += common::process::attempts_recorded(worker_ports[victim]).await;
+        }
         kill9(&mut processes[victim]);
         processes[victim] = if victim == 0 {
             env.serve(port).await
         } else {
-            env.worker()
+            env.worker_listening(worker_ports[victim]).await
         };
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -108,8 +118,21 @@ async fn soak(backend: Backend) {
     let (delivered, duplicates) = rx
         .wait_for_events(&accepted, Duration::from_secs(120))
         .await;
+    for (n, p) in processes.iter_mut().enumerate() {
+        common::process::assert_alive(p, &format!("process {n}"));
+        if n > 0 {
+            attempts[n] += common::process::attempts_recorded(worker_ports[n]).await;
+        }
+    }
     for p in processes.iter_mut() {
         kill9(p);
+    }
+    if backend == Backend::Postgres {
+        eprintln!("attempts recorded per worker slot: {:?}", &attempts[1..]);
+        assert!(
+            attempts[1..].iter().filter(|a| **a > 0.0).count() >= 2,
+            "at least two workers recorded attempts: {attempts:?}"
+        );
     }
     eprintln!("{backend:?}: {KILLS} kills survived, {} accepted, {delivered} delivered, {duplicates} duplicates", accepted.len());
     assert!(

@@ -65,6 +65,11 @@ impl ProcessEnv {
         // As an operator does (or starting `serve`): the CLI's token and user commands work on
         // an existing database and refuse to create one.
         env.run(&["migrate"]);
+        // `migrate` made the master key every process of this environment shares.
+        let path = data_dir.join("master.key");
+        let key = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("migrate wrote no {}: {e}", path.display()));
+        super::logs::remember(key.trim());
         env
     }
 
@@ -89,6 +94,10 @@ impl ProcessEnv {
             }
         }
         for (k, v) in &self.vars {
+            // A master key a test gives in the environment instead of master.key.
+            if k == "LEARNOMY_WEBHOOKS_MASTER_KEY" {
+                super::logs::remember(v);
+            }
             cmd.env(k, v);
         }
         cmd
@@ -211,6 +220,12 @@ pub async fn create_webhook(client: &reqwest::Client, base: &str, token: &str, u
         .await
         .expect("create webhook");
     assert_eq!(res.status(), 201, "create webhook");
+    // The service generated its secret: shown once, in this answer.
+    let body: serde_json::Value = res.json().await.expect("json");
+    let secret = body["data"]["secret"]
+        .as_str()
+        .expect("the new webhook's secret");
+    super::logs::remember(secret);
 }
 
 /// Waits until `/healthz` answers on `port`.
@@ -233,6 +248,40 @@ pub async fn wait_healthy(port: u16) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("service on port {port} did not become healthy");
+}
+
+/// A counter's value in a Prometheus text: the sum over every series of that name.
+pub fn metric_sum(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(series))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// How many attempts the process listening on `port` has recorded (its own `/metrics`).
+pub async fn attempts_recorded(port: u16) -> f64 {
+    let text = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("scrape /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    metric_sum(&text, "learnomy_webhooks_attempts_total")
+}
+
+/// Panics unless `child` is still running: a worker that died on its own (at start, say)
+/// must fail the test, not leave the others to do its share unnoticed.
+pub fn assert_alive(child: &mut Child, what: &str) {
+    match child.try_wait() {
+        Ok(None) => {}
+        Ok(Some(status)) => panic!("{what} exited on its own: {status}"),
+        Err(e) => panic!("{what}: cannot check it: {e}"),
+    }
 }
 
 /// `kill -9`: no chance to finish anything.
