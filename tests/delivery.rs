@@ -721,13 +721,49 @@ both_backends!(the_delivery_log_is_pro_only, |backend| async move {
         assert_eq!(got[0].json()["event"], "ping");
         let w = get(&s, &format!("/api/v1/webhooks/{id}")).await;
         assert!(w["data"]["last_triggered_at"].is_string());
-        // Metrics are open and carry the contract's series.
-        emit(&s, "quiz_passed", json!({})).await;
-        rx.wait_for(2, WAIT).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    })
+    .await
+});
+
+// Metrics through a service process of this test's own: the test binary's in-process servers
+// share one global recorder, where another test's deliveries would satisfy any assertion.
+both_backends!(
+    metrics_count_this_service_s_own_work,
+    |backend| async move {
+        use common::process::{free_port, metric_sum, ProcessEnv};
+        let dir = tempfile::tempdir().unwrap();
+        let db = common::TestDb::create(backend).await;
+        let env = ProcessEnv::new(dir.path(), db.postgres_url()).release();
+        let token = env.run(&[
+            "token",
+            "create",
+            "--scope",
+            "webhooks:manage",
+            "--scope",
+            "events:write",
+        ]);
+        let rx = Receiver::start().await;
+        rx.script(&[Answer::Status(500)]);
+        let port = free_port();
+        let serve = env.serve(port).await;
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        common::process::create_webhook(&client, &base, &token, &rx.url("/m")).await;
+        for i in 0..3 {
+            let res = client
+                .post(format!("{base}/api/v1/events"))
+                .bearer_auth(&token)
+                .json(&json!({"event": "course_completed", "data": {"i": i}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 202);
+        }
+        // One 500, then the retry and the two others delivered.
+        rx.wait_for(4, WAIT).await;
         let scrape = || async {
-            s.client
-                .get(s.url("/metrics"))
+            client
+                .get(format!("{base}/metrics"))
                 .send()
                 .await
                 .unwrap()
@@ -736,14 +772,16 @@ both_backends!(the_delivery_log_is_pro_only, |backend| async move {
                 .unwrap()
         };
         // The queue is counted in the background (never at scrape time): the first scrape
-        // starts a count, a later one shows it.
-        let started = std::time::Instant::now();
+        // starts a count, a later one shows it; the attempts are counted once recorded.
+        let started = Instant::now();
         let mut text = scrape().await;
-        while !text.contains("learnomy_webhooks_queue_due") {
-            assert!(
-                started.elapsed() < WAIT,
-                "the queue figures never came: {text}"
-            );
+        while !text.contains("learnomy_webhooks_queue_due")
+            || metric_sum(
+                &text,
+                "learnomy_webhooks_attempts_total{outcome=\"delivered\"}",
+            ) < 3.0
+        {
+            assert!(started.elapsed() < WAIT, "the figures never came: {text}");
             tokio::time::sleep(Duration::from_millis(50)).await;
             text = scrape().await;
         }
@@ -764,20 +802,32 @@ both_backends!(the_delivery_log_is_pro_only, |backend| async move {
             );
             last = now;
         }
-        for series in [
-            "learnomy_webhooks_queue_due",
-            "learnomy_webhooks_webhooks{status=\"active\"} 1",
-            "learnomy_webhooks_oldest_due_age_seconds",
-            "learnomy_webhooks_events_ingested_total",
-            "learnomy_webhooks_attempts_total{outcome=\"delivered\"}",
-            "learnomy_webhooks_attempt_duration_seconds_bucket",
+        // Exactly this service's work.
+        for (series, value) in [
+            ("learnomy_webhooks_events_ingested_total", 3.0),
+            (
+                "learnomy_webhooks_attempts_total{outcome=\"delivered\"}",
+                3.0,
+            ),
+            ("learnomy_webhooks_attempts_total{outcome=\"failed\"}", 1.0),
+            (
+                "learnomy_webhooks_deliveries_total{outcome=\"delivered\"}",
+                3.0,
+            ),
+            ("learnomy_webhooks_attempt_duration_seconds_count", 4.0),
+            ("learnomy_webhooks_webhooks{status=\"active\"}", 1.0),
+            ("learnomy_webhooks_queue_due", 0.0),
         ] {
             assert!(text.contains(series), "{series} missing from {text}");
+            assert_eq!(metric_sum(&text, series), value, "{series} in {text}");
         }
-        assert!(!text.contains(&rx.url("/f")), "no URLs in metrics");
-    })
-    .await
-});
+        assert!(text.contains("learnomy_webhooks_oldest_due_age_seconds"));
+        assert!(text.contains("learnomy_webhooks_attempt_duration_seconds_bucket"));
+        assert!(!text.contains(&rx.url("/m")), "no URLs in metrics");
+        drop(serve);
+        db.drop_all().await;
+    }
+);
 
 both_backends!(
     concurrent_requests_share_commits_and_keep_their_answers,
