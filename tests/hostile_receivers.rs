@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use common::receiver::{Answer, Receiver};
 use common::{delivery_settings, with_server, TestServer};
 use lwh_domain::Plan;
-use lwh_storage::Backend;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -153,118 +152,120 @@ fn rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_receivers_fail_cleanly_and_block_no_one() {
-    let mut settings = delivery_settings(Plan::Pro);
-    settings.retry_schedule = vec![lwh_app::Dur(Duration::from_millis(300))];
-    with_server(Backend::Sqlite, settings, |s| async move {
-        let rss_before = rss_bytes();
-        let mut hooks = Vec::new();
-        for kind in [
-            Hostile::Silent,
-            Hostile::Slowloris,
-            Hostile::Dribble,
-            Hostile::GigabyteBody,
-            Hostile::Reset,
-            Hostile::Garbage,
-        ] {
-            let addr = serve_hostile(kind).await;
-            let hook = s
-                .create_webhook(&format!("http://{addr}/hook"), &["quiz_passed"])
-                .await;
-            hooks.push((format!("{kind:?}"), hook["id"].as_str().unwrap().to_owned()));
-        }
-        // 503 with Retry-After: 999999999, from a well-behaved HTTP server.
-        let retry_forever = Receiver::start().await;
-        retry_forever.always(Answer::StatusRetryAfter(503, 999_999_999));
-        let hook = s
-            .create_webhook(&retry_forever.url("/later"), &["quiz_passed"])
-            .await;
-        hooks.push((
-            "RetryForever".into(),
-            hook["id"].as_str().unwrap().to_owned(),
-        ));
-        let tls = serve_untrusted_tls().await;
-        let hook = s
-            .create_webhook(&format!("https://{tls}/hook"), &["quiz_passed"])
-            .await;
-        hooks.push((
-            "UntrustedTls".into(),
-            hook["id"].as_str().unwrap().to_owned(),
-        ));
-        let healthy = Receiver::start().await;
-        healthy.always(Answer::Status(204));
-        s.create_webhook(&healthy.url("/fine"), &["quiz_passed"])
-            .await;
-
-        let started = Instant::now();
-        for i in 0..20 {
-            let res = s
-                .client
-                .post(s.url("/api/v1/events"))
-                .bearer_auth(&s.events_token)
-                .json(&json!({"event": "quiz_passed", "data": {"i": i}}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 202);
-        }
-        healthy.wait_for(20, Duration::from_secs(5)).await;
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the healthy webhook was held up"
-        );
-
-        let expected = [
-            ("Silent", "timeout"),
-            ("Slowloris", "timeout"),
-            ("Dribble", "timeout"),
-            ("GigabyteBody", "http_status"),
-            ("Reset", "connect"),
-            ("Garbage", "connect"),
-            ("RetryForever", "http_status"),
-            ("UntrustedTls", "tls"),
-        ];
-        for ((name, webhook), (want_name, kind)) in hooks.iter().zip(expected) {
-            assert_eq!(name, want_name);
-            let d = last_attempt(&s, webhook).await;
-            let first = &d["attempts_log"][0];
-            assert_eq!(first["error_kind"], kind, "{name}: {first}");
-            let took = first["duration_ms"].as_i64().unwrap();
-            assert!(
-                took <= 2_500,
-                "{name} took {took} ms: beyond the 1 s timeouts"
-            );
-            if name == "GigabyteBody" {
-                let excerpt = first["response_excerpt"].as_str().unwrap_or("");
-                assert!(
-                    excerpt.len() <= 2048 && excerpt.starts_with("zzz"),
-                    "{name}: excerpt of {} bytes",
-                    excerpt.len()
-                );
+both_backends!(
+    hostile_receivers_fail_cleanly_and_block_no_one,
+    |backend| async move {
+        let mut settings = delivery_settings(Plan::Pro);
+        settings.retry_schedule = vec![lwh_app::Dur(Duration::from_millis(300))];
+        with_server(backend, settings, |s| async move {
+            let rss_before = rss_bytes();
+            let mut hooks = Vec::new();
+            for kind in [
+                Hostile::Silent,
+                Hostile::Slowloris,
+                Hostile::Dribble,
+                Hostile::GigabyteBody,
+                Hostile::Reset,
+                Hostile::Garbage,
+            ] {
+                let addr = serve_hostile(kind).await;
+                let hook = s
+                    .create_webhook(&format!("http://{addr}/hook"), &["quiz_passed"])
+                    .await;
+                hooks.push((format!("{kind:?}"), hook["id"].as_str().unwrap().to_owned()));
             }
-            if name == "RetryForever" {
-                // Retry-After cannot park the delivery: the next attempt follows the schedule.
-                let deadline = Instant::now() + Duration::from_secs(10);
-                loop {
-                    let d = last_attempt(&s, webhook).await;
-                    if d["attempts"].as_i64().unwrap() >= 2 {
-                        break;
-                    }
+            // 503 with Retry-After: 999999999, from a well-behaved HTTP server.
+            let retry_forever = Receiver::start().await;
+            retry_forever.always(Answer::StatusRetryAfter(503, 999_999_999));
+            let hook = s
+                .create_webhook(&retry_forever.url("/later"), &["quiz_passed"])
+                .await;
+            hooks.push((
+                "RetryForever".into(),
+                hook["id"].as_str().unwrap().to_owned(),
+            ));
+            let tls = serve_untrusted_tls().await;
+            let hook = s
+                .create_webhook(&format!("https://{tls}/hook"), &["quiz_passed"])
+                .await;
+            hooks.push((
+                "UntrustedTls".into(),
+                hook["id"].as_str().unwrap().to_owned(),
+            ));
+            let healthy = Receiver::start().await;
+            healthy.always(Answer::Status(204));
+            s.create_webhook(&healthy.url("/fine"), &["quiz_passed"])
+                .await;
+
+            let started = Instant::now();
+            for i in 0..20 {
+                let res = s
+                    .client
+                    .post(s.url("/api/v1/events"))
+                    .bearer_auth(&s.events_token)
+                    .json(&json!({"event": "quiz_passed", "data": {"i": i}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 202);
+            }
+            healthy.wait_for(20, Duration::from_secs(5)).await;
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the healthy webhook was held up"
+            );
+
+            let expected = [
+                ("Silent", "timeout"),
+                ("Slowloris", "timeout"),
+                ("Dribble", "timeout"),
+                ("GigabyteBody", "http_status"),
+                ("Reset", "connect"),
+                ("Garbage", "connect"),
+                ("RetryForever", "http_status"),
+                ("UntrustedTls", "tls"),
+            ];
+            for ((name, webhook), (want_name, kind)) in hooks.iter().zip(expected) {
+                assert_eq!(name, want_name);
+                let d = last_attempt(&s, webhook).await;
+                let first = &d["attempts_log"][0];
+                assert_eq!(first["error_kind"], kind, "{name}: {first}");
+                let took = first["duration_ms"].as_i64().unwrap();
+                assert!(
+                    took <= 2_500,
+                    "{name} took {took} ms: beyond the 1 s timeouts"
+                );
+                if name == "GigabyteBody" {
+                    let excerpt = first["response_excerpt"].as_str().unwrap_or("");
                     assert!(
-                        Instant::now() < deadline,
-                        "Retry-After: 999999999 parked the delivery"
+                        excerpt.len() <= 2048 && excerpt.starts_with("zzz"),
+                        "{name}: excerpt of {} bytes",
+                        excerpt.len()
                     );
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                if name == "RetryForever" {
+                    // Retry-After cannot park the delivery: the next attempt follows the schedule.
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    loop {
+                        let d = last_attempt(&s, webhook).await;
+                        if d["attempts"].as_i64().unwrap() >= 2 {
+                            break;
+                        }
+                        assert!(
+                            Instant::now() < deadline,
+                            "Retry-After: 999999999 parked the delivery"
+                        );
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
                 }
             }
-        }
-        let grown = rss_bytes().saturating_sub(rss_before);
-        assert!(
-            grown < 200 * 1024 * 1024,
-            "memory grew by {} MB",
-            grown / 1024 / 1024
-        );
-    })
-    .await;
-}
+            let grown = rss_bytes().saturating_sub(rss_before);
+            assert!(
+                grown < 200 * 1024 * 1024,
+                "memory grew by {} MB",
+                grown / 1024 / 1024
+            );
+        })
+        .await;
+    }
+);

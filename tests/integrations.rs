@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use common::receiver::Receiver;
 use common::{delivery_settings, with_server, TestServer};
 use lwh_domain::Plan;
-use lwh_storage::Backend;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -146,9 +145,10 @@ async fn check_guide(s: &TestServer, language: &str, capture: &Receiver) {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn receiver_guides_verify_real_deliveries() {
-    with_server(Backend::Sqlite, delivery_settings(Plan::Pro), |s| async move {
+both_backends!(
+    receiver_guides_verify_real_deliveries,
+    |backend| async move {
+        with_server(backend, delivery_settings(Plan::Pro), |s| async move {
         // A capture receiver with the same secret provides a genuine request to tamper with.
         let capture = Receiver::start().await;
         let res = s
@@ -165,4 +165,5 @@ async fn receiver_guides_verify_real_deliveries() {
         }
     })
     .await;
-}
+    }
+);
