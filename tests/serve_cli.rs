@@ -21,6 +21,28 @@ fn migrated(dir: &std::path::Path) {
     );
 }
 
+/// [`clean_command`] on PostgreSQL at `url` when given (else SQLite in `dir/data`).
+fn on_backend(dir: &std::path::Path, url: Option<&str>) -> Command {
+    let mut cmd = clean_command(dir);
+    if let Some(url) = url {
+        cmd.env("DATABASE_URL", url);
+    }
+    cmd
+}
+
+/// [`migrated`] on PostgreSQL at `url` when given.
+fn migrated_on(dir: &std::path::Path, url: Option<&str>) {
+    let out = on_backend(dir, url)
+        .arg("migrate")
+        .output()
+        .expect("migrate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A command with no LEARNOMY_WEBHOOKS_* or DATABASE_URL leaking in from the environment.
 fn clean_command(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(BIN);
@@ -88,94 +110,106 @@ async fn serve_with_no_flags_starts_on_sqlite_and_answers_healthz() {
     }
 }
 
-#[test]
-fn token_create_prints_the_token_alone_and_list_never_shows_it() {
-    let dir = fresh_dir();
-    migrated(dir.path());
-    let out = clean_command(dir.path())
-        .args([
-            "token",
-            "create",
-            "--scope",
-            "events:write",
-            "--name",
-            "lms",
-        ])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let token = stdout.trim();
-    assert_eq!(stdout.lines().count(), 1);
-    assert!(token.starts_with("lwh_") && token.len() == 44, "{stdout}");
-    // Global flags work after the subcommand too.
-    let list = clean_command(dir.path())
-        .args(["token", "list", "--data-dir", "./data"])
-        .output()
-        .expect("run");
-    let listed = String::from_utf8(list.stdout).unwrap();
-    assert!(listed.contains("events:write") && listed.contains("lms"));
-    assert!(!listed.contains(&token[12..]), "token value listed");
-    let bad = clean_command(dir.path())
-        .args(["token", "create", "--scope", "root"])
-        .output()
-        .expect("run");
-    assert!(!bad.status.success());
-}
+both_backends!(
+    token_create_prints_the_token_alone_and_list_never_shows_it,
+    |backend| async move {
+        let dir = fresh_dir();
+        let db = common::TestDb::create(backend).await;
+        let url = db.postgres_url().map(str::to_owned);
+        let clean_command = |dir: &std::path::Path| on_backend(dir, url.as_deref());
+        migrated_on(dir.path(), url.as_deref());
+        let out = clean_command(dir.path())
+            .args([
+                "token",
+                "create",
+                "--scope",
+                "events:write",
+                "--name",
+                "lms",
+            ])
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let token = stdout.trim();
+        assert_eq!(stdout.lines().count(), 1);
+        assert!(token.starts_with("lwh_") && token.len() == 44, "{stdout}");
+        // Global flags work after the subcommand too.
+        let list = clean_command(dir.path())
+            .args(["token", "list", "--data-dir", "./data"])
+            .output()
+            .expect("run");
+        let listed = String::from_utf8(list.stdout).unwrap();
+        assert!(listed.contains("events:write") && listed.contains("lms"));
+        assert!(!listed.contains(&token[12..]), "token value listed");
+        let bad = clean_command(dir.path())
+            .args(["token", "create", "--scope", "root"])
+            .output()
+            .expect("run");
+        assert!(!bad.status.success());
+        db.drop_all().await;
+    }
+);
 
-#[test]
-fn admin_create_user_reads_the_password_from_stdin() {
-    let dir = fresh_dir();
-    migrated(dir.path());
-    let run = |args: &[&str], stdin: &str| {
-        common::logs::remember(stdin.trim_end());
-        let mut child = clean_command(dir.path())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().expect("wait");
-        common::logs::keep("cli", &out.stderr);
-        out
-    };
-    let ok = run(
-        &["admin", "create-user", "admin", "--password-stdin"],
-        "a long enough password\n",
-    );
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let dup = run(
-        &["admin", "create-user", "admin", "--password-stdin"],
-        "a long enough password\n",
-    );
-    assert!(!dup.status.success());
-    let short = run(
-        &["admin", "create-user", "other", "--password-stdin"],
-        "short\n",
-    );
-    assert_eq!(short.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&short.stderr).contains("password"));
-    let reset = run(
-        &["admin", "reset-password", "admin", "--password-stdin"],
-        "another long password\n",
-    );
-    assert!(reset.status.success());
-}
+both_backends!(
+    admin_create_user_reads_the_password_from_stdin,
+    |backend| async move {
+        let dir = fresh_dir();
+        let db = common::TestDb::create(backend).await;
+        let url = db.postgres_url().map(str::to_owned);
+        let clean_command = |dir: &std::path::Path| on_backend(dir, url.as_deref());
+        migrated_on(dir.path(), url.as_deref());
+        let run = |args: &[&str], stdin: &str| {
+            common::logs::remember(stdin.trim_end());
+            let mut child = clean_command(dir.path())
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn");
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(stdin.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().expect("wait");
+            common::logs::keep("cli", &out.stderr);
+            out
+        };
+        let ok = run(
+            &["admin", "create-user", "admin", "--password-stdin"],
+            "a long enough password\n",
+        );
+        assert!(
+            ok.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        let dup = run(
+            &["admin", "create-user", "admin", "--password-stdin"],
+            "a long enough password\n",
+        );
+        assert!(!dup.status.success());
+        let short = run(
+            &["admin", "create-user", "other", "--password-stdin"],
+            "short\n",
+        );
+        assert_eq!(short.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&short.stderr).contains("password"));
+        let reset = run(
+            &["admin", "reset-password", "admin", "--password-stdin"],
+            "another long password\n",
+        );
+        assert!(reset.status.success());
+        db.drop_all().await;
+    }
+);
 
 #[test]
 fn verify_checks_a_captured_signature() {
@@ -279,141 +313,149 @@ async fn a_second_process_on_one_sqlite_file_refuses_to_deliver() {
     kill9(&mut again);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn emit_reports_an_event_that_is_delivered() {
-    use common::process::{free_port, kill9, ProcessEnv};
-    use common::receiver::Receiver;
-    let dir = fresh_dir();
-    let env = ProcessEnv::new(dir.path(), None);
-    let token = env.run(&["token", "create", "--scope", "webhooks:manage"]);
-    let rx = Receiver::start().await;
-    let port = free_port();
-    let mut service = env.serve(port).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let res = client
-        .post(format!("http://127.0.0.1:{port}/api/v1/webhooks"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"url": rx.url("/emit"), "events": ["course_completed"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let out = Command::new(BIN)
-        .args([
-            "emit",
-            "course_completed",
-            "--data",
-            r#"{"user_id": 7, "course_id": 42}"#,
-            "--url",
-            &format!("http://127.0.0.1:{port}"),
-        ])
-        .env("LEARNOMY_WEBHOOKS_TOKEN", &token)
-        .output()
-        .expect("emit");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(printed["deliveries"], 1);
-    let got = rx.wait_for(1, Duration::from_secs(15)).await;
-    assert_eq!(
-        got[0].json()["data"],
-        serde_json::json!({"user_id": 7, "course_id": 42})
-    );
-    let bad = Command::new(BIN)
-        .args([
-            "emit",
-            "course_completed",
-            "--data",
-            "[1]",
-            "--url",
-            &format!("http://127.0.0.1:{port}"),
-        ])
-        .env("LEARNOMY_WEBHOOKS_TOKEN", &token)
-        .output()
-        .expect("emit");
-    assert!(!bad.status.success());
-    kill9(&mut service);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_finishes_attempts_in_flight_and_json_logs_carry_ids() {
-    use common::process::{free_port, kill9, ProcessEnv};
-    use common::receiver::{Answer, Receiver};
-    let dir = fresh_dir();
-    let env = ProcessEnv::new(dir.path(), None);
-    let token = env.run(&["token", "create", "--scope", "webhooks:manage"]);
-    let rx = Receiver::start().await;
-    rx.always(Answer::SlowOk(600));
-    let port = free_port();
-    let log_path = dir.path().join("serve.log");
-    let mut child = Command::new(BIN)
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .envs(env.vars.iter().cloned())
-        .env("RUST_LOG", "info,lwh_delivery=debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    common::process::wait_healthy(port).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let api = |path: &str| format!("http://127.0.0.1:{port}{path}");
-    let res = client
-        .post(api("/api/v1/webhooks"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"url": rx.url("/slow"), "events": ["course_completed"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    for i in 0..5 {
+both_backends!(
+    emit_reports_an_event_that_is_delivered,
+    |backend| async move {
+        use common::process::{free_port, kill9, ProcessEnv};
+        use common::receiver::Receiver;
+        let dir = fresh_dir();
+        let db = common::TestDb::create(backend).await;
+        let env = ProcessEnv::new(dir.path(), db.postgres_url());
+        let token = env.run(&["token", "create", "--scope", "webhooks:manage"]);
+        let rx = Receiver::start().await;
+        let port = free_port();
+        let mut service = env.serve(port).await;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let res = client
-            .post(api("/api/v1/events"))
+            .post(format!("http://127.0.0.1:{port}/api/v1/webhooks"))
             .bearer_auth(&token)
-            .json(&serde_json::json!({"event": "course_completed", "data": {"i": i}}))
+            .json(&serde_json::json!({"url": rx.url("/emit"), "events": ["course_completed"]}))
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 202);
-    }
-    rx.wait_for(5, Duration::from_secs(10)).await;
-    // All five are in flight (the receiver answers after 600 ms): stop now.
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let started = std::time::Instant::now();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
-    assert!(started.elapsed() < Duration::from_secs(5));
-    // The attempts in flight were finished and recorded: a restart sends nothing again.
-    let mut again = env.serve(port).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(rx.count(), 5, "nothing was left claimed or unrecorded");
-    kill9(&mut again);
-
-    let logs = std::fs::read_to_string(&log_path).unwrap();
-    common::logs::keep("serve-json", logs.as_bytes());
-    let attempt = logs
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|l| l["message"] == "attempt finished")
-        .unwrap_or_else(|| panic!("no JSON attempt line in:\n{logs}"));
-    for field in ["delivery_id", "webhook_id", "event_id", "attempt", "result"] {
+        assert_eq!(res.status(), 201);
+        let out = Command::new(BIN)
+            .args([
+                "emit",
+                "course_completed",
+                "--data",
+                r#"{"user_id": 7, "course_id": 42}"#,
+                "--url",
+                &format!("http://127.0.0.1:{port}"),
+            ])
+            .env("LEARNOMY_WEBHOOKS_TOKEN", &token)
+            .output()
+            .expect("emit");
         assert!(
-            attempt.get(field).is_some(),
-            "{field} missing from {attempt}"
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
         );
+        let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(printed["deliveries"], 1);
+        let got = rx.wait_for(1, Duration::from_secs(15)).await;
+        assert_eq!(
+            got[0].json()["data"],
+            serde_json::json!({"user_id": 7, "course_id": 42})
+        );
+        let bad = Command::new(BIN)
+            .args([
+                "emit",
+                "course_completed",
+                "--data",
+                "[1]",
+                "--url",
+                &format!("http://127.0.0.1:{port}"),
+            ])
+            .env("LEARNOMY_WEBHOOKS_TOKEN", &token)
+            .output()
+            .expect("emit");
+        assert!(!bad.status.success());
+        kill9(&mut service);
+        db.drop_all().await;
     }
-    assert!(!logs.contains(&token), "no token in logs");
-}
+);
+
+both_backends!(
+    sigterm_finishes_attempts_in_flight_and_json_logs_carry_ids,
+    |backend| async move {
+        use common::process::{free_port, kill9, ProcessEnv};
+        use common::receiver::{Answer, Receiver};
+        let dir = fresh_dir();
+        let db = common::TestDb::create(backend).await;
+        let env = ProcessEnv::new(dir.path(), db.postgres_url());
+        let token = env.run(&["token", "create", "--scope", "webhooks:manage"]);
+        let rx = Receiver::start().await;
+        rx.always(Answer::SlowOk(600));
+        let port = free_port();
+        let log_path = dir.path().join("serve.log");
+        let mut child = Command::new(BIN)
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .envs(env.vars.iter().cloned())
+            .env("RUST_LOG", "info,lwh_delivery=debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap();
+        common::process::wait_healthy(port).await;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let api = |path: &str| format!("http://127.0.0.1:{port}{path}");
+        let res = client
+            .post(api("/api/v1/webhooks"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"url": rx.url("/slow"), "events": ["course_completed"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        for i in 0..5 {
+            let res = client
+                .post(api("/api/v1/events"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"event": "course_completed", "data": {"i": i}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 202);
+        }
+        rx.wait_for(5, Duration::from_secs(10)).await;
+        // All five are in flight (the receiver answers after 600 ms): stop now.
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let started = std::time::Instant::now();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The attempts in flight were finished and recorded: a restart sends nothing again.
+        let mut again = env.serve(port).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(rx.count(), 5, "nothing was left claimed or unrecorded");
+        kill9(&mut again);
+
+        let logs = std::fs::read_to_string(&log_path).unwrap();
+        common::logs::keep("serve-json", logs.as_bytes());
+        let attempt = logs
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["message"] == "attempt finished")
+            .unwrap_or_else(|| panic!("no JSON attempt line in:\n{logs}"));
+        for field in ["delivery_id", "webhook_id", "event_id", "attempt", "result"] {
+            assert!(
+                attempt.get(field).is_some(),
+                "{field} missing from {attempt}"
+            );
+        }
+        assert!(!logs.contains(&token), "no token in logs");
+        db.drop_all().await;
+    }
+);
 
 #[test]
 fn every_subcommand_has_help() {
@@ -869,103 +911,117 @@ fn shell(dir: &std::path::Path, command: &str, stdin: &str) -> std::process::Out
     child.wait_with_output().expect("wait")
 }
 
-#[tokio::test]
-async fn the_banner_s_commands_work_as_printed_from_another_folder() {
-    use common::process::free_port;
-    // serve started from one folder, with its data in a second, its config beside it, and the
-    // printed commands pasted into a shell in a third.
-    let started_in = fresh_dir();
-    let data = fresh_dir();
-    let elsewhere = fresh_dir();
-    let port = free_port();
-    std::fs::write(
-        started_in.path().join("site.toml"),
-        "site_url = \"https://lms.example\"\n",
-    )
-    .unwrap();
-    let log_path = started_in.path().join("serve.log");
-    let data_dir = data.path().join("lwh data"); // a space, which the hint must quote
-    let mut child = clean_command(started_in.path())
-        .args(["--config", "site.toml", "--data-dir"])
-        .arg(&data_dir)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
+both_backends!(
+    the_banner_s_commands_work_as_printed_from_another_folder,
+    |backend| async move {
+        use common::process::free_port;
+        // serve started from one folder, with its data in a second, its config beside it, and the
+        // printed commands pasted into a shell in a third.
+        let started_in = fresh_dir();
+        let data = fresh_dir();
+        let elsewhere = fresh_dir();
+        let port = free_port();
+        std::fs::write(
+            started_in.path().join("site.toml"),
+            "site_url = \"https://lms.example\"\n",
+        )
         .unwrap();
-    common::process::wait_healthy(port).await;
-    let banner = std::fs::read_to_string(&log_path).unwrap();
-    common::logs::keep("serve-hints", banner.as_bytes());
-    let token_hint = after(&banner, "get an API token:").to_owned();
-    let user_hint = after(&banner, "or: ").trim_end_matches(')').to_owned();
-    assert!(token_hint.contains("--config"), "{token_hint}");
-    assert!(
-        token_hint.contains("'"),
-        "the path with a space is quoted: {token_hint}"
-    );
+        let log_path = started_in.path().join("serve.log");
+        let data_dir = data.path().join("lwh data"); // a space, which the hint must quote
+        let db = common::TestDb::create(backend).await;
+        let mut serve = clean_command(started_in.path());
+        serve
+            .args(["--config", "site.toml", "--data-dir"])
+            .arg(&data_dir);
+        if let Some(url) = db.postgres_url() {
+            // Given as a flag, so the printed commands must carry it.
+            serve.args(["--database-url", url]);
+        }
+        let mut child = serve
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap();
+        common::process::wait_healthy(port).await;
+        let banner = std::fs::read_to_string(&log_path).unwrap();
+        common::logs::keep("serve-hints", banner.as_bytes());
+        let token_hint = after(&banner, "get an API token:").to_owned();
+        let user_hint = after(&banner, "or: ").trim_end_matches(')').to_owned();
+        assert!(token_hint.contains("--config"), "{token_hint}");
+        assert!(
+            token_hint.contains("'"),
+            "the path with a space is quoted: {token_hint}"
+        );
 
-    // The token command, pasted as printed, makes a token the running service accepts.
-    let out = shell(elsewhere.path(), &token_hint, "");
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{token_hint}: {said}");
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let listed = client
-        .get(format!("{base}/api/v1/webhooks"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        listed.status(),
-        200,
-        "the printed token works on the server"
-    );
+        // The token command, pasted as printed, makes a token the running service accepts.
+        let out = shell(elsewhere.path(), &token_hint, "");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{token_hint}: {said}");
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let listed = client
+            .get(format!("{base}/api/v1/webhooks"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            listed.status(),
+            200,
+            "the printed token works on the server"
+        );
 
-    // The user command (NAME filled in; the password from stdin, as there is no terminal) makes
-    // a user who can sign in to this server's console.
-    let user_command = format!(
-        "{} --password-stdin",
-        user_hint.replace("create-user NAME", "create-user ada")
-    );
-    let out = shell(
-        elsewhere.path(),
-        &user_command,
-        "a long enough passphrase\n",
-    );
-    assert!(
-        out.status.success(),
-        "{user_command}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let login = common::console_login(&client, &base, "ada", "a long enough passphrase", &[]).await;
-    assert_eq!(
-        login.status(),
-        303,
-        "the printed command made a console user"
-    );
+        // The user command (NAME filled in; the password from stdin, as there is no terminal) makes
+        // a user who can sign in to this server's console.
+        let user_command = format!(
+            "{} --password-stdin",
+            user_hint.replace("create-user NAME", "create-user ada")
+        );
+        let out = shell(
+            elsewhere.path(),
+            &user_command,
+            "a long enough passphrase\n",
+        );
+        assert!(
+            out.status.success(),
+            "{user_command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let login =
+            common::console_login(&client, &base, "ada", "a long enough passphrase", &[]).await;
+        assert_eq!(
+            login.status(),
+            303,
+            "the printed command made a console user"
+        );
 
-    // `token list` on an empty database prints its own hint, which works too.
-    let out = shell(
-        elsewhere.path(),
-        &token_hint.replace("token create --scope webhooks:manage", "token list"),
-        "",
-    );
-    assert!(out.status.success());
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-    assert!(
-        !elsewhere.path().join("data").exists(),
-        "nothing was created where the commands ran"
-    );
-}
+        // `token list` on an empty database prints its own hint, which works too.
+        let out = shell(
+            elsewhere.path(),
+            &token_hint.replace("token create --scope webhooks:manage", "token list"),
+            "",
+        );
+        assert!(out.status.success());
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        assert!(
+            !elsewhere.path().join("data").exists(),
+            "nothing was created where the commands ran"
+        );
+        if db.postgres_url().is_some() {
+            assert!(token_hint.contains("--database-url"), "{token_hint}");
+        }
+        db.drop_all().await;
+    }
+);
 
 /// The `sh` code blocks of a Markdown file (fenced with ```sh, indented or not), in order.
 fn shell_blocks(markdown: &str) -> Vec<String> {
