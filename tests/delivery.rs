@@ -986,6 +986,187 @@ both_backends!(retention_prunes_old_deliveries, |backend| async move {
     .await
 });
 
+/// Runs `statements` on the database a service process uses (`data_dir` holds SQLite's file).
+async fn execute_on(db: &common::TestDb, data_dir: &std::path::Path, statements: &[String]) {
+    use sqlx::Connection;
+    match db.postgres_url() {
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+            for sql in statements {
+                sqlx::query(sql).execute(&mut conn).await.expect(sql);
+            }
+        }
+        None => {
+            let url = format!(
+                "sqlite://{}",
+                data_dir.join("learnomy-webhooks.db").display()
+            );
+            let mut conn = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("connect");
+            for sql in statements {
+                sqlx::query(sql).execute(&mut conn).await.expect(sql);
+            }
+        }
+    }
+}
+
+/// How many rows `sql` (a `SELECT COUNT(*) AS n …`) counts on a service process's database.
+async fn count_on(db: &common::TestDb, data_dir: &std::path::Path, sql: &str) -> i64 {
+    use sqlx::{Connection, Row};
+    match db.postgres_url() {
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+            sqlx::query(sql)
+                .fetch_one(&mut conn)
+                .await
+                .expect(sql)
+                .get::<i64, _>("n")
+        }
+        None => {
+            let url = format!(
+                "sqlite://{}",
+                data_dir.join("learnomy-webhooks.db").display()
+            );
+            let mut conn = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::query(sql)
+                .fetch_one(&mut conn)
+                .await
+                .expect(sql)
+                .get::<i64, _>("n")
+        }
+    }
+}
+
+// Retention end to end: a service started with `retention_days = 2` prunes, on its own, what is
+// older than two days — delivered and held deliveries, their attempts and events — and expired
+// sessions, and keeps the rest.
+both_backends!(
+    retention_days_prune_old_data_end_to_end,
+    |backend| async move {
+        use common::process::{free_port, kill9, ProcessEnv};
+        let dir = tempfile::tempdir().unwrap();
+        let db = common::TestDb::create(backend).await;
+        let mut env = ProcessEnv::new(dir.path(), db.postgres_url());
+        env.vars
+            .push(("LEARNOMY_WEBHOOKS_RETENTION_DAYS".into(), "2".into()));
+        let token = env.run(&["token", "create", "--scope", "webhooks:manage"]);
+        let rx = Receiver::start().await;
+        let port = free_port();
+        let mut serve = env.serve(port).await;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        common::process::create_webhook(&client, &base, &token, &rx.url("/kept")).await;
+        let listed: Value = client
+            .get(format!("{base}/api/v1/webhooks"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let webhook = listed["data"][0]["id"].as_str().unwrap().to_owned();
+        // Paused, so the pending deliveries below stay held rather than sent.
+        let paused = client
+            .patch(format!("{base}/api/v1/webhooks/{webhook}"))
+            .bearer_auth(&token)
+            .json(&json!({"status": "paused"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(paused.status(), 200);
+        kill9(&mut serve);
+
+        // Rows as an older run left them: three days old (past retention) and one day old, each
+        // a delivered delivery with its attempt and a held (pending) one.
+        let day = 24 * 3600 * 1000_i64;
+        let now = lwh_domain::Timestamp::now().millis();
+        let blob = match backend {
+            lwh_storage::Backend::Sqlite => "x'7b7d'",
+            lwh_storage::Backend::Postgres => "decode('7b7d', 'hex')",
+        };
+        let mut statements = vec![
+            "INSERT INTO users (id, name, password_hash, created_at, updated_at) \
+         VALUES ('usr_01JDZ0000000000000000000AA', 'old', 'x', 0, 0)"
+                .to_owned(),
+        ];
+        for (name, expires) in [("expired", now - 1000), ("valid", now + 3_600_000)] {
+            statements.push(format!(
+                "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
+             VALUES ('{name}', 'usr_01JDZ0000000000000000000AA', 'c', 0, {expires})"
+            ));
+        }
+        for (age, tag) in [(3 * day, "old"), (day, "new")] {
+            let at = (now - age) as u64;
+            let id = |prefix: &str, n: u128| format!("{prefix}_{}", ulid::Ulid::from_parts(at, n));
+            let (event, delivered, held) = (id("evt", 1), id("dlv", 2), id("dlv", 3));
+            statements.push(format!(
+                "INSERT INTO events (id, event, payload, deliveries, created_at) \
+             VALUES ('{event}', 'course_completed', {blob}, 2, {at})"
+            ));
+            statements.push(format!(
+            "INSERT INTO deliveries (id, webhook_id, event_id, status, attempts, last_status_code, created_at, updated_at) \
+             VALUES ('{delivered}', '{webhook}', '{event}', 'delivered', 1, 200, {at}, {at})"
+        ));
+            statements.push(format!(
+            "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error) \
+             VALUES ('{delivered}', 1, {at}, 5, 200, '{tag}')"
+        ));
+            // Held: pending on the Paused webhook.
+            statements.push(format!(
+            "INSERT INTO deliveries (id, webhook_id, event_id, status, attempts, due_at, created_at, updated_at) \
+             VALUES ('{held}', '{webhook}', '{event}', 'pending', 0, NULL, {at}, {at})"
+        ));
+        }
+        execute_on(&db, dir.path(), &statements).await;
+        let count = |sql: &'static str| count_on(&db, dir.path(), sql);
+        assert_eq!(count("SELECT COUNT(*) AS n FROM deliveries").await, 4);
+
+        // The restarted service prunes at start, then hourly.
+        let mut serve = env.serve(port).await;
+        let deadline = Instant::now() + WAIT;
+        while count("SELECT COUNT(*) AS n FROM deliveries").await != 2 {
+            assert!(
+                Instant::now() < deadline,
+                "retention did not prune the old deliveries"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        kill9(&mut serve);
+        assert_eq!(
+            count("SELECT COUNT(*) AS n FROM attempts WHERE error = 'old'").await,
+            0,
+            "old attempts go"
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) AS n FROM attempts WHERE error = 'new'").await,
+            1
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) AS n FROM deliveries WHERE status = 'pending'").await,
+            1,
+            "a held delivery waits within retention only"
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) AS n FROM events").await,
+            1,
+            "old events go"
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) AS n FROM sessions WHERE token_hash = 'expired'").await,
+            0
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) AS n FROM sessions WHERE token_hash = 'valid'").await,
+            1
+        );
+        db.drop_all().await;
+    }
+);
+
 both_backends!(
     an_edited_url_takes_effect_for_the_next_event,
     |backend| async move {
