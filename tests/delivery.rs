@@ -1222,7 +1222,8 @@ both_backends!(
             // is attempted within PICKUP (the worker looks again at a queue it has seen drained
             // once a second, and polls every 200 ms). Retry-After on a 500 is not honoured.
             let rx = Receiver::start().await;
-            rx.always(Answer::StatusRetryAfter(500, 2));
+            // (Retry-After: 3 would make the first wait at least 3 s, outside the range below.)
+            rx.always(Answer::StatusRetryAfter(500, 3));
             s.create_webhook(&rx.url("/spacing"), &["quiz_passed"])
                 .await;
             emit(&s, "quiz_passed", json!({})).await;
@@ -1251,6 +1252,19 @@ both_backends!(
             assert!(
                 (2.0..2.0 + PICKUP).contains(&g[0]),
                 "Retry-After: 2 on a 503 is honoured: {g:?}"
+            );
+
+            // 429 likewise.
+            let rx = Receiver::start().await;
+            rx.script(&[Answer::StatusRetryAfter(429, 2)]);
+            s.create_webhook(&rx.url("/too-many"), &["quiz_passed"])
+                .await;
+            emit(&s, "quiz_passed", json!({"again": true})).await;
+            let got = rx.wait_for(2, WAIT).await;
+            let g = gaps(&got);
+            assert!(
+                (2.0..2.0 + PICKUP).contains(&g[0]),
+                "Retry-After: 2 on a 429 is honoured: {g:?}"
             );
         })
         .await
