@@ -37,11 +37,8 @@ both_backends!(
     every_api_route_needs_the_right_token,
     |backend| async move {
         with_server(backend, settings(Plan::Pro), |s| async move {
-            let revoked = s
-                .app
-                .create_api_token(lwh_app::Scope::WebhooksManage, "old")
-                .await
-                .unwrap();
+            let revoked =
+                common::create_api_token(&s.app, lwh_app::Scope::WebhooksManage, "old").await;
             // Used (and so remembered by the token cache), then revoked: refused at once.
             let list_with_it = || {
                 s.client
@@ -118,18 +115,12 @@ both_backends!(
     a_token_may_hold_both_scopes_and_says_what_it_may_do,
     |backend| async move {
         with_server(backend, settings(Plan::Pro), |s| async move {
-            let both = s
-                .app
-                .create_api_token(
-                    lwh_app::Scopes::of(&[
-                        lwh_app::Scope::EventsWrite,
-                        lwh_app::Scope::WebhooksManage,
-                    ]),
-                    "wordpress",
-                )
-                .await
-                .unwrap();
-            common::logs::remember(&both.token);
+            let both = common::create_api_token(
+                &s.app,
+                lwh_app::Scopes::of(&[lwh_app::Scope::EventsWrite, lwh_app::Scope::WebhooksManage]),
+                "wordpress",
+            )
+            .await;
             let get = |path: &str, token: &str| {
                 s.client
                     .get(s.url(path))

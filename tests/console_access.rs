@@ -115,7 +115,7 @@ both_backends!(
             }
             let (cookie, csrf) = sign_in(&s).await;
             // An expired session, even with its own CSRF token, is refused on every route.
-            let expired = "expired-session-on-every-route-0123456789";
+            let expired = common::logs::remember("expired-session-on-every-route-0123456789");
             let user = s.app.store().find_user("admin").await.unwrap().unwrap();
             let past = lwh_domain::Timestamp::now().plus_millis(-1_000);
             s.app
@@ -354,6 +354,7 @@ both_backends!(
                 .await
                 .expect("no user yet: a link");
             let token = path.split("token=").nth(1).unwrap().to_owned();
+            common::logs::remember(&token);
             assert_eq!(client.get(s.url(&path)).send().await.unwrap().status(), 200);
             let res = client
                 .post(s.url("/admin/setup"))
@@ -470,6 +471,7 @@ both_backends!(
                 .unwrap()
                 .to_owned();
             assert!(token.starts_with("lwh_"));
+            common::logs::remember(&token);
             let identity = s.app.authenticate_token(&token).await.unwrap();
             assert_eq!(
                 identity.map(|i| i.scopes.to_string()).as_deref(),

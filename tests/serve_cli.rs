@@ -13,12 +13,14 @@ fn fresh_dir() -> tempfile::TempDir {
 /// Creates the service's data in `dir` (`migrate`), as starting `serve` would: the commands
 /// that work on a service's data refuse to create it.
 fn migrated(dir: &std::path::Path) {
-    let out = clean_command(dir).arg("migrate").output().expect("migrate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    migrated_on(dir, None);
+}
+
+/// Registers the master key a command made in `data_dir` with the log check.
+fn remember_master_key(data_dir: &std::path::Path) {
+    if let Ok(key) = std::fs::read_to_string(data_dir.join("master.key")) {
+        common::logs::remember(key.trim());
+    }
 }
 
 /// [`clean_command`] on PostgreSQL at `url` when given (else SQLite in `dir/data`).
@@ -41,6 +43,7 @@ fn migrated_on(dir: &std::path::Path, url: Option<&str>) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    remember_master_key(&dir.join("data"));
 }
 
 /// A command with no LEARNOMY_WEBHOOKS_* or DATABASE_URL leaking in from the environment.
@@ -959,6 +962,8 @@ both_backends!(
         let said = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{token_hint}: {said}");
         let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        common::logs::remember(&token);
+        remember_master_key(&data_dir);
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -1179,6 +1184,7 @@ async fn the_shell_blocks_of_the_readme_and_the_quick_start_work_as_written() {
     let secret = webhook["secret"]
         .as_str()
         .unwrap_or_else(|| panic!("the secret, shown once: {webhook}"));
+    common::logs::remember(secret);
     assert!(webhook["url"]
         .as_str()
         .unwrap()
@@ -1211,6 +1217,8 @@ async fn the_shell_blocks_of_the_readme_and_the_quick_start_work_as_written() {
         "learnomy-webhooks token create --scope events:write --name quickstart",
         &[],
     );
+    common::logs::remember(token.trim());
+    remember_master_key(&folder.path().join("data"));
     let step = blocks[2].join("\n").replace("lwh_…", token.trim());
     run(&step, &[]);
     receiver.wait_for(2, Duration::from_secs(20)).await;

@@ -4,42 +4,73 @@
 //! lands in that directory at the most verbose level of our own crates: the in-process servers
 //! through a global subscriber, every spawned service process through its stderr. Tests also
 //! write down the secrets, tokens and passwords they chose there; `scripts/check-test-logs`
-//! then searches every captured line for each of them and for anything shaped like a generated
-//! secret or token. Without the variable (a plain `cargo test`), nothing is captured.
+//! then searches every captured line for each of them (as is, and base64-, hex- or URL-encoded)
+//! and for anything shaped like a generated secret or token. Without the variable (a plain
+//! `cargo test`), nothing is captured; with it, a capture that cannot be set up panics.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, OnceLock};
 
 /// Our crates at their most verbose, the libraries underneath at info.
 pub const FILTER: &str = "info,learnomy_webhooks=trace,lwh_app=trace,lwh_delivery=trace,\
 lwh_http=trace,lwh_console=trace,lwh_storage=trace,lwh_domain=trace,lwh_url_policy=trace";
 
-/// Where the suite's logs go, if they are being captured.
+/// The line [`capture_in_process`] logs first; `scripts/check-test-logs` fails on an in-process
+/// log without it (a binary whose capture silently wrote nothing).
+pub const STARTED: &str = "log capture started";
+
+/// Where the suite's logs go, if they are being captured. When capture was asked for, failing
+/// to capture panics: logs that were never written would pass the check.
 pub fn dir() -> Option<PathBuf> {
     let dir = PathBuf::from(std::env::var_os("LEARNOMY_TEST_LOG_DIR")?);
-    std::fs::create_dir_all(&dir).ok()?;
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        panic!("log capture: cannot create {}: {e}", dir.display());
+    }
     Some(dir)
 }
 
+/// A file of the capture directory, created or appended to; panics when it cannot be opened.
+fn open(dir: &Path, name: &str, append: bool) -> File {
+    let path = dir.join(name);
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .append(append)
+        .truncate(!append)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("log capture: cannot open {}: {e}", path.display()))
+}
+
 /// Sends this test binary's own log lines (in-process servers) to the capture directory.
+/// Panics, in every test that asks, when that cannot be set up.
 pub fn capture_in_process() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        let Some(dir) = dir() else { return };
-        let Ok(file) = File::create(dir.join(format!("in-process-{}.log", std::process::id())))
-        else {
-            return;
-        };
-        let _ = tracing_subscriber::fmt()
+    static CAPTURE: OnceLock<Result<(), String>> = OnceLock::new();
+    let started = CAPTURE.get_or_init(|| {
+        let Some(dir) = dir() else { return Ok(()) };
+        let name = format!("in-process-{}.log", std::process::id());
+        let file = open(&dir, &name, false);
+        tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(FILTER))
             .with_writer(Mutex::new(file))
             .with_ansi(false)
-            .try_init();
+            .try_init()
+            .map_err(|e| {
+                format!(
+                    "log capture: cannot install the subscriber writing {} (was another global \
+                     subscriber or logger installed first?): {e}",
+                    dir.join(&name).display()
+                )
+            })?;
+        tracing::info!("{STARTED}");
+        Ok(())
     });
+    if let Err(e) = started {
+        panic!("{e}");
+    }
 }
 
 /// A stderr for a spawned service process: a fresh file in the capture directory, or the
@@ -50,10 +81,8 @@ pub fn child_stderr(name: &str) -> Stdio {
         return Stdio::inherit();
     };
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    match File::create(dir.join(format!("{name}-{}-{n}.log", std::process::id()))) {
-        Ok(file) => Stdio::from(file),
-        Err(_) => Stdio::inherit(),
-    }
+    let name = format!("{name}-{}-{n}.log", std::process::id());
+    Stdio::from(open(&dir, &name, false))
 }
 
 /// The log filter to give a spawned process: verbose when captured, quiet otherwise.
@@ -68,25 +97,20 @@ pub fn child_filter() -> &'static str {
 /// Keeps already-captured text (a child's piped stderr) with the rest of the suite's logs.
 pub fn keep(name: &str, text: &[u8]) {
     let Some(dir) = dir() else { return };
-    if let Ok(mut file) = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("{name}-{}.log", std::process::id())))
-    {
-        let _ = file.write_all(text);
+    let name = format!("{name}-{}.log", std::process::id());
+    if let Err(e) = open(&dir, &name, true).write_all(text) {
+        panic!("log capture: cannot write {name}: {e}");
     }
 }
 
 /// Writes down a secret, token or password a test chose or was given, so the log check can
-/// look for it. Returns it for convenience.
+/// look for it (and for its base64, hex and URL-encoded forms). Returns it for convenience.
+/// Panics when it cannot: a secret the check does not know of is a blind spot.
 pub fn remember(secret: &str) -> &str {
     if let Some(dir) = dir() {
-        if let Ok(mut file) = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join(format!("secrets-{}.txt", std::process::id())))
-        {
-            let _ = writeln!(file, "{secret}");
+        let name = format!("secrets-{}.txt", std::process::id());
+        if let Err(e) = writeln!(open(&dir, &name, true), "{secret}") {
+            panic!("log capture: cannot write {name}: {e}");
         }
     }
     secret

@@ -160,6 +160,8 @@ impl TestServer {
         let store = Store::open(&db.target).await.expect("open store");
         store.migrate().await.expect("migrate");
         let master_key = MasterKey::generate();
+        // In the form it is written to master.key; the check derives its other encodings.
+        logs::remember(&master_key.to_hex());
         let resolver = StubResolver::default();
         let app = App::from_parts(
             settings,
@@ -168,18 +170,12 @@ impl TestServer {
             Arc::new(resolver.clone()),
         )
         .expect("valid settings");
-        let manage_token = app
-            .create_api_token(Scope::WebhooksManage, "test manage")
+        let manage_token = create_api_token(&app, Scope::WebhooksManage, "test manage")
             .await
-            .expect("token")
             .token;
-        logs::remember(&manage_token);
-        let events_token = app
-            .create_api_token(Scope::EventsWrite, "test events")
+        let events_token = create_api_token(&app, Scope::EventsWrite, "test events")
             .await
-            .expect("token")
             .token;
-        logs::remember(&events_token);
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("bind");
@@ -269,6 +265,18 @@ impl TestServer {
             db.drop_all().await;
         }
     }
+}
+
+/// Creates an API token in `app` and writes it down for the log check: tests that need a token
+/// besides the server's two make it here.
+pub async fn create_api_token(
+    app: &App,
+    scopes: impl Into<lwh_app::Scopes>,
+    name: &str,
+) -> lwh_app::tokens::CreatedToken {
+    let created = app.create_api_token(scopes, name).await.expect("token");
+    logs::remember(&created.token);
+    created
 }
 
 /// Settings for delivery tests: receivers on 127.0.0.1 over plain http, quick retries and
@@ -376,15 +384,22 @@ pub async fn console_login(
     for (k, v) in extra {
         request = request.header(*k, *v);
     }
-    request.send().await.expect("login POST")
+    let res = request.send().await.expect("login POST");
+    // Writes down the session it opened, whether or not the test looks at it.
+    let _ = session_cookie_of(&res);
+    res
 }
 
-/// The `lwh_session=…` pair among a response's cookies.
+/// The `lwh_session=…` cookie among a response's cookies (with its attributes). Its value, a
+/// credential, is written down for the log check.
 pub fn session_cookie_of(res: &reqwest::Response) -> Option<String> {
-    res.headers()
+    let cookie = res
+        .headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("lwh_session="))
-        .map(str::to_owned)
+        .find(|v| v.starts_with("lwh_session="))?;
+    let pair = cookie.split(';').next().unwrap_or_default();
+    logs::remember(pair.trim_start_matches("lwh_session="));
+    Some(cookie.to_owned())
 }

@@ -389,6 +389,7 @@ impl Service {
 
     /// Creates a webhook through the API with `secret`.
     pub async fn subscribe(&self, url: &str, events: &[&str], secret: &str) {
+        super::logs::remember(secret);
         let res = reqwest::Client::new()
             .post(format!("{}/api/v1/webhooks", self.base()))
             .bearer_auth(&self.token)
