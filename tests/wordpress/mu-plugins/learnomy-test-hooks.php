@@ -141,6 +141,19 @@ foreach ( array(
 }
 unset( $lrn_test_hooks_off );
 
+// With Debian's wordpress-l10n installed (a Recommends of wordpress), the login page's language
+// menu and Settings > General ask api.wordpress.org for the list of translations; refused by
+// WP_HTTP_BLOCK_EXTERNAL, each ask logs a PHP warning. The installed languages are all the test
+// site needs, so the list is answered here, with no request.
+add_filter(
+	'translations_api',
+	static function ( $result, $type ) {
+		return 'core' === $type ? array( 'translations' => array() ) : $result;
+	},
+	10,
+	2
+);
+
 // WordPress 6.1's wp-login.php calls wp_signon() on every visit, also a plain GET of the login
 // form, and wp_authenticate() then hands null to sanitize_user() and trim(): PHP 8.1+ logs two
 // deprecations per visit. The tests sign a browser in through that form and require an empty
