@@ -616,6 +616,45 @@ both_backends!(
     }
 );
 
+// DNS pinning: the address checked is the address connected to. A DNS server that answers a
+// loopback (allowed here) address once and a private one afterwards gets exactly one lookup per
+// attempt, so the delivery connects to the checked address; a second lookup (a check, then a
+// connect that resolves again) would get the private answer and be refused.
+both_backends!(
+    each_attempt_resolves_once_and_connects_to_the_address_it_checked,
+    |backend| async move {
+        with_server(backend, delivery_settings(Plan::Pro), |s| async move {
+            let rx = Receiver::start().await;
+            let host = "pinned.example.com";
+            s.resolver.set(host, &["127.0.0.1"]);
+            let hook = s
+                .create_webhook(
+                    &format!("http://{host}:{}/hook", rx.addr.port()),
+                    &["quiz_passed"],
+                )
+                .await;
+            let id = hook["id"].as_str().unwrap().to_owned();
+            s.resolver
+                .set_sequence(host, &[&["127.0.0.1"], &["10.1.2.3"]]);
+            let before = s.resolver.lookups(host);
+            emit(&s, "quiz_passed", json!({})).await;
+            rx.wait_for(1, WAIT).await;
+            eventually("delivered", || async {
+                let page = log(&s, &id, "?status=delivered").await;
+                (!page["data"].as_array().unwrap().is_empty()).then_some(())
+            })
+            .await;
+            assert_eq!(
+                s.resolver.lookups(host) - before,
+                1,
+                "one lookup for the attempt, checked and connected to"
+            );
+            assert_eq!(rx.count(), 1);
+        })
+        .await
+    }
+);
+
 both_backends!(
     delivery_log_pages_filters_and_redelivers,
     |backend| async move {

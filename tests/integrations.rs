@@ -139,6 +139,37 @@ async fn check_guide(s: &TestServer, language: &str, capture: &Receiver) {
         401,
         "{language} receiver accepted a tampered body"
     );
+
+    // The body and X-Learnomy-Signature intact, the Standard Webhooks headers altered: the
+    // receiver's second check (webhook-signature over id.timestamp.body) refuses it.
+    let timestamp: i64 = genuine.header("webhook-timestamp").parse().unwrap();
+    for (what, id, timestamp) in [
+        (
+            "another webhook-id",
+            format!("{}x", genuine.header("webhook-id")),
+            timestamp,
+        ),
+        (
+            "another webhook-timestamp",
+            genuine.header("webhook-id"),
+            timestamp + 1,
+        ),
+    ] {
+        let mut request = s
+            .client
+            .post(format!("http://127.0.0.1:{port}/hook"))
+            .body(genuine.body.to_vec());
+        for name in ["content-type", "x-learnomy-signature", "webhook-signature"] {
+            request = request.header(name, genuine.header(name));
+        }
+        let res = request
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{language} receiver accepted {what}");
+    }
     s.manage(Method::DELETE, &format!("/api/v1/webhooks/{id}"))
         .send()
         .await

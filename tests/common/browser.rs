@@ -21,8 +21,33 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and a headless Chromium at 1280×1000.
     pub async fn start(backend: Backend) -> Self {
+        // A port picked free can be taken by another test's process before chromedriver binds
+        // it (chromedriver then exits, and the port answers for someone else): start again on
+        // another port, a few times.
+        let mut attempt = 0;
+        let (client, driver, profile) = loop {
+            attempt += 1;
+            match Self::launch().await {
+                Ok(started) => break started,
+                Err(e) if attempt < 4 => {
+                    eprintln!("chromedriver start {attempt} failed: {e}; again")
+                }
+                Err(e) => panic!("start chromium through chromedriver: {e}"),
+            }
+        };
+        Self {
+            client,
+            driver,
+            _profile: profile,
+            screenshots: backend == Backend::Sqlite
+                && std::env::var("LEARNOMY_SCREENSHOTS").as_deref() == Ok("1"),
+        }
+    }
+
+    /// One try: chromedriver on a fresh port, then a Chromium session through it.
+    async fn launch() -> Result<(Client, Child, tempfile::TempDir), String> {
         let port = super::process::free_port();
-        let driver = Command::new("chromedriver")
+        let mut driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -30,10 +55,17 @@ impl Browser {
             .expect("chromedriver is required for the browser tests: apt-get install chromium chromium-driver (./scripts/test does it)");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
+            if let Ok(Some(status)) = driver.try_wait() {
+                return Err(format!("chromedriver exited: {status}"));
+            }
+            if Instant::now() > deadline {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                return Err("chromedriver did not start".to_owned());
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let profile = tempfile::tempdir().unwrap();
+        let profile = tempfile::tempdir().expect("a profile folder");
         let caps = json!({
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
@@ -45,18 +77,23 @@ impl Browser {
                 ]
             }
         });
-        let caps = caps.as_object().unwrap().clone().into_iter().collect();
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        let caps = caps
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
-            .expect("start chromium through chromedriver");
-        Self {
-            client,
-            driver,
-            _profile: profile,
-            screenshots: backend == Backend::Sqlite
-                && std::env::var("LEARNOMY_SCREENSHOTS").as_deref() == Ok("1"),
+        {
+            Ok(client) => Ok((client, driver, profile)),
+            Err(e) => {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                Err(e.to_string())
+            }
         }
     }
 

@@ -111,14 +111,33 @@ impl TestDb {
 /// `https://hooks.example.com/…` without DNS, and change answers between save and send.
 #[derive(Clone, Default)]
 pub struct StubResolver {
-    answers: Arc<Mutex<HashMap<String, Vec<IpAddr>>>>,
+    /// Per host, the answers still to give in order; the last one is given from then on.
+    answers: Arc<Mutex<HashMap<String, Vec<Vec<IpAddr>>>>>,
+    lookups: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl StubResolver {
     /// Answer `ips` for `host` from now on.
     pub fn set(&self, host: &str, ips: &[&str]) {
-        let ips = ips.iter().map(|i| i.parse().expect("ip")).collect();
-        self.answers.lock().unwrap().insert(host.to_owned(), ips);
+        self.set_sequence(host, &[ips]);
+    }
+
+    /// Answer `sequence[0]` to the next lookup of `host`, `sequence[1]` to the one after, …,
+    /// and the last from then on (a DNS server that changes its answer between lookups).
+    pub fn set_sequence(&self, host: &str, sequence: &[&[&str]]) {
+        let answers = sequence
+            .iter()
+            .map(|ips| ips.iter().map(|i| i.parse().expect("ip")).collect())
+            .collect();
+        self.answers
+            .lock()
+            .unwrap()
+            .insert(host.to_owned(), answers);
+    }
+
+    /// How many times `host` was looked up.
+    pub fn lookups(&self, host: &str) -> usize {
+        self.lookups.lock().unwrap().get(host).copied().unwrap_or(0)
     }
 }
 
@@ -127,7 +146,19 @@ impl HostResolver for StubResolver {
         &'a self,
         host: &'a str,
     ) -> Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send + 'a>> {
-        let answer = self.answers.lock().unwrap().get(host).cloned();
+        *self
+            .lookups
+            .lock()
+            .unwrap()
+            .entry(host.to_owned())
+            .or_default() += 1;
+        let answer = self.answers.lock().unwrap().get_mut(host).map(|queue| {
+            if queue.len() > 1 {
+                queue.remove(0)
+            } else {
+                queue.first().cloned().unwrap_or_default()
+            }
+        });
         Box::pin(async move {
             Ok(match answer {
                 Some(ips) => ips,
