@@ -119,11 +119,13 @@ impl App {
             .map_err(|e| errors.extend(e))
             .ok()
             .flatten();
-        if edit.status == Some(WebhookStatus::Failed) {
-            errors.push(FieldError::new(
-                "status",
-                "must be active, paused or disabled (Failed is set automatically)",
-            ));
+        if let Some(target) = edit.status {
+            if !target.admin_may_request() {
+                errors.push(FieldError::new(
+                    "status",
+                    "must be active, paused or disabled (Failed is set automatically)",
+                ));
+            }
         }
         if !errors.is_empty() {
             return Err(AppError::Validation(errors));

@@ -4,8 +4,9 @@
 use lwh_app::webhooks::WebhookEdit;
 use lwh_app::{App, AppError};
 use lwh_domain::catalogue::PING_EVENT;
+use lwh_domain::NextStep;
 use lwh_domain::{AttemptOutcome, DeliveryId, EventId, Timestamp, WebhookId, WebhookStatus};
-use lwh_storage::{AttemptRecord, NewEvent, NextStep};
+use lwh_storage::{AttemptRecord, NewEvent};
 use serde_json::json;
 
 use crate::recorder::failure_rules;
@@ -71,11 +72,7 @@ pub async fn send_ping(
         number: 1,
         started_at: now,
         outcome: outcome.clone(),
-        next: if delivered {
-            NextStep::Delivered
-        } else {
-            NextStep::GiveUp
-        },
+        next: NextStep::after_ping(&outcome),
     };
     app.store()
         .record_attempts(&[record], failure_rules(app), Timestamp::now())

@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use lwh_app::{App, HandOver};
 use lwh_domain::retry::RetryPolicy;
+use lwh_domain::NextStep;
 use lwh_domain::{Timestamp, WebhookId};
-use lwh_storage::{AttemptRecord, ClaimedDelivery, NextStep, SlotPool};
+use lwh_storage::{AttemptRecord, ClaimedDelivery, SlotPool};
 use rand::Rng;
 use tokio::sync::{watch, Notify};
 
@@ -392,21 +393,13 @@ impl Worker {
         let outcome = self.sender.send(target, &outgoing).await;
         metrics::histogram!("learnomy_webhooks_attempt_duration_seconds")
             .record(outcome.duration_ms as f64 / 1000.0);
-        let next = if outcome.delivered() {
-            NextStep::Delivered
-        } else {
-            let jitter: f64 = rand::thread_rng().gen();
-            let retry_after = outcome.retry_after_secs.map(Duration::from_secs);
-            match self
-                .retry
-                .delay_after(delivery.attempt_in_series(), jitter, retry_after)
-            {
-                Some(delay) => {
-                    NextStep::RetryAt(Timestamp::now().plus_millis(delay.as_millis() as i64))
-                }
-                None => NextStep::GiveUp,
-            }
-        };
+        let next = NextStep::after(
+            &outcome,
+            &self.retry,
+            delivery.attempt_in_series(),
+            rand::thread_rng().gen(),
+            Timestamp::now(),
+        );
         tracing::debug!(
             delivery_id = %delivery.id,
             webhook_id = %delivery.webhook_id,

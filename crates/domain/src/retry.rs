@@ -53,6 +53,50 @@ impl RetryPolicy {
     }
 }
 
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    /// A 2xx: Delivered.
+    Delivered,
+    /// Retry at this time (held while the webhook is not Active).
+    RetryAt(crate::Timestamp),
+    /// No attempt left: Failed.
+    GiveUp,
+}
+
+impl NextStep {
+    /// The decision after attempt number `attempt_in_series` (1-based, counted from the start
+    /// of the current series: a redelivery starts a new one) ended with `outcome` at `now`:
+    /// a 2xx is Delivered; otherwise the schedule's next delay (with the jitter `unit` picks in
+    /// [0, 1) and the answer's `Retry-After`), or give up when the schedule is used up.
+    pub fn after(
+        outcome: &crate::AttemptOutcome,
+        policy: &RetryPolicy,
+        attempt_in_series: u32,
+        unit: f64,
+        now: crate::Timestamp,
+    ) -> Self {
+        if outcome.delivered() {
+            return NextStep::Delivered;
+        }
+        let retry_after = outcome.retry_after_secs.map(Duration::from_secs);
+        match policy.delay_after(attempt_in_series, unit, retry_after) {
+            Some(delay) => NextStep::RetryAt(now.plus_millis(delay.as_millis() as i64)),
+            None => NextStep::GiveUp,
+        }
+    }
+
+    /// The decision after a ping (Test button, Failed probe): it is never retried — the
+    /// admin or the next probe tries again.
+    pub fn after_ping(outcome: &crate::AttemptOutcome) -> Self {
+        if outcome.delivered() {
+            NextStep::Delivered
+        } else {
+            NextStep::GiveUp
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +160,54 @@ mod tests {
             p.delay_after(2, 0.5, Some(Duration::from_secs(1))),
             Some(Duration::from_secs(60))
         );
+    }
+
+    fn answered(code: u16, retry_after_secs: Option<u64>) -> crate::AttemptOutcome {
+        crate::AttemptOutcome {
+            status_code: Some(code),
+            error_kind: (!(200..300).contains(&code)).then_some(crate::ErrorKind::HttpStatus),
+            error: None,
+            response_excerpt: None,
+            retry_after_secs,
+            duration_ms: 3,
+        }
+    }
+
+    #[test]
+    fn the_next_step_follows_the_outcome_and_the_schedule() {
+        let policy = RetryPolicy::new(vec![Duration::from_secs(5), Duration::from_secs(60)]);
+        let now = crate::Timestamp::from_millis(1_000_000);
+        assert_eq!(
+            NextStep::after(&answered(204, None), &policy, 1, 0.5, now),
+            NextStep::Delivered
+        );
+        // The middle of the jitter range is the delay itself.
+        assert_eq!(
+            NextStep::after(&answered(500, None), &policy, 1, 0.5, now),
+            NextStep::RetryAt(now.plus_millis(5_000))
+        );
+        // Retry-After on a 503 lengthens the wait, up to the next step's delay.
+        assert_eq!(
+            NextStep::after(&answered(503, Some(30)), &policy, 1, 0.5, now),
+            NextStep::RetryAt(now.plus_millis(30_000))
+        );
+        assert_eq!(
+            NextStep::after(&answered(500, None), &policy, 2, 0.5, now),
+            NextStep::RetryAt(now.plus_millis(60_000))
+        );
+        // Three attempts for two delays: the third failure gives up.
+        assert_eq!(
+            NextStep::after(&answered(500, None), &policy, 3, 0.5, now),
+            NextStep::GiveUp
+        );
+    }
+
+    #[test]
+    fn a_ping_is_never_retried() {
+        assert_eq!(
+            NextStep::after_ping(&answered(200, None)),
+            NextStep::Delivered
+        );
+        assert_eq!(NextStep::after_ping(&answered(500, None)), NextStep::GiveUp);
     }
 }

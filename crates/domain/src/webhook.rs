@@ -68,11 +68,38 @@ impl WebhookStatus {
         self == WebhookStatus::Active
     }
 
-    /// Whether an admin may ask for `target` from here. `Failed` is never requested by an
-    /// admin; it is entered automatically, and left by re-activation or a successful Test.
-    pub fn admin_can_set(self, target: WebhookStatus) -> bool {
-        target != WebhookStatus::Failed
+    /// What entering this status does besides setting it (one decision for every backend and
+    /// every path that changes a status: an admin's edit, automatic Failed, re-activation).
+    pub fn effect_of_entering(self) -> StatusEffect {
+        match self {
+            WebhookStatus::Active => StatusEffect::Release,
+            WebhookStatus::Paused | WebhookStatus::Failed => StatusEffect::Hold,
+            WebhookStatus::Disabled => StatusEffect::CancelQueued(DISABLED_REASON),
+        }
     }
+
+    /// Whether an admin may ask for this status (from any other). `Failed` is never requested
+    /// by an admin; it is entered automatically, and left by re-activation or a successful Test.
+    pub fn admin_may_request(self) -> bool {
+        self != WebhookStatus::Failed
+    }
+}
+
+/// Why a Disabled webhook's queued deliveries ended Failed, as the Delivery Log shows it.
+pub const DISABLED_REASON: &str = "webhook disabled";
+
+/// What entering a status does to a webhook's queued deliveries and its failure record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusEffect {
+    /// Queued deliveries stay as they are and are not claimed (Paused, Failed): the status
+    /// alone holds them, so pausing a million queued deliveries writes one row. Attempts already
+    /// in flight finish and are recorded.
+    Hold,
+    /// Queued deliveries end Failed with this reason (Disabled).
+    CancelQueued(&'static str),
+    /// The failure record (failing since, failed attempts, next probe, Failed reason) is
+    /// cleared; held deliveries keep their due times and go out oldest first (Active).
+    Release,
 }
 
 #[cfg(test)]
@@ -97,9 +124,25 @@ mod tests {
 
     #[test]
     fn admins_cannot_mark_a_webhook_failed() {
-        for s in WebhookStatus::ALL {
-            assert!(!s.admin_can_set(WebhookStatus::Failed));
-            assert!(s.admin_can_set(WebhookStatus::Active));
+        assert!(!WebhookStatus::Failed.admin_may_request());
+        for s in [
+            WebhookStatus::Active,
+            WebhookStatus::Paused,
+            WebhookStatus::Disabled,
+        ] {
+            assert!(s.admin_may_request());
         }
+    }
+
+    #[test]
+    fn entering_a_status_holds_cancels_or_releases() {
+        use WebhookStatus::*;
+        assert_eq!(Active.effect_of_entering(), StatusEffect::Release);
+        assert_eq!(Paused.effect_of_entering(), StatusEffect::Hold);
+        assert_eq!(Failed.effect_of_entering(), StatusEffect::Hold);
+        assert_eq!(
+            Disabled.effect_of_entering(),
+            StatusEffect::CancelQueued("webhook disabled")
+        );
     }
 }

@@ -31,6 +31,6 @@ pub use error::StoreError;
 pub use ingest::{IngestClaim, Ingested, SlotPool, IDEMPOTENCY_WINDOW_MS};
 pub use records::{
     ApiTokenRecord, AttemptRecord, AttemptRow, ClaimedDelivery, DeliverySummary, FailureRules,
-    IngestOutcome, NewApiToken, NewEvent, NewWebhook, NextStep, QueueStats, SessionRecord,
-    UserRecord, WebhookChanges, WebhookRecord,
+    IngestOutcome, NewApiToken, NewEvent, NewWebhook, QueueStats, SessionRecord, UserRecord,
+    WebhookChanges, WebhookRecord,
 };

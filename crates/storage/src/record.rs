@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::connect::WriteTx;
 use crate::dialect::Backend;
-use crate::webhooks::SET_STATUS;
+use crate::webhooks::set_status_sqlite;
 use lwh_domain::lifecycle::{failure_reason, FailureRecord};
 use lwh_domain::{DeliveryId, Timestamp, WebhookId, WebhookStatus};
 use rusqlite::params;
@@ -14,8 +14,9 @@ use rusqlite::params;
 use crate::connect::{Durability, Store};
 use crate::dialect::{keep_prepared, placeholders};
 use crate::error::StoreError;
-use crate::records::{AttemptRecord, FailureRules, NextStep};
+use crate::records::{AttemptRecord, FailureRules};
 use crate::rows;
+use lwh_domain::NextStep;
 
 /// Attempt rows per multi-row INSERT (8 values each).
 const ATTEMPT_ROWS_PER_INSERT: usize = 200;
@@ -305,12 +306,7 @@ fn sqlite_record(
         let after = (row.get(0)?, row.get(1)?, row.get(2)?);
         drop(cursor);
         if let Some(reason) = turns_failed(&s, after, rules, now) {
-            tx.prepare_cached(sql(SET_STATUS))?.execute(params![
-                webhook,
-                WebhookStatus::Failed.as_str(),
-                reason,
-                now.millis()
-            ])?;
+            set_status_sqlite(tx, id, WebhookStatus::Failed, Some(&reason), now)?;
             tx.prepare_cached(sql(SET_NEXT_PROBE))?
                 .execute(params![webhook, now.millis() + rules.probe_interval_ms])?;
             became_failed.push(id);

@@ -169,17 +169,6 @@ impl ClaimedDelivery {
     }
 }
 
-/// What happens to a delivery after an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NextStep {
-    /// A 2xx: Delivered.
-    Delivered,
-    /// Retry at this time (held while the webhook is not Active).
-    RetryAt(Timestamp),
-    /// No attempt left: Failed.
-    GiveUp,
-}
-
 /// One finished attempt to store.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
@@ -193,8 +182,8 @@ pub struct AttemptRecord {
     pub started_at: Timestamp,
     /// What came back.
     pub outcome: lwh_domain::AttemptOutcome,
-    /// What happens next.
-    pub next: NextStep,
+    /// What happens next (decided by [`lwh_domain::NextStep::after`]).
+    pub next: lwh_domain::NextStep,
 }
 
 /// The automatic-Failed rules, from settings.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::connect::WriteTx;
-use lwh_domain::{Timestamp, WebhookId, WebhookStatus};
+use lwh_domain::{StatusEffect, Timestamp, WebhookId, WebhookStatus};
 use sqlx::any::AnyRow;
 
 use crate::connect::Store;
@@ -16,11 +16,18 @@ use crate::rows;
 const WEBHOOK_COLUMNS: &str = "id, url, status, status_reason, status_changed_at, \
      last_triggered_at, created_at, updated_at, secret_ciphertext";
 
-/// Statuses of deliveries that are still queued (held or due).
-const QUEUED: &str = "status IN ('pending', 'retrying')";
+/// [`StatusEffect::CancelQueued`]: the webhook's ($1) queued deliveries end Failed at $2 with
+/// the reason $3.
+pub(crate) const CANCEL_QUEUED: &str = "UPDATE deliveries SET status = 'failed', due_at = NULL, \
+     claimed_by = NULL, last_error = $3, updated_at = $2 \
+     WHERE webhook_id = $1 AND status IN ('pending', 'retrying')";
+
+/// [`StatusEffect::Release`]: the webhook's ($1) failure record is cleared.
+pub(crate) const CLEAR_FAILURE_RECORD: &str = "UPDATE webhooks SET failing_since = NULL, \
+     failures_since_success = 0, next_probe_at = NULL, status_reason = NULL WHERE id = $1";
 
 /// A webhook's status change (a no-op when it already has that status).
-pub(crate) const SET_STATUS: &str = "UPDATE webhooks SET status = $2, status_reason = $3, \
+const SET_STATUS: &str = "UPDATE webhooks SET status = $2, status_reason = $3, \
      status_changed_at = $4, updated_at = $4 WHERE id = $1 AND status <> $2";
 
 impl Store {
@@ -206,37 +213,59 @@ impl Store {
             return Ok(());
         }
         let id = id.to_string();
-        match status {
-            // Held by the status itself: claims take only Active webhooks' deliveries, so
-            // pausing a webhook with a million queued deliveries writes one row, not a million.
-            // Attempts already in flight finish and are recorded.
-            WebhookStatus::Paused | WebhookStatus::Failed => {}
-            WebhookStatus::Disabled => {
-                sqlx::query(self.backend.sql_owned(format!(
-                    "UPDATE deliveries SET status = 'failed', due_at = NULL, claimed_by = NULL, \
-                     last_error = 'webhook disabled', updated_at = $2 \
-                     WHERE webhook_id = $1 AND {QUEUED}"
-                )))
-                .bind(&id)
-                .bind(now.millis())
-                .execute(&mut **tx)
-                .await?;
+        match status.effect_of_entering() {
+            StatusEffect::Hold => {}
+            StatusEffect::CancelQueued(reason) => {
+                sqlx::query(self.backend.sql(CANCEL_QUEUED))
+                    .bind(&id)
+                    .bind(now.millis())
+                    .bind(reason)
+                    .execute(&mut **tx)
+                    .await?;
             }
-            WebhookStatus::Active => {
-                // Held deliveries keep their due times (creation or retry time), so the
-                // claimer sends them oldest first as soon as the status allows it.
-                sqlx::query(self.backend.sql(
-                    "UPDATE webhooks SET failing_since = NULL, failures_since_success = 0, \
-                     next_probe_at = NULL, status_reason = NULL WHERE id = $1",
-                ))
-                .bind(&id)
-                .execute(&mut **tx)
-                .await?;
+            StatusEffect::Release => {
+                sqlx::query(self.backend.sql(CLEAR_FAILURE_RECORD))
+                    .bind(&id)
+                    .execute(&mut **tx)
+                    .await?;
             }
         }
         Ok(())
     }
+}
 
+/// [`Store::set_status_in`] on SQLite's writer thread (automatic Failed while recording
+/// attempts): the same statements and the same [`StatusEffect`], through rusqlite.
+pub(crate) fn set_status_sqlite(
+    tx: &rusqlite::Transaction<'_>,
+    id: WebhookId,
+    status: WebhookStatus,
+    reason: Option<&str>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let sql = |text: &'static str| Backend::Sqlite.sql(text);
+    let id = id.to_string();
+    let changed = tx
+        .prepare_cached(sql(SET_STATUS))?
+        .execute(rusqlite::params![id, status.as_str(), reason, now.millis()])?;
+    if changed == 0 {
+        return Ok(());
+    }
+    match status.effect_of_entering() {
+        StatusEffect::Hold => {}
+        StatusEffect::CancelQueued(reason) => {
+            tx.prepare_cached(sql(CANCEL_QUEUED))?
+                .execute(rusqlite::params![id, now.millis(), reason])?;
+        }
+        StatusEffect::Release => {
+            tx.prepare_cached(sql(CLEAR_FAILURE_RECORD))?
+                .execute(rusqlite::params![id])?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
     /// Deletes a webhook with its subscriptions, deliveries and attempts, so nothing more is
     /// sent to it. Returns whether it existed.
     pub async fn delete_webhook(&self, id: WebhookId) -> Result<bool, StoreError> {
@@ -277,4 +306,70 @@ fn decode_webhook(row: &AnyRow) -> Result<WebhookRecord, StoreError> {
         updated_at: rows::time(row, "updated_at")?,
         secret_ciphertext: rows::bytes(row, "secret_ciphertext")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_schema::sqlite_schema;
+
+    /// A webhook in `status` with a failure record and two queued deliveries.
+    fn webhook(db: &rusqlite::Connection, status: WebhookStatus) -> WebhookId {
+        let id = WebhookId::generate();
+        db.execute(
+            "INSERT INTO webhooks (id, url, secret_ciphertext, status, status_reason, \
+             status_changed_at, failing_since, failures_since_success, next_probe_at, \
+             created_at, updated_at) VALUES (?1, 'http://x', x'00', ?2, 'why', 0, 5, 7, 9, 0, 0)",
+            rusqlite::params![id.to_string(), status.as_str()],
+        )
+        .unwrap();
+        for n in 0..2 {
+            db.execute(
+                "INSERT INTO deliveries (id, webhook_id, event_id, status, due_at, created_at, \
+                 updated_at) VALUES (?1, ?2, 'e', 'pending', 1, 0, 0)",
+                rusqlite::params![format!("{id}-{n}"), id.to_string()],
+            )
+            .unwrap();
+        }
+        id
+    }
+
+    /// (queued deliveries, failures_since_success) after entering `to` from `from`.
+    fn enter(from: WebhookStatus, to: WebhookStatus) -> (i64, i64) {
+        let mut db = sqlite_schema();
+        let id = webhook(&db, from);
+        let tx = db.transaction().unwrap();
+        set_status_sqlite(&tx, id, to, None, Timestamp::from_millis(100)).unwrap();
+        tx.commit().unwrap();
+        let queued = db
+            .query_row(
+                "SELECT COUNT(*) FROM deliveries WHERE webhook_id = ?1 \
+                 AND status IN ('pending', 'retrying')",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let failures = db
+            .query_row(
+                "SELECT failures_since_success FROM webhooks WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (queued, failures)
+    }
+
+    #[test]
+    fn the_writer_thread_carries_out_each_status_effect() {
+        use WebhookStatus::*;
+        assert_eq!(enter(Active, Paused), (2, 7), "Paused holds");
+        assert_eq!(enter(Active, Failed), (2, 7), "Failed holds");
+        assert_eq!(enter(Active, Disabled), (0, 7), "Disabled cancels");
+        assert_eq!(
+            enter(Failed, Active),
+            (2, 0),
+            "Active releases and clears the record"
+        );
+        assert_eq!(enter(Paused, Paused), (2, 7), "no change, no effect");
+    }
 }
