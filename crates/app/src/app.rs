@@ -137,8 +137,27 @@ impl App {
         &self.inner.token_cache
     }
 
-    /// Tells this process's worker that `webhook` is changing (see [`crate::HandOver::forget`]).
-    pub(crate) fn forget_hand_over(&self, webhook: lwh_domain::WebhookId) {
+    /// Runs `change` to webhook `webhook`'s rows (its URL, status, subscriptions or queued
+    /// deliveries) the one way every such change must run: this process's worker forgets what
+    /// it was handed for the webhook before and after (see [`crate::HandOver::forget`]), so
+    /// nothing goes to a target or in an order cached from before the change, and it is woken
+    /// when `wakes` says the change left work to claim now.
+    pub(crate) async fn changing_webhook<T, E>(
+        &self,
+        webhook: lwh_domain::WebhookId,
+        change: impl std::future::Future<Output = Result<T, E>>,
+        wakes: impl FnOnce(&T) -> bool,
+    ) -> Result<T, E> {
+        self.forget_hand_over(webhook);
+        let result = change.await;
+        self.forget_hand_over(webhook);
+        if result.as_ref().is_ok_and(wakes) {
+            self.work_signal().notify_one();
+        }
+        result
+    }
+
+    fn forget_hand_over(&self, webhook: lwh_domain::WebhookId) {
         if let Some(worker) = self.inner.hand_over.read().ok().and_then(|h| h.clone()) {
             worker.forget(webhook);
         }

@@ -81,10 +81,13 @@ impl App {
                 "is still queued; it will be attempted as scheduled",
             ));
         }
-        self.store().redeliver(id, Timestamp::now()).await?;
         // Queued again: new deliveries must not overtake it, and the worker claims it now.
-        self.forget_hand_over(current.webhook_id);
-        self.work_signal().notify_one();
+        self.changing_webhook(
+            current.webhook_id,
+            self.store().redeliver(id, Timestamp::now()),
+            |_| true,
+        )
+        .await?;
         let (summary, _, _) = self
             .store()
             .get_delivery(id)
@@ -98,13 +101,12 @@ impl App {
         self.require_log()?;
         self.get_webhook(webhook).await?;
         let n = self
-            .store()
-            .recover(webhook, since, Timestamp::now())
+            .changing_webhook(
+                webhook,
+                self.store().recover(webhook, since, Timestamp::now()),
+                |n| *n > 0,
+            )
             .await?;
-        if n > 0 {
-            self.forget_hand_over(webhook);
-            self.work_signal().notify_one();
-        }
         Ok(n)
     }
 }

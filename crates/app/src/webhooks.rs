@@ -86,13 +86,16 @@ impl App {
             secret_ciphertext: self.master_key().seal(&secret, &id.to_string()),
             now: Timestamp::now(),
         };
+        // The worker's claim loop reads the Active list again before its next claims.
         let webhook = self
-            .store()
-            .insert_webhook(&new, self.settings().plan.webhook_limit())
+            .changing_webhook(
+                id,
+                self.store()
+                    .insert_webhook(&new, self.settings().plan.webhook_limit()),
+                |_| false,
+            )
             .await?;
         tracing::info!(webhook_id = %id, "webhook created");
-        // The worker's claim loop reads the Active list again before its next claims.
-        self.forget_hand_over(id);
         Ok(CreatedWebhook { webhook, secret })
     }
 
@@ -139,27 +142,26 @@ impl App {
             events,
             status: edit.status,
         };
-        // Before and after: no delivery goes to a target the worker cached before the edit.
-        self.forget_hand_over(id);
+        // No delivery goes to a target the worker cached before the edit; an Active webhook's
+        // released deliveries are claimed now.
         let updated = self
-            .store()
-            .update_webhook(id, &changes, Timestamp::now())
-            .await;
-        self.forget_hand_over(id);
-        let updated = updated?.ok_or(AppError::NotFound("webhook"))?;
+            .changing_webhook(
+                id,
+                self.store().update_webhook(id, &changes, Timestamp::now()),
+                |updated| updated.as_ref().is_some_and(|w| w.status.sends()),
+            )
+            .await?
+            .ok_or(AppError::NotFound("webhook"))?;
         tracing::info!(webhook_id = %id, status = updated.status.as_str(), "webhook updated");
-        if updated.status.sends() {
-            self.work_signal().notify_one();
-        }
         Ok(updated)
     }
 
     /// Deletes a webhook and everything queued for it.
     pub async fn delete_webhook(&self, id: WebhookId) -> Result<(), AppError> {
-        self.forget_hand_over(id);
-        let deleted = self.store().delete_webhook(id).await;
-        self.forget_hand_over(id);
-        if deleted? {
+        let deleted = self
+            .changing_webhook(id, self.store().delete_webhook(id), |_| false)
+            .await?;
+        if deleted {
             tracing::info!(webhook_id = %id, "webhook deleted");
             Ok(())
         } else {
