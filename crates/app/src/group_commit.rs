@@ -87,10 +87,10 @@ impl GroupCommit {
         self.tx
             .send(Job { events, reply })
             .await
-            .map_err(|_| StoreError::Corrupt("the ingestion committer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Corrupt("the ingestion committer dropped a request".into()))?
+            .map_err(|_| StoreError::Unavailable("the ingestion committer has stopped".into()))?;
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the ingestion committer dropped a request".into())
+        })?
     }
 }
 

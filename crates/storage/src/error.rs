@@ -25,6 +25,11 @@ pub enum StoreError {
         .0.display()
     )]
     InUse(std::path::PathBuf),
+    /// Storage cannot take writes now: SQLite's writer or WAL syncer has stopped, an fsync
+    /// failed, SQLite rolled a transaction back (I/O error, full disk), or the ingestion
+    /// committer is gone. Nothing was stored; the request may be retried (503).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// A stored value does not decode (corrupted row or a schema from the future).
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
@@ -48,6 +53,7 @@ impl StoreError {
                     | rusqlite::Error::InvalidColumnType(..)
                     | rusqlite::Error::IntegralValueOutOfRange(..)
             ),
+            StoreError::Unavailable(_) => true,
             _ => false,
         }
     }
@@ -69,5 +75,21 @@ impl StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
             _ => StoreError::Database(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_writer_is_unavailable_and_a_bad_row_is_not() {
+        assert!(StoreError::Unavailable("the WAL syncer has stopped".into()).is_unavailable());
+        assert!(!StoreError::Corrupt("column status holds 7".into()).is_unavailable());
+        assert!(!StoreError::LimitReached.is_unavailable());
+        assert_eq!(
+            StoreError::Unavailable("fsync failed".into()).to_string(),
+            "storage unavailable: fsync failed"
+        );
     }
 }

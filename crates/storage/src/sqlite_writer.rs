@@ -257,7 +257,7 @@ impl SqliteWriter {
         std::thread::Builder::new()
             .name("sqlite-wal-sync".into())
             .spawn(move || syncer.run(sync_queue))
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the WAL syncer: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the WAL syncer: {e}")))?;
         let commits = Arc::new(AtomicU64::new(0));
         let checkpointer = Checkpointer {
             conn: Connection::open(path)?,
@@ -270,7 +270,7 @@ impl SqliteWriter {
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || checkpointer.run(checkpointer_stop))
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpointer: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the checkpointer: {e}")))?;
         let (jobs, queue) = mpsc::channel::<Job>();
         let mut writer = WriterConnection {
             conn,
@@ -289,7 +289,7 @@ impl SqliteWriter {
                     writer.run_batch(batch);
                 }
             })
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the SQLite writer: {e}")))?;
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Self {
             jobs,
             syncs,
@@ -319,15 +319,15 @@ impl SqliteWriter {
         });
         self.jobs
             .send(job)
-            .map_err(|_| StoreError::Corrupt("the SQLite writer has stopped".to_owned()))?;
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".to_owned()))?;
         let (out, synced) = answer.await.map_err(|_| {
-            StoreError::Corrupt("the SQLite writer dropped a transaction".to_owned())
+            StoreError::Unavailable("the SQLite writer dropped a transaction".to_owned())
         })??;
         if let Some(synced) = synced {
             synced
                 .await
-                .map_err(|_| StoreError::Corrupt("the WAL syncer has stopped".to_owned()))?
-                .map_err(StoreError::Corrupt)?;
+                .map_err(|_| StoreError::Unavailable("the WAL syncer has stopped".to_owned()))?
+                .map_err(StoreError::Unavailable)?;
         }
         Ok(out)
     }
@@ -379,7 +379,7 @@ impl WriterConnection {
             if tx.is_autocommit() {
                 // SQLite rolled the whole transaction back (I/O error, full disk): the jobs
                 // before this one lost their work too.
-                return Err(StoreError::Corrupt(
+                return Err(StoreError::Unavailable(
                     "the write transaction was rolled back by SQLite".to_owned(),
                 ));
             }
@@ -394,7 +394,7 @@ impl WriterConnection {
         let (done, synced) = oneshot::channel();
         self.syncer
             .send(done)
-            .map_err(|_| StoreError::Corrupt("the WAL syncer has stopped".to_owned()))?;
+            .map_err(|_| StoreError::Unavailable("the WAL syncer has stopped".to_owned()))?;
         Ok(Some(synced))
     }
 }
