@@ -1,4 +1,4 @@
-//! The command line: one binary, one subcommand per job (DESIGN §1).
+//! The command line: one binary, one subcommand per job (README.md, "CLI").
 
 use std::path::PathBuf;
 

@@ -19,9 +19,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// jemalloc's options, read before `main`: two arenas (one per core of the machines we size for,
 /// instead of four per core, each holding its own free memory), and freed memory given back to
 /// the system after ~1 s instead of 10 s by a background thread, so a burst (a million
-/// deliveries ingested) does not stay in the resident set. With the defaults, peak RSS with a
-/// million held reached 158 / 168 MB in one full run, over the 150 MB goal. Operators
-/// override these with `_RJEM_MALLOC_CONF` (docs/operations.md).
+/// deliveries ingested) does not stay in the resident set; with the defaults a million held
+/// deliveries went over the memory goal (docs/performance.md). Operators override these with
+/// `_RJEM_MALLOC_CONF` (docs/operations.md).
 #[allow(non_upper_case_globals)]
 #[export_name = "_rjem_malloc_conf"]
 pub static malloc_conf: Option<&'static std::ffi::c_char> = Some(

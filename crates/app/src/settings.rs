@@ -1,4 +1,4 @@
-//! Every setting of the service, with its safe default (DESIGN §1).
+//! Every setting of the service, with its safe default (docs/configuration.md).
 //!
 //! Loaded by the binary from `learnomy-webhooks.toml`, then `LEARNOMY_WEBHOOKS_<KEY>`
 //! environment variables, then flags. The docs' configuration reference is generated from

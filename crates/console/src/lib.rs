@@ -10,7 +10,7 @@ mod client;
 mod layout;
 mod limiter;
 mod pages;
-pub mod session;
+mod session;
 
 use std::sync::Arc;
 

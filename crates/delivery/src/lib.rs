@@ -7,13 +7,13 @@
 //! * [`ping`] is the Test button and the Failed-webhook probe;
 //! * [`engine`] starts and stops all of it.
 
-pub mod engine;
-pub mod guarded_resolver;
-pub mod ping;
-pub mod recorder;
-pub mod sender;
+mod engine;
+mod guarded_resolver;
+mod ping;
+mod recorder;
+mod sender;
 mod targets;
-pub mod worker;
+mod worker;
 
 pub use engine::{sender_for, start, EngineHandle};
 pub use ping::{send_ping, PingResult};

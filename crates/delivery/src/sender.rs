@@ -205,7 +205,7 @@ fn request_uri(policy: &UrlPolicy, url: &str) -> Result<Uri, Refusal> {
     })
 }
 
-/// The request headers of DESIGN §5.
+/// The request headers listed in docs/concepts.md ("Headers").
 pub fn signed_headers(target: &Target, out: &Outgoing<'_>, now: Timestamp) -> HeaderMap {
     let secret = target.secret.expose();
     let event_id = out.event_id.to_string();

@@ -1,4 +1,4 @@
-//! When a webhook becomes Failed on its own (DESIGN §4).
+//! When a webhook becomes Failed on its own (docs/concepts.md, "Webhook statuses").
 
 /// Fewest failed attempts before persistent failure can mark a webhook Failed.
 pub const MIN_FAILURES_BEFORE_FAILED: i64 = 5;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Where a webhook stands (DESIGN §4).
+/// Where a webhook stands (docs/concepts.md, "Webhook statuses").
 ///
 /// | status   | new events          | queued deliveries        |
 /// |----------|---------------------|--------------------------|

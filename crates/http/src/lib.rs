@@ -3,11 +3,11 @@
 //! operation and encode; every error becomes an RFC 9457 problem in [`error`].
 
 pub mod api;
-pub mod auth;
+mod auth;
 pub mod error;
 mod health;
-pub mod json;
-pub mod metrics;
+mod json;
+mod metrics;
 pub mod server;
 
 use axum::Router;

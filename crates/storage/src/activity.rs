@@ -6,8 +6,8 @@
 use lwh_domain::{Timestamp, WebhookId};
 
 use crate::connect::Store;
+use crate::decode;
 use crate::error::StoreError;
-use crate::rows;
 
 /// Counting held deliveries stops here; the page says "100,000+".
 pub const HELD_COUNT_CAP: u64 = 100_000;
@@ -50,9 +50,9 @@ impl Store {
             return Ok(WebhookActivity::default());
         };
         let mut activity = WebhookActivity {
-            last_attempt_at: rows::opt_time(&row, "last_triggered_at")?,
-            failing_since: rows::opt_time(&row, "failing_since")?,
-            failures_since_success: rows::int(&row, "failures_since_success")?,
+            last_attempt_at: decode::opt_time(&row, "last_triggered_at")?,
+            failing_since: decode::opt_time(&row, "failing_since")?,
+            failures_since_success: decode::int(&row, "failures_since_success")?,
             ..WebhookActivity::default()
         };
         if activity.failing_since.is_some() || activity.failures_since_success > 0 {
@@ -66,7 +66,7 @@ impl Store {
         .bind(HELD_COUNT_CAP as i64 + 1)
         .fetch_one(&self.pool)
         .await?;
-        activity.queued = rows::int(&queued, "n")?.max(0) as u64;
+        activity.queued = decode::int(&queued, "n")?.max(0) as u64;
         Ok(activity)
     }
 
@@ -84,11 +84,11 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
             if let Some(row) = row {
-                let at = rows::int(&row, "updated_at")?;
+                let at = decode::int(&row, "updated_at")?;
                 if latest.as_ref().is_none_or(|(best, _)| at > *best) {
                     let failure = LastFailure {
-                        status_code: rows::opt_int(&row, "last_status_code")?,
-                        error: rows::opt_text(&row, "last_error")?,
+                        status_code: decode::opt_int(&row, "last_status_code")?,
+                        error: decode::opt_text(&row, "last_error")?,
                     };
                     latest = Some((at, failure));
                 }

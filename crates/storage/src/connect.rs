@@ -364,7 +364,7 @@ impl Store {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success")
             .fetch_one(&self.pool)
             .await?;
-        Ok((crate::rows::int(&row, "n")?, known))
+        Ok((crate::decode::int(&row, "n")?, known))
     }
 
     /// Which backend this store uses.

@@ -4,9 +4,9 @@ use lwh_domain::{DeliveryId, DeliveryStatus, EventId, Timestamp, WebhookId};
 use sqlx::any::AnyRow;
 
 use crate::connect::Store;
+use crate::decode;
 use crate::error::StoreError;
-use crate::records::{AttemptRow, DeliverySummary, NewEvent};
-use crate::rows;
+use crate::model::{AttemptRow, DeliverySummary, NewEvent};
 
 const SUMMARY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, e.event, d.status, d.attempts, \
      d.series_start, d.last_status_code, d.last_error, \
@@ -79,7 +79,7 @@ impl Store {
             return Ok(None);
         };
         let summary = decode_summary(&row)?;
-        let payload = rows::bytes(&row, "payload")?;
+        let payload = decode::bytes(&row, "payload")?;
         let attempts = sqlx::query(self.backend.sql(
             "SELECT number, started_at, duration_ms, status_code, error_kind, error, response_excerpt \
              FROM attempts WHERE delivery_id = $1 ORDER BY number",
@@ -90,13 +90,13 @@ impl Store {
         .iter()
         .map(|r| {
             Ok(AttemptRow {
-                number: rows::int(r, "number")?,
-                started_at: rows::time(r, "started_at")?,
-                duration_ms: rows::int(r, "duration_ms")?,
-                status_code: rows::opt_int(r, "status_code")?,
-                error_kind: rows::opt_text(r, "error_kind")?,
-                error: rows::opt_text(r, "error")?,
-                response_excerpt: rows::opt_text(r, "response_excerpt")?,
+                number: decode::int(r, "number")?,
+                started_at: decode::time(r, "started_at")?,
+                duration_ms: decode::int(r, "duration_ms")?,
+                status_code: decode::opt_int(r, "status_code")?,
+                error_kind: decode::opt_text(r, "error_kind")?,
+                error: decode::opt_text(r, "error")?,
+                response_excerpt: decode::opt_text(r, "response_excerpt")?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -201,7 +201,7 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?
             .iter()
-            .map(|r| rows::text(r, "id"))
+            .map(|r| decode::text(r, "id"))
             .collect::<Result<_, _>>()?;
             if ids.is_empty() {
                 tx.commit().await?;
@@ -266,32 +266,32 @@ fn newest_of_each_status() -> String {
 }
 
 fn decode_summary(row: &AnyRow) -> Result<DeliverySummary, StoreError> {
-    let status_text = rows::text(row, "status")?;
+    let status_text = decode::text(row, "status")?;
     let status = DeliveryStatus::parse(&status_text)
         .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status_text}")))?;
-    let attempts = rows::int(row, "attempts")?;
-    let series_start = rows::int(row, "series_start")?;
+    let attempts = decode::int(row, "attempts")?;
+    let series_start = decode::int(row, "series_start")?;
     let in_series = attempts - series_start;
     Ok(DeliverySummary {
-        id: rows::parsed(row, "id")?,
-        webhook_id: rows::parsed(row, "webhook_id")?,
-        event_id: rows::parsed(row, "event_id")?,
-        event: rows::text(row, "event")?,
+        id: decode::parsed(row, "id")?,
+        webhook_id: decode::parsed(row, "webhook_id")?,
+        event_id: decode::parsed(row, "event_id")?,
+        event: decode::text(row, "event")?,
         status,
         attempts,
         series_start,
-        last_attempt_at: rows::opt_time(row, "last_attempt_at")?,
+        last_attempt_at: decode::opt_time(row, "last_attempt_at")?,
         retry_count: match status {
             DeliveryStatus::Delivered | DeliveryStatus::Failed => (in_series - 1).max(0),
             _ => in_series,
         },
-        last_status_code: rows::opt_int(row, "last_status_code")?,
-        last_error: rows::opt_text(row, "last_error")?,
+        last_status_code: decode::opt_int(row, "last_status_code")?,
+        last_error: decode::opt_text(row, "last_error")?,
         next_attempt_at: match status.is_queued() {
-            true => rows::opt_time(row, "due_at")?,
+            true => decode::opt_time(row, "due_at")?,
             false => None,
         },
-        created_at: rows::time(row, "created_at")?,
-        updated_at: rows::time(row, "updated_at")?,
+        created_at: decode::time(row, "created_at")?,
+        updated_at: decode::time(row, "updated_at")?,
     })
 }

@@ -9,9 +9,9 @@ use crate::dialect::{keep_prepared, Backend};
 use lwh_domain::{DeliveryId, EventId, Timestamp, WebhookId, WebhookStatus};
 
 use crate::connect::Store;
+use crate::decode;
 use crate::error::StoreError;
-use crate::records::{ClaimedDelivery, IngestOutcome, NewEvent};
-use crate::rows;
+use crate::model::{ClaimedDelivery, IngestOutcome, NewEvent};
 
 /// The in-flight slots of the ingesting process's own worker. Ingestion takes one for each
 /// delivery it can hand straight over, so that delivery skips the queue round trip (a claim
@@ -50,7 +50,7 @@ type DeliveryRow = (DeliveryId, WebhookId, EventId, i64, bool);
 
 /// What one ingestion transaction writes, decided from the events, their idempotency keys
 /// and their subscribers.
-struct Plan {
+struct IngestPlan {
     outcomes: Vec<IngestOutcome>,
     /// Index in the events of each new event, with its number of deliveries.
     events: Vec<(usize, i64)>,
@@ -117,16 +117,8 @@ impl Store {
     /// Stores `events` and their deliveries atomically, all due at once; those of a Paused or
     /// Failed webhook are held by its status (claims take only Active webhooks' deliveries).
     /// A repeated idempotency key within 24 h returns the first event and creates nothing.
-    pub async fn ingest(
-        &self,
-        events: &[NewEvent],
-        now: Timestamp,
-    ) -> Result<Vec<IngestOutcome>, StoreError> {
-        Ok(self.ingest_claiming(events, now, None).await?.outcomes)
-    }
-
-    /// [`Store::ingest`], and with `claim`, deliveries for Active webhooks that get a slot
-    /// are stored as claimed and returned, ready to send.
+    /// With `claim`, deliveries for Active webhooks that get a slot are stored as claimed and
+    /// returned, ready to send.
     pub async fn ingest_claiming(
         &self,
         events: &[NewEvent],
@@ -189,7 +181,7 @@ impl Store {
         events: &[NewEvent],
         now: Timestamp,
         claim: Option<&IngestClaim>,
-    ) -> Result<(Plan, TakenSlots), StoreError> {
+    ) -> Result<(IngestPlan, TakenSlots), StoreError> {
         let mut tx = self.begin_write().await?;
         let mut known: HashMap<&str, Option<IngestOutcome>> = HashMap::new();
         let mut subscribers: HashMap<&str, Vec<(WebhookId, WebhookStatus)>> = HashMap::new();
@@ -274,9 +266,9 @@ impl Store {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let found = (
-            rows::parsed(&row, "id")?,
-            rows::int(&row, "deliveries")?,
-            rows::int(&row, "created_at")?,
+            decode::parsed(&row, "id")?,
+            decode::int(&row, "deliveries")?,
+            decode::int(&row, "created_at")?,
         );
         if let Some(outcome) = still_idempotent(found, now) {
             return Ok(Some(outcome));
@@ -299,7 +291,12 @@ impl Store {
             .await?;
         found
             .iter()
-            .map(|r| Ok((rows::parsed(r, "id")?, status(&rows::text(r, "status")?)?)))
+            .map(|r| {
+                Ok((
+                    decode::parsed(r, "id")?,
+                    status(&decode::text(r, "status")?)?,
+                ))
+            })
             .collect()
     }
 }
@@ -331,8 +328,8 @@ fn plan(
     slots: &mut TakenSlots,
     mut existing: impl FnMut(&str) -> Result<Option<IngestOutcome>, StoreError>,
     mut subscribers: impl FnMut(&str) -> Result<Vec<(WebhookId, WebhookStatus)>, StoreError>,
-) -> Result<Plan, StoreError> {
-    let mut plan = Plan {
+) -> Result<IngestPlan, StoreError> {
+    let mut plan = IngestPlan {
         outcomes: Vec::with_capacity(events.len()),
         events: Vec::with_capacity(events.len()),
         deliveries: Vec::new(),
@@ -406,7 +403,7 @@ fn sqlite_find_idempotent(
     let Some(row) = cursor.next()? else {
         return Ok(None);
     };
-    let found = (rows::sqlite_parsed(row, 0)?, row.get(1)?, row.get(2)?);
+    let found = (decode::sqlite_parsed(row, 0)?, row.get(1)?, row.get(2)?);
     if let Some(outcome) = still_idempotent(found, now) {
         return Ok(Some(outcome));
     }
@@ -424,7 +421,7 @@ fn sqlite_subscribers(
     let mut found = Vec::new();
     while let Some(row) = cursor.next()? {
         let text: String = row.get(1)?;
-        found.push((rows::sqlite_parsed(row, 0)?, status(&text)?));
+        found.push((decode::sqlite_parsed(row, 0)?, status(&text)?));
     }
     Ok(found)
 }
@@ -434,7 +431,7 @@ fn sqlite_subscribers(
 fn sqlite_insert(
     tx: &rusqlite::Transaction<'_>,
     events: &[NewEvent],
-    plan: &Plan,
+    plan: &IngestPlan,
     claim: Option<&IngestClaim>,
     now: Timestamp,
 ) -> Result<(), StoreError> {

@@ -5,17 +5,17 @@
 //! default (WAL, one file under `data_dir`); PostgreSQL lets many processes share one queue.
 
 mod activity;
+mod attempts;
 mod connect;
+mod decode;
 mod deliveries;
-pub mod dialect;
+mod dialect;
 mod error;
 mod ingest;
 mod meta;
+mod model;
 mod payload_cache;
 mod queue;
-mod record;
-mod records;
-mod rows;
 mod sqlite_writer;
 #[cfg(test)]
 mod test_schema;
@@ -29,7 +29,7 @@ pub use deliveries::EVENT_MARGIN_MS;
 pub use dialect::Backend;
 pub use error::StoreError;
 pub use ingest::{IngestClaim, Ingested, SlotPool, IDEMPOTENCY_WINDOW_MS};
-pub use records::{
+pub use model::{
     ApiTokenRecord, AttemptRecord, AttemptRow, ClaimedDelivery, DeliverySummary, FailureRules,
     IngestOutcome, NewApiToken, NewEvent, NewWebhook, QueueStats, SessionRecord, UserRecord,
     WebhookChanges, WebhookRecord,

@@ -26,11 +26,11 @@ use std::sync::Arc;
 use lwh_domain::{EventId, Timestamp, WebhookId};
 
 use crate::connect::{Durability, Store};
+use crate::decode;
 use crate::dialect::{keep_prepared, placeholders, Backend};
 use crate::error::StoreError;
+use crate::model::{ClaimedDelivery, QueueStats};
 use crate::payload_cache::Payload;
-use crate::records::{ClaimedDelivery, QueueStats};
-use crate::rows;
 
 /// Claims a webhook's due deliveries, earliest due first, through `(webhook_id, due_at)`
 /// (PostgreSQL: rows another process is claiming are skipped, not waited for).
@@ -73,7 +73,7 @@ impl Store {
             .await?;
         found
             .iter()
-            .map(|r| Ok((rows::parsed(r, "id")?, rows::time(r, "updated_at")?)))
+            .map(|r| Ok((decode::parsed(r, "id")?, decode::time(r, "updated_at")?)))
             .collect()
     }
 
@@ -107,8 +107,8 @@ impl Store {
                         let mut claimed = Vec::with_capacity(limit);
                         while let Some(row) = cursor.next()? {
                             claimed.push(ClaimedRow {
-                                id: rows::sqlite_parsed(row, 0)?,
-                                event_id: rows::sqlite_parsed(row, 1)?,
+                                id: decode::sqlite_parsed(row, 0)?,
+                                event_id: decode::sqlite_parsed(row, 1)?,
                                 attempts: row.get(2)?,
                                 series_start: row.get(3)?,
                             });
@@ -132,10 +132,10 @@ impl Store {
                     .iter()
                     .map(|row| {
                         Ok(ClaimedRow {
-                            id: rows::parsed(row, "id")?,
-                            event_id: rows::parsed(row, "event_id")?,
-                            attempts: rows::int(row, "attempts")?,
-                            series_start: rows::int(row, "series_start")?,
+                            id: decode::parsed(row, "id")?,
+                            event_id: decode::parsed(row, "event_id")?,
+                            attempts: decode::int(row, "attempts")?,
+                            series_start: decode::int(row, "series_start")?,
                         })
                     })
                     .collect::<Result<_, StoreError>>()?
@@ -202,10 +202,10 @@ impl Store {
             .iter()
             .map(|r| {
                 Ok((
-                    rows::parsed(r, "id")?,
+                    decode::parsed(r, "id")?,
                     (
-                        rows::text(r, "event")?,
-                        Arc::from(rows::bytes(r, "payload")?),
+                        decode::text(r, "event")?,
+                        Arc::from(decode::bytes(r, "payload")?),
                     ),
                 ))
             })
@@ -260,7 +260,7 @@ impl Store {
         .bind(now.millis())
         .fetch_all(&self.pool)
         .await?;
-        found.iter().map(|r| rows::parsed(r, "id")).collect()
+        found.iter().map(|r| decode::parsed(r, "id")).collect()
     }
 
     /// Schedules a Failed webhook's next probe.
@@ -288,17 +288,17 @@ impl Store {
         .bind(now.millis())
         .fetch_one(&self.pool)
         .await?;
-        let oldest = rows::opt_int(&row, "oldest")?;
+        let oldest = decode::opt_int(&row, "oldest")?;
         let by_status = sqlx::query("SELECT status, COUNT(*) AS n FROM webhooks GROUP BY status")
             .fetch_all(&self.pool)
             .await?;
         Ok(QueueStats {
-            scheduled: rows::int(&row, "scheduled")?,
-            due_now: rows::int(&row, "due_now")?,
+            scheduled: decode::int(&row, "scheduled")?,
+            due_now: decode::int(&row, "due_now")?,
             oldest_due_age_ms: oldest.map_or(0, |o| (now.millis() - o).max(0)),
             webhooks_by_status: by_status
                 .iter()
-                .map(|r| Ok((rows::text(r, "status")?, rows::int(r, "n")?)))
+                .map(|r| Ok((decode::text(r, "status")?, decode::int(r, "n")?)))
                 .collect::<Result<_, StoreError>>()?,
         })
     }

@@ -4,9 +4,9 @@ use lwh_domain::{Timestamp, TokenId};
 use sqlx::any::AnyRow;
 
 use crate::connect::Store;
+use crate::decode;
 use crate::error::StoreError;
-use crate::records::{ApiTokenRecord, NewApiToken};
-use crate::rows;
+use crate::model::{ApiTokenRecord, NewApiToken};
 
 const TOKEN_COLUMNS: &str = "id, name, token_prefix, scope, created_at, last_used_at, revoked_at";
 
@@ -79,12 +79,12 @@ impl Store {
 
 fn decode_token(row: &AnyRow) -> Result<ApiTokenRecord, StoreError> {
     Ok(ApiTokenRecord {
-        id: rows::parsed(row, "id")?,
-        name: rows::text(row, "name")?,
-        prefix: rows::text(row, "token_prefix")?,
-        scope: rows::text(row, "scope")?,
-        created_at: rows::time(row, "created_at")?,
-        last_used_at: rows::opt_time(row, "last_used_at")?,
-        revoked_at: rows::opt_time(row, "revoked_at")?,
+        id: decode::parsed(row, "id")?,
+        name: decode::text(row, "name")?,
+        prefix: decode::text(row, "token_prefix")?,
+        scope: decode::text(row, "scope")?,
+        created_at: decode::time(row, "created_at")?,
+        last_used_at: decode::opt_time(row, "last_used_at")?,
+        revoked_at: decode::opt_time(row, "revoked_at")?,
     })
 }

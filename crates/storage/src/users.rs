@@ -3,9 +3,9 @@
 use lwh_domain::{Timestamp, UserId};
 
 use crate::connect::Store;
+use crate::decode;
 use crate::error::StoreError;
-use crate::records::{SessionRecord, UserRecord};
-use crate::rows;
+use crate::model::{SessionRecord, UserRecord};
 
 impl Store {
     /// Creates a user; `Conflict` if the name is taken.
@@ -64,9 +64,9 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(UserRecord {
-                id: rows::parsed(&r, "id")?,
-                name: rows::text(&r, "name")?,
-                password_hash: rows::text(&r, "password_hash")?,
+                id: decode::parsed(&r, "id")?,
+                name: decode::text(&r, "name")?,
+                password_hash: decode::text(&r, "password_hash")?,
             })
         })
         .transpose()
@@ -77,7 +77,7 @@ impl Store {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
             .fetch_one(&self.pool)
             .await?;
-        Ok(rows::int(&row, "n")?.max(0) as u64)
+        Ok(decode::int(&row, "n")?.max(0) as u64)
     }
 
     /// Starts a session identified by the hash of its cookie value.
@@ -120,10 +120,10 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(SessionRecord {
-                user_id: rows::parsed(&r, "user_id")?,
-                user_name: rows::text(&r, "name")?,
-                csrf_token: rows::text(&r, "csrf_token")?,
-                expires_at: rows::time(&r, "expires_at")?,
+                user_id: decode::parsed(&r, "user_id")?,
+                user_name: decode::text(&r, "name")?,
+                csrf_token: decode::text(&r, "csrf_token")?,
+                expires_at: decode::time(&r, "expires_at")?,
             })
         })
         .transpose()

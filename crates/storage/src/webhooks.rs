@@ -8,10 +8,10 @@ use lwh_domain::{StatusEffect, Timestamp, WebhookId, WebhookStatus};
 use sqlx::any::AnyRow;
 
 use crate::connect::Store;
+use crate::decode;
 use crate::dialect::Backend;
 use crate::error::StoreError;
-use crate::records::{NewWebhook, WebhookChanges, WebhookRecord};
-use crate::rows;
+use crate::model::{NewWebhook, WebhookChanges, WebhookRecord};
 
 const WEBHOOK_COLUMNS: &str = "id, url, status, status_reason, status_changed_at, \
      last_triggered_at, created_at, updated_at, secret_ciphertext";
@@ -119,9 +119,9 @@ impl Store {
         .await?;
         let mut map: HashMap<WebhookId, Vec<String>> = HashMap::new();
         for row in &rows {
-            map.entry(rows::parsed(row, "webhook_id")?)
+            map.entry(decode::parsed(row, "webhook_id")?)
                 .or_default()
-                .push(rows::text(row, "event")?);
+                .push(decode::text(row, "event")?);
         }
         Ok(map)
     }
@@ -131,7 +131,7 @@ impl Store {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM webhooks")
             .fetch_one(&self.pool)
             .await?;
-        Ok(rows::int(&row, "n")?.max(0) as u64)
+        Ok(decode::int(&row, "n")?.max(0) as u64)
     }
 
     /// One webhook with its subscriptions.
@@ -155,7 +155,7 @@ impl Store {
         .await?;
         record.events = events
             .iter()
-            .map(|r| rows::text(r, "event"))
+            .map(|r| decode::text(r, "event"))
             .collect::<Result<_, _>>()?;
         Ok(Some(record))
     }
@@ -292,19 +292,19 @@ impl Store {
 }
 
 fn decode_webhook(row: &AnyRow) -> Result<WebhookRecord, StoreError> {
-    let status_text = rows::text(row, "status")?;
+    let status_text = decode::text(row, "status")?;
     Ok(WebhookRecord {
-        id: rows::parsed(row, "id")?,
-        url: rows::text(row, "url")?,
+        id: decode::parsed(row, "id")?,
+        url: decode::text(row, "url")?,
         events: Vec::new(),
         status: WebhookStatus::parse(&status_text)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown webhook status {status_text}")))?,
-        status_reason: rows::opt_text(row, "status_reason")?,
-        status_changed_at: rows::time(row, "status_changed_at")?,
-        last_triggered_at: rows::opt_time(row, "last_triggered_at")?,
-        created_at: rows::time(row, "created_at")?,
-        updated_at: rows::time(row, "updated_at")?,
-        secret_ciphertext: rows::bytes(row, "secret_ciphertext")?,
+        status_reason: decode::opt_text(row, "status_reason")?,
+        status_changed_at: decode::time(row, "status_changed_at")?,
+        last_triggered_at: decode::opt_time(row, "last_triggered_at")?,
+        created_at: decode::time(row, "created_at")?,
+        updated_at: decode::time(row, "updated_at")?,
+        secret_ciphertext: decode::bytes(row, "secret_ciphertext")?,
     })
 }
 

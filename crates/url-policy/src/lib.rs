@@ -1,5 +1,6 @@
-//! The URL policy (DESIGN §7): one place that decides whether a webhook may point at a URL and
-//! whether a connection may be made to an address.
+//! The URL policy (README.md, "SSRF guard"; `allowed_networks` in docs/configuration.md): one
+//! place that decides whether a webhook may point at a URL and whether a connection may be made
+//! to an address.
 //!
 //! * [`UrlPolicy::check_url`] — parse with the WHATWG parser (so `http://2130706433/` and
 //!   `http://0x7f.1/` are already `127.0.0.1`), then scheme, user-info, length, host name rules

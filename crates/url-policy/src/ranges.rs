@@ -1,4 +1,4 @@
-//! The blocked address ranges of DESIGN §7, each with the reason shown to the admin.
+//! The blocked address ranges of the URL policy (README.md, "SSRF guard"), each with the reason shown to the admin.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -3,7 +3,7 @@
 //!
 //! * no input of any shape makes the policy panic;
 //! * no URL is accepted whose host is, or resolves to, an address in a blocked range — judged
-//!   by an oracle written separately from the policy, straight from DESIGN §7's list.
+//!   by an oracle written separately from the policy, straight from the documented list of blocked ranges.
 
 use std::future::Future;
 use std::io;

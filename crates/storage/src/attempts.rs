@@ -12,10 +12,10 @@ use lwh_domain::{DeliveryId, Timestamp, WebhookId, WebhookStatus};
 use rusqlite::params;
 
 use crate::connect::{Durability, Store};
+use crate::decode;
 use crate::dialect::{keep_prepared, placeholders};
 use crate::error::StoreError;
-use crate::records::{AttemptRecord, FailureRules};
-use crate::rows;
+use crate::model::{AttemptRecord, FailureRules};
 use lwh_domain::NextStep;
 
 /// Attempt rows per multi-row INSERT (8 values each).
@@ -85,9 +85,9 @@ impl Store {
                 .await?;
             let Some(row) = row else { continue };
             let after = (
-                rows::opt_int(&row, "failing_since")?,
-                rows::int(&row, "failures_since_success")?,
-                rows::text(&row, "status")?,
+                decode::opt_int(&row, "failing_since")?,
+                decode::int(&row, "failures_since_success")?,
+                decode::text(&row, "status")?,
             );
             if let Some(reason) = turns_failed(&s, after, rules, now) {
                 self.set_status_in(tx, id, WebhookStatus::Failed, Some(&reason), now)
