@@ -42,9 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         eprintln!("opening the database and applying pending migrations…");
     }
     let hints = crate::hints::CommandPrefix::for_this_process(&cli.global);
-    let app = App::open(settings, Arc::new(SystemResolver))
-        .await
-        .map_err(|e| anyhow!(e))?;
+    let app = App::open(settings, Arc::new(SystemResolver)).await?;
     let outcome = match cli.command {
         Command::Serve { .. } => serve::run(app.clone(), &hints).await,
         Command::Worker { listen } => worker::run(app.clone(), listen).await,

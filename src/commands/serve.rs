@@ -20,10 +20,8 @@ pub async fn run(app: App, hints: &CommandPrefix) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     // Before the banner: on SQLite a second process stops here, saying why.
-    let sender = lwh_delivery::sender_for(&app).map_err(anyhow::Error::msg)?;
-    let engine = lwh_delivery::start(app.clone(), sender.clone())
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let sender = lwh_delivery::sender_for(&app)?;
+    let engine = lwh_delivery::start(app.clone(), sender.clone()).await?;
     // What workers compare their SSRF settings with.
     if let Err(e) = app
         .store()

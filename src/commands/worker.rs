@@ -35,10 +35,8 @@ pub async fn run(app: App, listen: Option<SocketAddr>) -> anyhow::Result<ExitCod
             );
         }
     }
-    let sender = lwh_delivery::sender_for(&app).map_err(anyhow::Error::msg)?;
-    let engine = lwh_delivery::start(app.clone(), sender.clone())
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let sender = lwh_delivery::sender_for(&app)?;
+    let engine = lwh_delivery::start(app.clone(), sender.clone()).await?;
     let listening = probes.as_ref().and_then(|l| l.local_addr().ok());
     tracing::info!(
         backend = app.store().backend().as_str(),

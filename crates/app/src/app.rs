@@ -8,6 +8,7 @@ use lwh_url_policy::{HostResolver, UrlPolicy};
 
 use crate::master_key_file::load_or_create_master_key;
 use crate::settings::Settings;
+use crate::StartError;
 
 /// Everything an operation needs: settings, storage, the catalogue of the running plan, the
 /// master key and the URL policy. Cheap to clone (one `Arc`).
@@ -31,17 +32,23 @@ struct Inner {
 
 impl App {
     /// Opens the configured database, applies migrations and loads the master key.
-    pub async fn open(settings: Settings, resolver: Arc<dyn HostResolver>) -> Result<Self, String> {
-        settings.validate().map_err(|p| p.join("; "))?;
-        let target = DatabaseTarget::from_settings(&settings.database_url, &settings.data_dir)?;
-        let master_key = load_or_create_master_key(&settings.data_dir)?;
+    pub async fn open(
+        settings: Settings,
+        resolver: Arc<dyn HostResolver>,
+    ) -> Result<Self, StartError> {
+        settings
+            .validate()
+            .map_err(|p| StartError::Settings(p.join("; ")))?;
+        let target = DatabaseTarget::from_settings(&settings.database_url, &settings.data_dir)
+            .map_err(StartError::Settings)?;
+        let master_key =
+            load_or_create_master_key(&settings.data_dir).map_err(StartError::MasterKey)?;
         let store = Store::open(&target)
             .await
-            .map_err(|e| format!("cannot open {}: {e}", target.redacted()))?;
-        store
-            .migrate()
-            .await
-            .map_err(|e| format!("cannot migrate {}: {e}", target.redacted()))?;
+            .map_err(|e| StartError::Database(format!("cannot open {}: {e}", target.redacted())))?;
+        store.migrate().await.map_err(|e| {
+            StartError::Database(format!("cannot migrate {}: {e}", target.redacted()))
+        })?;
         check_master_key(&store, &master_key, &settings.data_dir).await?;
         Self::from_parts(settings, store, master_key, resolver)
     }
@@ -69,10 +76,12 @@ impl App {
         store: Store,
         master_key: MasterKey,
         resolver: Arc<dyn HostResolver>,
-    ) -> Result<Self, String> {
-        settings.validate().map_err(|p| p.join("; "))?;
+    ) -> Result<Self, StartError> {
+        settings
+            .validate()
+            .map_err(|p| StartError::Settings(p.join("; ")))?;
         let catalogue = Catalogue::for_plan(settings.plan, &settings.extra_events)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| StartError::Settings(e.to_string()))?;
         let policy = UrlPolicy::new(settings.allow_http, settings.allowed_networks.clone());
         Ok(Self {
             inner: Arc::new(Inner {
@@ -187,22 +196,22 @@ async fn check_master_key(
     store: &Store,
     key: &MasterKey,
     data_dir: &std::path::Path,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     let mismatch = || {
-        format!(
+        StartError::MasterKey(format!(
             "the master key ({} or {}) is not the one this database was written with: every \
              process sharing a database needs the same key. Copy master.key from the data folder \
              of the service that created the database (or set the same {}), then start again",
             crate::MASTER_KEY_ENV,
             data_dir.join("master.key").display(),
             crate::MASTER_KEY_ENV
-        )
+        ))
     };
     let mine = key.check_value();
     let stored = store
         .meta(MASTER_KEY_CHECK)
         .await
-        .map_err(|e| format!("cannot read the master key check: {e}"))?;
+        .map_err(|e| StartError::Database(format!("cannot read the master key check: {e}")))?;
     match stored {
         Some(stored) if stored == mine => Ok(()),
         Some(_) => Err(mismatch()),
@@ -210,7 +219,7 @@ async fn check_master_key(
             let webhooks = store
                 .list_webhooks()
                 .await
-                .map_err(|e| format!("cannot read the webhooks: {e}"))?;
+                .map_err(|e| StartError::Database(format!("cannot read the webhooks: {e}")))?;
             if let Some(w) = webhooks.first() {
                 key.open(&w.secret_ciphertext, &w.id.to_string())
                     .map_err(|_| mismatch())?;
@@ -218,7 +227,9 @@ async fn check_master_key(
             let in_force = store
                 .meta_or_insert(MASTER_KEY_CHECK, &mine)
                 .await
-                .map_err(|e| format!("cannot store the master key check: {e}"))?;
+                .map_err(|e| {
+                    StartError::Database(format!("cannot store the master key check: {e}"))
+                })?;
             if in_force == mine {
                 Ok(())
             } else {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lwh_app::App;
+use lwh_app::{App, StartError};
 use lwh_domain::Timestamp;
 use lwh_storage::Backend;
 use tokio::sync::watch;
@@ -25,7 +25,7 @@ pub struct EngineHandle {
 }
 
 /// Builds the sender for `app`'s settings (shared by the engine and the Test button).
-pub fn sender_for(app: &App) -> Result<Sender, String> {
+pub fn sender_for(app: &App) -> Result<Sender, StartError> {
     let s = app.settings();
     Sender::new(
         app.policy().clone(),
@@ -33,19 +33,22 @@ pub fn sender_for(app: &App) -> Result<Sender, String> {
         s.connect_timeout.get(),
         s.request_timeout.get(),
     )
-    .map_err(|e| format!("cannot build the HTTP client: {e}"))
+    .map_err(|e| StartError::HttpClient(e.to_string()))
 }
 
 /// Starts delivering. On SQLite, claims left by a previous process are released first: only
 /// one process uses the file (the delivery lock makes sure), so whoever held them has died.
-pub async fn start(app: App, sender: Sender) -> Result<EngineHandle, String> {
-    let lock = app.store().lock_delivery().map_err(|e| e.to_string())?;
+pub async fn start(app: App, sender: Sender) -> Result<EngineHandle, StartError> {
+    let lock = app.store().lock_delivery().map_err(|e| match e {
+        lwh_storage::StoreError::InUse(_) => StartError::InUse(e),
+        other => StartError::Database(other.to_string()),
+    })?;
     if app.store().backend() == Backend::Sqlite {
         let released = app
             .store()
             .release_all_claims(Timestamp::now())
             .await
-            .map_err(|e| format!("cannot release old claims: {e}"))?;
+            .map_err(|e| StartError::Database(format!("cannot release old claims: {e}")))?;
         if released > 0 {
             tracing::info!(
                 released,
