@@ -52,6 +52,26 @@ where
     }
 }
 
+/// Delivery rows stored for `webhook`, in any status: what ingestion created, read from the
+/// database rather than inferred from a receiver that got nothing more within some wait.
+async fn deliveries_stored(s: &TestServer, webhook: &str) -> usize {
+    let id = webhook.parse().expect("webhook id");
+    let (mut stored, mut before) = (0, None);
+    loop {
+        let page = s
+            .app
+            .store()
+            .list_deliveries(id, None, before, 500)
+            .await
+            .expect("deliveries");
+        stored += page.len();
+        match page.last() {
+            Some(last) if page.len() == 500 => before = Some(last.id),
+            _ => return stored,
+        }
+    }
+}
+
 async fn patch_status(s: &TestServer, id: &str, status: &str) {
     let res = s
         .manage(Method::PATCH, &format!("/api/v1/webhooks/{id}"))
@@ -252,12 +272,17 @@ both_backends!(pause_holds_and_resume_releases, |backend| async move {
         let rx = Receiver::start().await;
         let hook = s.create_webhook(&rx.url("/p"), &["lesson_completed"]).await;
         let id = hook["id"].as_str().unwrap().to_owned();
+        // An Active webhook on the same event is the barrier: once it got all five, the
+        // worker has claimed after every one of them.
+        let barrier = Receiver::start().await;
+        s.create_webhook(&barrier.url("/b"), &["lesson_completed"])
+            .await;
         patch_status(&s, &id, "paused").await;
         for i in 0..5 {
             let accepted = emit(&s, "lesson_completed", json!({"n": i})).await;
-            assert_eq!(accepted["deliveries"], 1);
+            assert_eq!(accepted["deliveries"], 2);
         }
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        barrier.wait_for(5, WAIT).await;
         assert_eq!(rx.count(), 0, "nothing is sent while paused");
         let pending = log(&s, &id, "?status=pending").await;
         assert_eq!(pending["data"].as_array().unwrap().len(), 5);
@@ -289,8 +314,22 @@ both_backends!(disable_skips_and_cancels, |backend| async move {
             "no delivery is created for a Disabled webhook"
         );
         patch_status(&s, &id, "active").await;
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        assert_eq!(rx.count(), 0, "cancelled deliveries are never sent");
+        // A new event after re-activation is the barrier: it is sent, the cancelled ones not.
+        emit(&s, "course_published", json!({"barrier": true})).await;
+        let got = rx.wait_for(1, WAIT).await;
+        assert_eq!(got[0].json()["data"], json!({"barrier": true}));
+        assert_eq!(
+            deliveries_stored(&s, &id).await,
+            2,
+            "one cancelled, one new"
+        );
+        let failed = log(&s, &id, "?status=failed").await;
+        assert_eq!(
+            failed["data"].as_array().unwrap().len(),
+            1,
+            "the cancelled one stays Failed"
+        );
+        assert_eq!(rx.count(), 1, "cancelled deliveries are never sent");
     })
     .await
 });
@@ -449,7 +488,8 @@ both_backends!(delete_stops_everything, |backend| async move {
 both_backends!(ingestion_rules, |backend| async move {
     with_server(backend, delivery_settings(Plan::Free), |s| async move {
         let rx = Receiver::start().await;
-        s.create_webhook(&rx.url("/i"), &["student_enrolled"]).await;
+        let hook = s.create_webhook(&rx.url("/i"), &["student_enrolled"]).await;
+        let hook = hook["id"].as_str().unwrap().to_owned();
         // Nobody subscribes: accepted with 0 deliveries.
         assert_eq!(emit(&s, "course_deleted", json!({})).await["deliveries"], 0);
         // Idempotency: the same key returns the first event and creates nothing.
@@ -464,9 +504,8 @@ both_backends!(ingestion_rules, |backend| async move {
         let again: Value = send("enrol-1").await.unwrap().json().await.unwrap();
         assert_eq!(first["data"]["id"], again["data"]["id"]);
         assert_eq!(again["data"]["deliveries"], 1);
+        assert_eq!(deliveries_stored(&s, &hook).await, 1, "the repeated key created no second delivery");
         rx.wait_for(1, WAIT).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(rx.count(), 1, "the repeated key created no second delivery");
 
         // Unknown and Pro events are refused on Free; nothing is stored.
         for (event, code) in [("made_up", "unknown_event"), ("gift_redeemed", "unknown_event")] {
@@ -524,9 +563,8 @@ both_backends!(ingestion_rules, |backend| async move {
         let accepted: Value = res.json().await.unwrap();
         assert_eq!(accepted["data"][0]["id"], first["data"]["id"]);
         assert_eq!(accepted["data"][1]["deliveries"], 1);
+        assert_eq!(deliveries_stored(&s, &hook).await, 5, "the replay in the batch created no delivery");
         rx.wait_for(5, WAIT).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(rx.count(), 5, "the replay in the batch created no delivery");
         let too_many = json!({"events": (0..501).map(|_| json!({"event": "course_deleted"})).collect::<Vec<_>>()});
         let res = s.client.post(s.url("/api/v1/events/batch")).bearer_auth(&s.events_token).json(&too_many).send().await.unwrap();
         assert_eq!(res.status(), 422);
@@ -877,7 +915,8 @@ both_backends!(
     |backend| async move {
         with_server(backend, delivery_settings(Plan::Free), |s| async move {
         let rx = Receiver::start().await;
-        s.create_webhook(&rx.url("/gc"), &["lesson_completed"]).await;
+        let hook = s.create_webhook(&rx.url("/gc"), &["lesson_completed"]).await;
+        let hook = hook["id"].as_str().unwrap().to_owned();
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..64 {
             let client = s.client.clone();
@@ -907,9 +946,8 @@ both_backends!(
             assert_eq!(ids.len(), 2);
             assert_eq!(ids[0], ids[1], "both requests with one key got the same event");
         }
+        assert_eq!(deliveries_stored(&s, &hook).await, 32, "one delivery per distinct event");
         rx.wait_for(32, WAIT).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(rx.count(), 32, "one delivery per distinct event");
     })
     .await
     }

@@ -60,6 +60,12 @@ fn clean_command(dir: &std::path::Path) -> Command {
 
 #[tokio::test]
 async fn serve_with_no_flags_starts_on_sqlite_and_answers_healthz() {
+    // The default address is what this test is about, so it cannot pick a free port; a taken
+    // 8080 would otherwise read as "serve did not answer" (another server answering would pass).
+    assert!(
+        std::net::TcpListener::bind("127.0.0.1:8080").is_ok(),
+        "127.0.0.1:8080 is taken by another process: this test checks serve's default address"
+    );
     let dir = fresh_dir();
     let mut child = clean_command(dir.path())
         .arg("serve")
