@@ -479,8 +479,14 @@ both_backends!(delete_stops_everything, |backend| async move {
         assert_eq!(res.status(), 204);
         let accepted = emit(&s, "review_submitted", json!({})).await;
         assert_eq!(accepted["deliveries"], 0);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(rx.count(), 0);
+        // Its held delivery went with it; a new webhook on the same receiver is the barrier:
+        // its event arrives, and it is the only request the receiver ever got.
+        assert_eq!(deliveries_stored(&s, &id).await, 0);
+        s.create_webhook(&rx.url("/y"), &["review_submitted"]).await;
+        emit(&s, "review_submitted", json!({"barrier": true})).await;
+        let got = rx.wait_for(1, WAIT).await;
+        assert_eq!(got[0].json()["data"], json!({"barrier": true}));
+        assert_eq!(rx.count(), 1, "nothing of the deleted webhook was sent");
     })
     .await
 });
@@ -981,8 +987,14 @@ both_backends!(
             let d = log(&s, &id, "").await["data"][0].clone();
             assert_eq!(d["status"], "retrying");
             assert_eq!(d["next_attempt_at"], Value::Null);
+            // A healthy webhook on the same event is the barrier: its delivery of a new event
+            // arrives, and nothing more reached the Failed one's receiver meanwhile.
             let held_at = rx.count();
-            tokio::time::sleep(Duration::from_millis(400)).await;
+            let healthy = Receiver::start().await;
+            s.create_webhook(&healthy.url("/up"), &["certificate_issued"])
+                .await;
+            emit(&s, "certificate_issued", json!({"barrier": true})).await;
+            healthy.wait_for(1, WAIT).await;
             assert_eq!(rx.count(), held_at, "nothing is sent while Failed");
             // Re-activation by an admin releases it.
             rx.always(Answer::Status(200));
