@@ -369,8 +369,13 @@ both_backends!(
             let w = get(&s, &format!("/api/v1/webhooks/{id}")).await;
             assert!(w["data"]["status_reason"].as_str().unwrap().contains("410"));
             let before = rx.count();
+            // A healthy webhook on the same event is the barrier: once it has order 2, the
+            // worker has claimed after it.
+            let healthy = Receiver::start().await;
+            s.create_webhook(&healthy.url("/ok"), &["order_completed"])
+                .await;
             emit(&s, "order_completed", json!({"order": 2})).await;
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            healthy.wait_for(1, WAIT).await;
             // Only probes (ping) may arrive while Failed, never held deliveries.
             assert!(rx.received()[before..]
                 .iter()
