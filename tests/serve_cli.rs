@@ -946,12 +946,14 @@ both_backends!(
             // Given as a flag, so the printed commands must carry it.
             serve.args(["--database-url", url]);
         }
-        let mut child = serve
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_path).unwrap())
-            .spawn()
-            .unwrap();
+        let mut child = common::process::Running(
+            serve
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log_path).unwrap())
+                .spawn()
+                .unwrap(),
+        );
         common::process::wait_healthy(port).await;
         let banner = std::fs::read_to_string(&log_path).unwrap();
         common::logs::keep("serve-hints", banner.as_bytes());
@@ -1172,14 +1174,17 @@ async fn the_shell_blocks_of_the_readme_and_the_quick_start_work_as_written() {
     assert_eq!(serve_lines, 2, "README and quick start each start serve");
     assert_eq!(blocks.len(), 3, "blocks to run: {blocks:#?}");
 
-    let mut serve = Command::new(&binary)
-        .arg("serve")
-        .current_dir(folder.path())
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // Killed when dropped, also when an assertion below fails.
+    let mut serve = common::process::Running(
+        Command::new(&binary)
+            .arg("serve")
+            .current_dir(folder.path())
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     common::process::wait_healthy(port).await;
 
     // README: a token, then a webhook created with curl, answered with its secret.

@@ -69,7 +69,7 @@ impl DatabaseTarget {
 pub struct Store {
     pub(crate) pool: AnyPool,
     /// SQLite: one connection for the rarer write transactions (webhook edits, users, tokens,
-    /// settings); the hot ones run on [`crate::sqlite_writer`]'s thread. Both pass
+    /// settings); the hot ones run on [`crate::sqlite::writer`]'s thread. Both pass
     /// `write_gate`. PostgreSQL: the same pool as `pool`.
     writer: AnyPool,
     pub(crate) backend: Backend,
@@ -79,10 +79,21 @@ pub struct Store {
     write_gate: Arc<tokio::sync::Mutex<()>>,
     /// Payloads of events this process ingested lately, so claims need not read them back.
     pub(crate) payloads: Arc<crate::payload_cache::PayloadCache>,
-    /// SQLite: the thread that runs ingestion, claims and attempt results whole.
-    pub(crate) sqlite: Option<crate::sqlite_writer::SqliteWriter>,
+    /// Where ingestion, claims and attempt results run: each backend's own code.
+    pub(crate) hot: HotPath,
     /// SQLite: the database file, whose delivery lock sits beside it.
     sqlite_file: Option<std::path::PathBuf>,
+}
+
+/// Where a store's hot writes run — ingestion, claims, attempt results — which is where the
+/// two backends' code differs: [`crate::sqlite`] on SQLite's writer thread, [`crate::postgres`]
+/// as statements through the pool. Everything else is shared SQL.
+#[derive(Clone, Debug)]
+pub(crate) enum HotPath {
+    /// SQLite: the thread that runs each of these transactions whole.
+    Sqlite(crate::sqlite::writer::SqliteWriter),
+    /// PostgreSQL: the pool's connections.
+    Postgres,
 }
 
 /// Creates `dir` (and its parents) private to the service's user (0700), or tightens an
@@ -258,12 +269,11 @@ impl Store {
             Backend::Postgres => pool.clone(),
         };
         let write_gate = Arc::new(tokio::sync::Mutex::new(()));
-        let sqlite = match target {
-            DatabaseTarget::Sqlite(path) => Some(crate::sqlite_writer::SqliteWriter::open(
-                path,
-                write_gate.clone(),
-            )?),
-            DatabaseTarget::Postgres(_) => None,
+        let hot = match target {
+            DatabaseTarget::Sqlite(path) => HotPath::Sqlite(
+                crate::sqlite::writer::SqliteWriter::open(path, write_gate.clone())?,
+            ),
+            DatabaseTarget::Postgres(_) => HotPath::Postgres,
         };
         Ok(Self {
             pool,
@@ -271,7 +281,7 @@ impl Store {
             backend,
             write_gate,
             payloads: Arc::default(),
-            sqlite,
+            hot,
             sqlite_file: match target {
                 DatabaseTarget::Sqlite(path) => Some(path.clone()),
                 DatabaseTarget::Postgres(_) => None,

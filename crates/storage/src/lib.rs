@@ -1,8 +1,11 @@
 //! Durable storage for webhooks, events, deliveries, attempts, users, sessions and API tokens.
 //!
-//! One [`Store`] serves both backends through sqlx's `Any` driver: the SQL is shared and the
-//! differences (placeholders, locking, claiming) live in [`dialect`]. SQLite is the embedded
-//! default (WAL, one file under `data_dir`); PostgreSQL lets many processes share one queue.
+//! One [`Store`] serves both backends. Most SQL is shared (sqlx's `Any` driver; [`dialect`]
+//! rewrites placeholders for SQLite). The three hot paths — ingestion, claims and attempt
+//! results — differ, and each backend has its own module for them: [`sqlite`] runs them on a
+//! rusqlite writer thread, [`postgres`] as batched statements; `HotPath` in `connect.rs` picks
+//! one. SQLite is the embedded default (WAL, one file under `data_dir`); PostgreSQL lets many
+//! processes share one queue.
 
 mod activity;
 mod attempts;
@@ -15,8 +18,9 @@ mod ingest;
 mod meta;
 mod model;
 mod payload_cache;
+mod postgres;
 mod queue;
-mod sqlite_writer;
+mod sqlite;
 #[cfg(test)]
 mod test_schema;
 mod tokens;

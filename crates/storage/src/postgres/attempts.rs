@@ -1,0 +1,150 @@
+//! PostgreSQL's recording of attempt results: a few statements per batch rather than per
+//! attempt (multi-row INSERTs, grouped UPDATEs), rows locked in a fixed order (webhooks by id,
+//! then deliveries by id) so recorders in several processes cannot deadlock.
+
+use std::collections::BTreeMap;
+
+use lwh_domain::{DeliveryId, NextStep, Timestamp, WebhookId, WebhookStatus};
+
+use crate::attempts::{
+    next_state, summarize, turns_failed, webhook_update, ATTEMPT_ROWS_PER_INSERT, DELIVERED,
+    IDS_PER_UPDATE, INSERT_ATTEMPTS, NOT_DELIVERED, ON_ATTEMPT_CONFLICT, SET_NEXT_PROBE,
+};
+use crate::connect::{Durability, Store, WriteTx};
+use crate::decode;
+use crate::dialect::{keep_prepared, placeholders};
+use crate::error::StoreError;
+use crate::model::{AttemptRecord, FailureRules};
+
+/// Records one batch in one transaction.
+pub(crate) async fn run(
+    store: &Store,
+    records: &[AttemptRecord],
+    rules: FailureRules,
+    now: Timestamp,
+) -> Result<Vec<WebhookId>, StoreError> {
+    let mut ordered: Vec<&AttemptRecord> = records.iter().collect();
+    ordered.sort_by_key(|r| (r.delivery_id, r.number));
+    let mut tx = store.begin_write_with(Durability::Relaxed).await?;
+    let became_failed = update_webhooks(store, &mut tx, records, rules, now).await?;
+    insert_attempts(store, &mut tx, &ordered).await?;
+    update_deliveries(store, &mut tx, &ordered, now).await?;
+    tx.commit().await?;
+    Ok(became_failed)
+}
+
+async fn update_webhooks(
+    store: &Store,
+    tx: &mut WriteTx,
+    records: &[AttemptRecord],
+    rules: FailureRules,
+    now: Timestamp,
+) -> Result<Vec<WebhookId>, StoreError> {
+    let mut became_failed = Vec::new();
+    for (id, s) in summarize(records) {
+        let webhook = id.to_string();
+        let row = sqlx::query(store.backend.sql(webhook_update(&s)))
+            .bind(&webhook)
+            .bind(s.last_started)
+            .bind(s.first_failure)
+            .bind(s.failures)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(row) = row else { continue };
+        let after = (
+            decode::opt_int(&row, "failing_since")?,
+            decode::int(&row, "failures_since_success")?,
+            decode::text(&row, "status")?,
+        );
+        if let Some(reason) = turns_failed(&s, after, rules, now) {
+            store
+                .set_status_in(tx, id, WebhookStatus::Failed, Some(&reason), now)
+                .await?;
+            sqlx::query(store.backend.sql(SET_NEXT_PROBE))
+                .bind(&webhook)
+                .bind(now.millis() + rules.probe_interval_ms)
+                .execute(&mut **tx)
+                .await?;
+            became_failed.push(id);
+        }
+    }
+    Ok(became_failed)
+}
+
+async fn insert_attempts(
+    store: &Store,
+    tx: &mut WriteTx,
+    ordered: &[&AttemptRecord],
+) -> Result<(), StoreError> {
+    for chunk in ordered.chunks(ATTEMPT_ROWS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(8, 1 + i * 8)))
+            .collect();
+        let sql = format!(
+            "{INSERT_ATTEMPTS}{} {ON_ATTEMPT_CONFLICT}",
+            values.join(", ")
+        );
+        let mut query =
+            sqlx::query(store.backend.sql_owned(sql)).persistent(keep_prepared(chunk.len()));
+        for r in chunk {
+            let o = &r.outcome;
+            query = query
+                .bind(r.delivery_id.to_string())
+                .bind(r.number)
+                .bind(r.started_at.millis())
+                .bind(o.duration_ms)
+                .bind(o.status_code.map(i64::from))
+                .bind(o.error_kind.map(|k| k.as_str()))
+                .bind(o.error.clone())
+                .bind(o.response_excerpt.clone());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn update_deliveries(
+    store: &Store,
+    tx: &mut WriteTx,
+    ordered: &[&AttemptRecord],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    // The common case — delivered — in a few statements, grouped by status code.
+    let mut delivered: BTreeMap<Option<u16>, Vec<DeliveryId>> = BTreeMap::new();
+    for r in ordered.iter().filter(|r| r.next == NextStep::Delivered) {
+        delivered
+            .entry(r.outcome.status_code)
+            .or_default()
+            .push(r.delivery_id);
+    }
+    for (code, ids) in delivered {
+        for chunk in ids.chunks(IDS_PER_UPDATE) {
+            let sql = format!(
+                "{DELIVERED} WHERE id IN ({}) AND status IN ('pending', 'retrying')",
+                placeholders(chunk.len(), 3)
+            );
+            let mut query = sqlx::query(store.backend.sql_owned(sql))
+                .persistent(keep_prepared(chunk.len()))
+                .bind(code.map(i64::from))
+                .bind(now.millis());
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            query.execute(&mut **tx).await?;
+        }
+    }
+    // Failures carry their own retry time and error: one statement each.
+    for r in ordered.iter().filter(|r| r.next != NextStep::Delivered) {
+        let (status, due) = next_state(r.next);
+        sqlx::query(store.backend.sql(NOT_DELIVERED))
+            .bind(r.delivery_id.to_string())
+            .bind(status)
+            .bind(due)
+            .bind(r.outcome.status_code.map(i64::from))
+            .bind(r.outcome.error.clone())
+            .bind(now.millis())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
