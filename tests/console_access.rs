@@ -685,17 +685,7 @@ both_backends!(
             assert_eq!(res.status(), 303);
             let location = res.headers()["location"].to_str().unwrap().to_owned();
             assert_eq!(location, "/admin/login?next=/admin/tokens%3Fx%3D1%26y%3D2");
-            let form = client.get(s.url(&location)).send().await.unwrap();
-            let cookie = form
-                .headers()
-                .get_all("set-cookie")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find(|v| v.starts_with("lwh_login_csrf="))
-                .and_then(|v| v.split(';').next())
-                .unwrap()
-                .to_owned();
-            let page = form.text().await.unwrap();
+            let (cookie, page) = common::login_form(&client, &s.url(&location)).await;
             let field = |name: &str| {
                 page.split(&format!("name=\"{name}\" value=\""))
                     .nth(1)

@@ -54,6 +54,20 @@ async fn wait_js(b: &Browser, script: &str, expected: serde_json::Value, why: &s
     }
 }
 
+/// The text of each row of the Delivery Log's table.
+async fn row_texts(b: &Browser) -> Vec<String> {
+    let mut texts = Vec::new();
+    for row in b
+        .client
+        .find_all(Locator::Css("#log-table tbody tr"))
+        .await
+        .unwrap()
+    {
+        texts.push(row.text().await.unwrap());
+    }
+    texts
+}
+
 async fn add_webhook(b: &Browser, url: &str, events: &[&str]) {
     b.fill("#url", url).await;
     for e in events {
@@ -419,13 +433,7 @@ both_backends!(
                 assert!(Instant::now() < deadline, "the Failed filter did not apply");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            for row in b
-                .client
-                .find_all(Locator::Css("#log-table tbody tr"))
-                .await
-                .unwrap()
-            {
-                let text = row.text().await.unwrap();
+            for text in row_texts(&b).await {
                 assert!(text.contains("Failed") && text.contains("500"), "{text}");
             }
             b.click("[data-status=delivered]").await;
@@ -437,13 +445,7 @@ both_backends!(
                 );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            for row in b
-                .client
-                .find_all(Locator::Css("#log-table tbody tr"))
-                .await
-                .unwrap()
-            {
-                let text = row.text().await.unwrap();
+            for text in row_texts(&b).await {
                 assert!(
                     text.contains("Delivered") && !text.contains("Failed"),
                     "the Delivered filter shows only Delivered rows: {text}"

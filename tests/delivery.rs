@@ -1084,58 +1084,37 @@ both_backends!(retention_prunes_old_deliveries, |backend| async move {
     .await
 });
 
-/// Runs `statements` on the database a service process uses (`data_dir` holds SQLite's file).
-async fn execute_on(db: &common::TestDb, data_dir: &std::path::Path, statements: &[String]) {
+/// A connection to the database a service process uses (`data_dir` holds SQLite's file).
+async fn connect_to(db: &common::TestDb, data_dir: &std::path::Path) -> sqlx::AnyConnection {
     use sqlx::Connection;
-    match db.postgres_url() {
-        Some(url) => {
-            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
-            for sql in statements {
-                sqlx::query(sql).execute(&mut conn).await.expect(sql);
-            }
-        }
-        None => {
-            let url = format!(
-                "sqlite://{}",
-                data_dir.join("learnomy-webhooks.db").display()
-            );
-            let mut conn = sqlx::SqliteConnection::connect(&url)
-                .await
-                .expect("connect");
-            for sql in statements {
-                sqlx::query(sql).execute(&mut conn).await.expect(sql);
-            }
-        }
+    sqlx::any::install_default_drivers();
+    let url = match db.postgres_url() {
+        Some(url) => url.to_owned(),
+        None => format!(
+            "sqlite://{}",
+            data_dir.join("learnomy-webhooks.db").display()
+        ),
+    };
+    sqlx::AnyConnection::connect(&url).await.expect("connect")
+}
+
+/// Runs `statements` on that database.
+async fn execute_on(db: &common::TestDb, data_dir: &std::path::Path, statements: &[String]) {
+    let mut conn = connect_to(db, data_dir).await;
+    for sql in statements {
+        sqlx::query(sql).execute(&mut conn).await.expect(sql);
     }
 }
 
-/// How many rows `sql` (a `SELECT COUNT(*) AS n …`) counts on a service process's database.
+/// How many rows `sql` (a `SELECT COUNT(*) AS n …`) counts there.
 async fn count_on(db: &common::TestDb, data_dir: &std::path::Path, sql: &str) -> i64 {
-    use sqlx::{Connection, Row};
-    match db.postgres_url() {
-        Some(url) => {
-            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
-            sqlx::query(sql)
-                .fetch_one(&mut conn)
-                .await
-                .expect(sql)
-                .get::<i64, _>("n")
-        }
-        None => {
-            let url = format!(
-                "sqlite://{}",
-                data_dir.join("learnomy-webhooks.db").display()
-            );
-            let mut conn = sqlx::SqliteConnection::connect(&url)
-                .await
-                .expect("connect");
-            sqlx::query(sql)
-                .fetch_one(&mut conn)
-                .await
-                .expect(sql)
-                .get::<i64, _>("n")
-        }
-    }
+    use sqlx::Row;
+    let mut conn = connect_to(db, data_dir).await;
+    sqlx::query(sql)
+        .fetch_one(&mut conn)
+        .await
+        .expect(sql)
+        .get::<i64, _>("n")
 }
 
 // Retention end to end: a service started with `retention_days = 2` prunes, on its own, what is

@@ -78,6 +78,17 @@ fn outcome(code: Option<u16>, kind: Option<ErrorKind>, retry_after: Option<u64>)
     }
 }
 
+async fn set_status(store: &Store, id: WebhookId, status: WebhookStatus, now: Timestamp) {
+    let changes = WebhookChanges {
+        status: Some(status),
+        ..WebhookChanges::default()
+    };
+    store
+        .update_webhook(id, &changes, now)
+        .await
+        .expect("status");
+}
+
 /// The fixture, run on one backend; returns every row it left, as text.
 async fn run(backend: Backend) -> Vec<String> {
     let db = TestDb::create(backend).await;
@@ -107,18 +118,8 @@ async fn run(backend: Backend) -> Vec<String> {
             .expect("insert webhook");
     }
     // Both held from the start; the second is disabled once it holds deliveries.
-    for (id, status) in [
-        (paused, WebhookStatus::Paused),
-        (disabled, WebhookStatus::Paused),
-    ] {
-        let changes = WebhookChanges {
-            status: Some(status),
-            ..WebhookChanges::default()
-        };
-        store
-            .update_webhook(id, &changes, at(10))
-            .await
-            .expect("status");
+    for id in [paused, disabled] {
+        set_status(&store, id, WebhookStatus::Paused, at(10)).await;
     }
 
     // Ingestion: two events, a repeat of the first one's key, an event nobody wants; then one
@@ -217,14 +218,7 @@ async fn run(backend: Backend) -> Vec<String> {
         (disabled, WebhookStatus::Disabled),
         (disabled, WebhookStatus::Active),
     ] {
-        let changes = WebhookChanges {
-            status: Some(status),
-            ..WebhookChanges::default()
-        };
-        store
-            .update_webhook(id, &changes, at(200))
-            .await
-            .expect("status");
+        set_status(&store, id, status, at(200)).await;
     }
 
     let mut rows = vec![

@@ -373,6 +373,22 @@ macro_rules! both_backends {
     };
 }
 
+/// The login form at `url` as a browser gets it: its CSRF cookie (`lwh_login_csrf=…`) and its
+/// page.
+pub async fn login_form(client: &reqwest::Client, url: &str) -> (String, String) {
+    let form = client.get(url).send().await.expect("login form");
+    let cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("lwh_login_csrf="))
+        .and_then(|v| v.split(';').next())
+        .expect("the login form sets its CSRF cookie")
+        .to_owned();
+    (cookie, form.text().await.expect("login page"))
+}
+
 /// Signs in to the console as a browser does: fetches the login form (its CSRF cookie and
 /// hidden field), then posts it with `name`, `password` and `extra` headers. Answers the POST's
 /// response (303 and a session cookie on success).
@@ -383,21 +399,7 @@ pub async fn console_login(
     password: &str,
     extra: &[(&str, &str)],
 ) -> reqwest::Response {
-    let form = client
-        .get(format!("{base}/admin/login"))
-        .send()
-        .await
-        .expect("login form");
-    let cookie = form
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("lwh_login_csrf="))
-        .and_then(|v| v.split(';').next())
-        .expect("the login form sets its CSRF cookie")
-        .to_owned();
-    let page = form.text().await.expect("login page");
+    let (cookie, page) = login_form(client, &format!("{base}/admin/login")).await;
     let csrf = page
         .split("name=\"_csrf\" value=\"")
         .nth(1)
