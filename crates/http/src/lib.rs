@@ -6,7 +6,7 @@ pub mod api;
 mod auth;
 pub mod error;
 mod health;
-mod json;
+pub mod json;
 mod metrics;
 pub mod server;
 
