@@ -398,20 +398,22 @@ both_backends!(
         rx.always(Answer::SlowOk(600));
         let port = free_port();
         let log_path = dir.path().join("serve.log");
-        let mut child = Command::new(BIN)
-            .args([
-                "--log-format",
-                "json",
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .envs(env.vars.iter().cloned())
-            .env("RUST_LOG", "info,lwh_delivery=debug")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_path).unwrap())
-            .spawn()
-            .unwrap();
+        let mut child = common::process::Running(
+            Command::new(BIN)
+                .args([
+                    "--log-format",
+                    "json",
+                    "serve",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                ])
+                .envs(env.vars.iter().cloned())
+                .env("RUST_LOG", "info,lwh_delivery=debug")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log_path).unwrap())
+                .spawn()
+                .unwrap(),
+        );
         common::process::wait_healthy(port).await;
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let api = |path: &str| format!("http://127.0.0.1:{port}{path}");
@@ -518,14 +520,16 @@ async fn no_secret_token_or_password_reaches_the_logs() {
     let rx = Receiver::start().await;
     let port = free_port();
     let log_path = dir.path().join("all.log");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .envs(env.vars.iter().cloned())
-        .env("RUST_LOG", "trace,hyper=info,h2=info,rustls=info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = common::process::Running(
+        Command::new(BIN)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .envs(env.vars.iter().cloned())
+            .env("RUST_LOG", "trace,hyper=info,h2=info,rustls=info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     common::process::wait_healthy(port).await;
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -654,18 +658,20 @@ async fn json_logs_are_one_object_per_line_and_the_banner_links_answer() {
     let dir = fresh_dir();
     let port = free_port();
     let log_path = dir.path().join("serve.log");
-    let mut child = clean_command(dir.path())
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = common::process::Running(
+        clean_command(dir.path())
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     common::process::wait_healthy(port).await;
     // A request or two, so more than the start is logged.
     let client = reqwest::Client::builder()
@@ -704,12 +710,14 @@ async fn json_logs_are_one_object_per_line_and_the_banner_links_answer() {
             "{key}: {link}"
         );
     }
-    let mut child = clean_command(dir.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::process::Running(
+        clean_command(dir.path())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     common::process::wait_healthy(port).await;
     for key in ["url", "console", "setup", "health"] {
         let link = ready[key].as_str().unwrap();
