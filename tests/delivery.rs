@@ -1135,17 +1135,8 @@ both_backends!(
         let mut serve = env.serve(port).await;
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        common::process::create_webhook(&client, &base, &token, &rx.url("/kept")).await;
-        let listed: Value = client
-            .get(format!("{base}/api/v1/webhooks"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let webhook = listed["data"][0]["id"].as_str().unwrap().to_owned();
+        let webhook =
+            common::process::create_webhook(&client, &base, &token, &rx.url("/kept")).await;
         // Paused, so the pending deliveries below stay held rather than sent.
         let paused = client
             .patch(format!("{base}/api/v1/webhooks/{webhook}"))

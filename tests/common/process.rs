@@ -210,8 +210,13 @@ impl Drop for Running {
 }
 
 /// Subscribes a webhook at `url` to `course_completed` through the API of the service at
-/// `base`.
-pub async fn create_webhook(client: &reqwest::Client, base: &str, token: &str, url: &str) {
+/// `base`; returns its id.
+pub async fn create_webhook(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    url: &str,
+) -> String {
     let res = client
         .post(format!("{base}/api/v1/webhooks"))
         .bearer_auth(token)
@@ -226,6 +231,10 @@ pub async fn create_webhook(client: &reqwest::Client, base: &str, token: &str, u
         .as_str()
         .expect("the new webhook's secret");
     super::logs::remember(secret);
+    body["data"]["id"]
+        .as_str()
+        .expect("the new webhook's id")
+        .to_owned()
 }
 
 /// Waits until `/healthz` answers on `port`.
