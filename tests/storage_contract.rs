@@ -7,15 +7,16 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use common::TestDb;
 use lwh_domain::{
     AttemptOutcome, ErrorKind, EventId, NextStep, Timestamp, WebhookId, WebhookStatus,
 };
 use lwh_storage::{
-    AttemptRecord, Backend, DatabaseTarget, FailureRules, IngestClaim, NewEvent, NewWebhook,
-    SlotPool, Store, WebhookChanges,
+    AttemptRecord, Backend, DatabaseTarget, FailureRules, IngestClaim, NewEvent, NewWebhook, Store,
+    WebhookChanges,
 };
 use sqlx::{Connection, Row};
 
@@ -42,28 +43,6 @@ fn event(n: u128, slug: &str, key: Option<&str>) -> NewEvent {
         slug: slug.to_owned(),
         payload: Arc::from(format!("{{\"n\":{n}}}").into_bytes()),
         idempotency_key: key.map(str::to_owned),
-    }
-}
-
-/// A worker with one free slot for one webhook.
-struct OneSlot {
-    webhook: WebhookId,
-    left: Mutex<usize>,
-}
-
-impl SlotPool for OneSlot {
-    fn try_take(&self, webhook: WebhookId) -> bool {
-        let mut left = self.left.lock().expect("slots");
-        if webhook == self.webhook && *left > 0 {
-            *left -= 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn give_back(&self, _webhook: WebhookId, count: usize) {
-        *self.left.lock().expect("slots") += count;
     }
 }
 
@@ -145,15 +124,20 @@ async fn run(backend: Backend) -> Vec<String> {
     let claim = IngestClaim {
         owner: "wrk_handover".into(),
         lease_until: at(90_000),
-        slots: Arc::new(OneSlot {
-            webhook: active,
-            left: Mutex::new(1),
-        }),
+        // A worker reserved one slot, for `active`.
+        slots: HashMap::from([(active, 1)]),
     };
     let handed = store
         .ingest_claiming(&[event(5, "quiz_passed", None)], at(30), Some(&claim))
         .await
         .expect("ingest with a hand-over");
+    assert_eq!(handed.claimed.len(), 1, "one slot, one hand-over");
+    assert_eq!(handed.claimed[0].webhook_id, active);
+    assert_eq!(
+        handed.queued,
+        vec![gone],
+        "the other Active subscriber had no slot: its delivery waits in the queue"
+    );
 
     // Claims: everything due for the two active webhooks (paused and disabled give nothing).
     let mut claimed = Vec::new();

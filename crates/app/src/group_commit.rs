@@ -3,17 +3,18 @@
 //! batch of requests instead of once per event. Under light load a request is written alone,
 //! at once, so latency does not suffer.
 //!
-//! When this process runs a worker that accepts hand-overs ([`HandOver`]), deliveries that
-//! get one of its free slots are stored already claimed and passed to it as soon as the
-//! transaction commits; only the rest wake the claim loop.
+//! When this process runs a worker that accepts hand-overs ([`HandOver`]), it reserves free
+//! slots before the transaction; deliveries that fit in them are stored already claimed and
+//! passed to it as soon as the transaction commits; only the rest wake the claim loop.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use lwh_domain::Timestamp;
+use lwh_domain::{Timestamp, WebhookId};
 use lwh_storage::Backend;
 use lwh_storage::{
-    ClaimedDelivery, IngestClaim, IngestOutcome, NewEvent, SlotPool, Store, StoreError,
+    ClaimedDelivery, IngestClaim, IngestOutcome, Ingested, NewEvent, Store, StoreError,
 };
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
@@ -24,18 +25,42 @@ const MAX_EVENTS_PER_COMMIT: usize = 2_000;
 const POSTGRES_COMMITTERS: usize = 4;
 
 /// A worker in this process that takes deliveries straight from ingestion, into its
-/// in-flight slots.
-pub trait HandOver: SlotPool {
+/// in-flight slots. Slots are reserved before the ingestion transaction and settled after
+/// it, so the transaction itself never waits on the worker.
+pub trait HandOver: Send + Sync {
     /// Its claim owner id.
     fn owner(&self) -> &str;
     /// How long its claims are leased.
     fn lease(&self) -> Duration;
-    /// Sends deliveries stored as claimed by it (each already holds a slot).
-    fn dispatch(&self, claimed: Vec<ClaimedDelivery>);
+    /// Takes free slots for the deliveries `events` will create for webhooks whose queue is
+    /// drained, as far as the worker knows their subscriptions.
+    fn reserve(&self, events: &[NewEvent]) -> Reservation;
+    /// The transaction for `reservation` ended, having stored `ingested` (`None`: it failed and
+    /// stored nothing). Gives back the slots it did not use, stops hand-overs for webhooks whose
+    /// deliveries went to the queue, and sends the deliveries stored as claimed.
+    fn settle(&self, reservation: Reservation, ingested: Option<Settled>);
     /// The webhook is being created, edited or deleted, or deliveries of it were put back in
     /// the queue (redeliver, recover): hand nothing more to the target the worker has cached for
     /// it, read the Active webhooks again, and claim its queue, before hand-overs start again.
-    fn forget(&self, webhook: lwh_domain::WebhookId);
+    fn forget(&self, webhook: WebhookId);
+}
+
+/// Slots a worker reserved for one ingestion transaction.
+#[derive(Debug, Default)]
+pub struct Reservation {
+    /// How many deliveries of each webhook may be stored claimed.
+    pub slots: HashMap<WebhookId, usize>,
+    /// The worker's own mark of when it reserved, handed back on settling (it tells the worker
+    /// which webhooks were forgotten in between).
+    pub mark: u64,
+}
+
+/// What an ingestion transaction handed over, for [`HandOver::settle`].
+pub struct Settled {
+    /// Deliveries stored as claimed by the worker.
+    pub claimed: Vec<ClaimedDelivery>,
+    /// Active webhooks whose new deliveries went to the queue.
+    pub queued: Vec<WebhookId>,
 }
 
 /// The registered hand-over target, if any.
@@ -148,32 +173,54 @@ impl Committer {
     /// One transaction; hands claimed deliveries over once it committed and wakes the claim
     /// loop for the others.
     async fn write(&self, events: &[NewEvent]) -> Result<Vec<IngestOutcome>, StoreError> {
-        let now = Timestamp::now();
         let hand_over = self.hand_over.read().ok().and_then(|h| h.clone());
-        let claim = hand_over.as_ref().map(|h| IngestClaim {
-            owner: h.owner().to_owned(),
-            lease_until: now.plus_millis(h.lease().as_millis() as i64),
-            slots: h.clone(),
-        });
-        let ingested = self
-            .store
-            .ingest_claiming(events, now, claim.as_ref())
-            .await?;
-        let created: u64 = ingested
-            .outcomes
-            .iter()
-            .filter(|o| !o.duplicate)
-            .map(|o| o.deliveries)
-            .sum();
-        let handed = ingested.claimed.len() as u64;
-        if handed > 0 {
-            if let Some(h) = &hand_over {
-                h.dispatch(ingested.claimed);
+        let Some(worker) = hand_over else {
+            let ingested = self
+                .store
+                .ingest_claiming(events, Timestamp::now(), None)
+                .await?;
+            if created(&ingested) > 0 {
+                self.work.notify_one();
+            }
+            return Ok(ingested.outcomes);
+        };
+        let reservation = worker.reserve(events);
+        let now = Timestamp::now();
+        let claim = IngestClaim {
+            owner: worker.owner().to_owned(),
+            lease_until: now.plus_millis(worker.lease().as_millis() as i64),
+            slots: reservation.slots.clone(),
+        };
+        match self.store.ingest_claiming(events, now, Some(&claim)).await {
+            Ok(ingested) => {
+                let queued = created(&ingested) > ingested.claimed.len() as u64;
+                let outcomes = ingested.outcomes;
+                worker.settle(
+                    reservation,
+                    Some(Settled {
+                        claimed: ingested.claimed,
+                        queued: ingested.queued,
+                    }),
+                );
+                if queued {
+                    self.work.notify_one();
+                }
+                Ok(outcomes)
+            }
+            Err(e) => {
+                worker.settle(reservation, None);
+                Err(e)
             }
         }
-        if created > handed {
-            self.work.notify_one();
-        }
-        Ok(ingested.outcomes)
     }
+}
+
+/// Deliveries the transaction created.
+fn created(ingested: &Ingested) -> u64 {
+    ingested
+        .outcomes
+        .iter()
+        .filter(|o| !o.duplicate)
+        .map(|o| o.deliveries)
+        .sum()
 }

@@ -18,7 +18,7 @@ pub mod webhooks;
 pub use app::App;
 pub use duration::Dur;
 pub use error::AppError;
-pub use group_commit::HandOver;
+pub use group_commit::{HandOver, Reservation, Settled};
 pub use master_key_file::{load_or_create_master_key, MASTER_KEY_ENV};
 pub use settings::{LogFormat, Settings};
 pub use start_error::StartError;

@@ -43,6 +43,8 @@ pub struct Target {
     pub url: String,
     /// Its secret.
     pub secret: WebhookSecret,
+    /// The events it subscribes to, from which ingestion reserves hand-over slots.
+    pub events: Vec<String>,
     /// The URL checked against the policy and turned into a request URI, once per target
     /// rather than per attempt (the URL and the policy cannot change under a target; an edit
     /// builds a new one).
@@ -50,12 +52,18 @@ pub struct Target {
 }
 
 impl Target {
-    /// A target for `webhook_id`.
-    pub fn new(webhook_id: WebhookId, url: String, secret: WebhookSecret) -> Self {
+    /// A target for `webhook_id`, subscribed to `events`.
+    pub fn new(
+        webhook_id: WebhookId,
+        url: String,
+        secret: WebhookSecret,
+        events: Vec<String>,
+    ) -> Self {
         Self {
             webhook_id,
             url,
             secret,
+            events,
             checked: std::sync::OnceLock::new(),
         }
     }

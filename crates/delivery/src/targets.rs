@@ -56,7 +56,7 @@ pub async fn load(app: &App, id: WebhookId) -> Option<Target> {
         }
     };
     match app.webhook_secret(&webhook) {
-        Ok(secret) => Some(Target::new(id, webhook.url, secret)),
+        Ok(secret) => Some(Target::new(id, webhook.url, secret, webhook.events)),
         Err(e) => {
             tracing::error!(webhook_id = %id, error = %e, "cannot decrypt the webhook's secret");
             None

@@ -8,7 +8,8 @@
 //! The worker also takes deliveries straight from ingestion in its own process ([`HandOver`]):
 //! while a webhook's queue is empty and it has a free slot, its new deliveries are stored
 //! already claimed and sent the moment their event commits, with no claim transaction and no
-//! payload read. As soon as one of them has to wait in the queue, hand-overs for that webhook
+//! payload read. Ingestion reserves those slots before its transaction, from the
+//! subscriptions this worker last read, and settles them after it. As soon as one of them has to wait in the queue, hand-overs for that webhook
 //! stop until a claim finds its queue drained, so nothing overtakes what waits (on PostgreSQL,
 //! a delivery queued while that claim ran may be overtaken by a few milliseconds; see
 //! `InFlight::claim_done`).
@@ -18,11 +19,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use lwh_app::{App, HandOver};
+use lwh_app::{App, HandOver, Reservation, Settled};
 use lwh_domain::retry::RetryPolicy;
 use lwh_domain::NextStep;
 use lwh_domain::{Timestamp, WebhookId};
-use lwh_storage::{AttemptRecord, ClaimedDelivery, SlotPool};
+use lwh_storage::{AttemptRecord, ClaimedDelivery, NewEvent};
 use rand::Rng;
 use tokio::sync::{watch, Notify};
 
@@ -58,6 +59,10 @@ struct InFlight {
     queued: HashMap<WebhookId, u64>,
     /// When `hand_over` was last cleared.
     rechecked: Option<Instant>,
+    /// How many times a webhook was forgotten ([`HandOver::forget`]), all webhooks together.
+    forgets: u64,
+    /// The value of `forgets` when each webhook was last forgotten.
+    forgotten_at: HashMap<WebhookId, u64>,
 }
 
 impl InFlight {
@@ -95,14 +100,59 @@ impl InFlight {
         *self.queued.entry(webhook).or_default() += 1;
     }
 
-    /// Takes a slot for a delivery of `webhook` being ingested, or sends it to the queue.
-    fn try_hand_over(&mut self, webhook: WebhookId, per_webhook: usize) -> bool {
-        if self.hand_over.contains(&webhook) && self.free(webhook, per_webhook) > 0 {
-            self.take(webhook, 1);
-            return true;
+    /// Reserves, for an ingestion transaction, up to `wanted` slots of each webhook whose
+    /// queue was last seen drained.
+    fn reserve(&mut self, wanted: &HashMap<WebhookId, usize>, per_webhook: usize) -> Reservation {
+        let mut slots = HashMap::new();
+        for (webhook, count) in wanted {
+            if !self.hand_over.contains(webhook) {
+                continue;
+            }
+            let take = (*count).min(self.free(*webhook, per_webhook));
+            if take > 0 {
+                self.take(*webhook, take);
+                slots.insert(*webhook, take);
+            }
         }
+        Reservation {
+            slots,
+            mark: self.forgets,
+        }
+    }
+
+    /// The webhook is being changed: the next hand-overs must wait for a claim, and those
+    /// reserved before now must not reach its cached target.
+    fn forget(&mut self, webhook: WebhookId) {
         self.mark_queued(webhook);
-        false
+        self.forgets += 1;
+        self.forgotten_at.insert(webhook, self.forgets);
+    }
+
+    /// Settles a reservation after its transaction stored `used` claimed deliveries per
+    /// webhook and queued deliveries of `queued`: gives back the unused slots and stops
+    /// hand-overs for `queued`. Returns the webhooks forgotten since the reservation, whose
+    /// claimed deliveries must go back to the queue rather than to their cached target.
+    fn settle(
+        &mut self,
+        reservation: &Reservation,
+        used: &HashMap<WebhookId, usize>,
+        queued: &[WebhookId],
+    ) -> HashSet<WebhookId> {
+        for (webhook, reserved) in &reservation.slots {
+            let unused = reserved.saturating_sub(used.get(webhook).copied().unwrap_or(0));
+            self.give_back(*webhook, unused);
+        }
+        for webhook in queued {
+            self.mark_queued(*webhook);
+        }
+        used.keys()
+            .filter(|w| {
+                self.forgotten_at
+                    .get(w)
+                    .is_some_and(|at| *at > reservation.mark)
+            })
+            .copied()
+            .collect()
     }
 
     /// A claim of `webhook` returned `claimed` of the `asked` slots it reserved; `queued_before`
@@ -151,13 +201,43 @@ pub struct Worker {
     slot_freed: Notify,
     /// A slot freed for a webhook whose deliveries may be waiting in the queue.
     queue_slot_freed: Notify,
-    /// Targets of the webhooks this worker can serve now, for hand-overs.
-    ready: RwLock<HashMap<WebhookId, Arc<Target>>>,
+    /// The webhooks this worker can serve now, for hand-overs.
+    ready: RwLock<Ready>,
     stopping: AtomicBool,
     /// A webhook was created, edited or deleted through this process: the next claim round
     /// reads the Active list again, whatever its age.
     active_changed: AtomicBool,
     me: Weak<Worker>,
+}
+
+/// The targets of the webhooks a worker can serve now, and which of them each event goes to.
+#[derive(Default)]
+struct Ready {
+    targets: HashMap<WebhookId, Arc<Target>>,
+    by_event: HashMap<String, Vec<WebhookId>>,
+}
+
+impl Ready {
+    fn new(targets: HashMap<WebhookId, Arc<Target>>) -> Self {
+        let mut by_event: HashMap<String, Vec<WebhookId>> = HashMap::new();
+        for (id, target) in &targets {
+            for event in target.events.iter() {
+                by_event.entry(event.clone()).or_default().push(*id);
+            }
+        }
+        Self { targets, by_event }
+    }
+
+    /// How many deliveries `events` would create for each of these webhooks.
+    fn wanted(&self, events: &[NewEvent]) -> HashMap<WebhookId, usize> {
+        let mut wanted = HashMap::new();
+        for event in events {
+            for webhook in self.by_event.get(&event.slug).into_iter().flatten() {
+                *wanted.entry(*webhook).or_default() += 1;
+            }
+        }
+        wanted
+    }
 }
 
 /// The Active webhooks as a claim round last read them, and when.
@@ -189,7 +269,7 @@ impl Worker {
             in_flight: Mutex::new(InFlight::default()),
             slot_freed: Notify::new(),
             queue_slot_freed: Notify::new(),
-            ready: RwLock::new(HashMap::new()),
+            ready: RwLock::new(Ready::default()),
             stopping: AtomicBool::new(false),
             active_changed: AtomicBool::new(false),
             me: me.clone(),
@@ -300,10 +380,12 @@ impl Worker {
         }
         let ready = targets.refresh(&self.app, &active.webhooks).await;
         if let Ok(mut snapshot) = self.ready.write() {
-            *snapshot = ready
-                .iter()
-                .filter_map(|id| targets.get(id).map(|t| (*id, t)))
-                .collect();
+            *snapshot = Ready::new(
+                ready
+                    .iter()
+                    .filter_map(|id| targets.get(id).map(|t| (*id, t)))
+                    .collect(),
+            );
         }
         if let Ok(mut f) = self.in_flight.lock() {
             let due = f
@@ -435,26 +517,6 @@ impl Worker {
     }
 }
 
-impl SlotPool for Worker {
-    fn try_take(&self, webhook: WebhookId) -> bool {
-        if self.stopping.load(Ordering::SeqCst) {
-            return false;
-        }
-        let Ok(mut f) = self.in_flight.lock() else {
-            return false;
-        };
-        let taken = f.try_hand_over(webhook, self.per_webhook);
-        if taken {
-            metrics::counter!("learnomy_webhooks_deliveries_handed_over_total").increment(1);
-        }
-        taken
-    }
-
-    fn give_back(&self, webhook: WebhookId, count: usize) {
-        self.give_back_slots(webhook, count);
-    }
-}
-
 impl HandOver for Worker {
     fn owner(&self) -> &str {
         &self.owner
@@ -464,24 +526,74 @@ impl HandOver for Worker {
         self.lease
     }
 
+    fn reserve(&self, events: &[NewEvent]) -> Reservation {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Reservation::default();
+        }
+        let wanted = match self.ready.read() {
+            Ok(ready) => ready.wanted(events),
+            Err(_) => return Reservation::default(),
+        };
+        if wanted.is_empty() {
+            return Reservation::default();
+        }
+        match self.in_flight.lock() {
+            Ok(mut f) => f.reserve(&wanted, self.per_webhook),
+            Err(_) => Reservation::default(),
+        }
+    }
+
+    fn settle(&self, reservation: Reservation, ingested: Option<Settled>) {
+        let (claimed, queued) = match ingested {
+            Some(s) => (s.claimed, s.queued),
+            None => (Vec::new(), Vec::new()),
+        };
+        let mut used: HashMap<WebhookId, usize> = HashMap::new();
+        for delivery in &claimed {
+            *used.entry(delivery.webhook_id).or_default() += 1;
+        }
+        let reserved: usize = reservation.slots.values().sum();
+        let forgotten = match self.in_flight.lock() {
+            Ok(mut f) => f.settle(&reservation, &used, &queued),
+            Err(_) => HashSet::new(),
+        };
+        if reserved > claimed.len() {
+            self.slot_freed.notify_waiters();
+            self.slot_freed.notify_one();
+            self.queue_slot_freed.notify_one();
+        }
+        if !claimed.is_empty() {
+            metrics::counter!("learnomy_webhooks_deliveries_handed_over_total")
+                .increment(claimed.len() as u64);
+            self.dispatch(claimed, &forgotten);
+        }
+    }
+
     fn forget(&self, webhook: WebhookId) {
         if let Ok(mut f) = self.in_flight.lock() {
-            f.mark_queued(webhook);
+            f.forget(webhook);
         }
         self.active_changed.store(true, Ordering::SeqCst);
         // Let the claim loop reload it now rather than at its next poll.
         self.app.work_signal().notify_one();
     }
+}
 
-    fn dispatch(&self, claimed: Vec<ClaimedDelivery>) {
+impl Worker {
+    /// Sends deliveries stored as claimed by this worker at ingestion (each holds a slot);
+    /// those of a webhook changed since the slot was reserved go back to the queue.
+    fn dispatch(&self, claimed: Vec<ClaimedDelivery>, forgotten: &HashSet<WebhookId>) {
         let Some(me) = self.me.upgrade() else { return };
         let mut orphans = Vec::new();
         for delivery in claimed {
-            let target = self
-                .ready
-                .read()
-                .ok()
-                .and_then(|r| r.get(&delivery.webhook_id).cloned());
+            let target = if forgotten.contains(&delivery.webhook_id) {
+                None
+            } else {
+                self.ready
+                    .read()
+                    .ok()
+                    .and_then(|r| r.targets.get(&delivery.webhook_id).cloned())
+            };
             match target {
                 Some(target) => me.spawn_attempt(target, delivery),
                 // The webhook changed between the slot and the commit: back to the queue.
@@ -508,26 +620,40 @@ impl HandOver for Worker {
 mod tests {
     use super::*;
 
+    /// Ingestion of one delivery of `w`: reserves a slot, or (as storage reports it) queues
+    /// the delivery.
+    fn try_hand_over(f: &mut InFlight, w: WebhookId, per_webhook: usize) -> bool {
+        let reservation = f.reserve(&HashMap::from([(w, 1)]), per_webhook);
+        let got = reservation.slots.get(&w) == Some(&1);
+        let (used, queued) = if got {
+            (HashMap::from([(w, 1)]), vec![])
+        } else {
+            (HashMap::new(), vec![w])
+        };
+        f.settle(&reservation, &used, &queued);
+        got
+    }
+
     #[test]
     fn hand_overs_start_only_after_a_claim_finds_the_queue_drained() {
         let w = WebhookId::generate();
         let mut f = InFlight::default();
-        assert!(!f.try_hand_over(w, 2), "never seen drained: queue");
+        assert!(!try_hand_over(&mut f, w, 2), "never seen drained: queue");
         // A claim that reserved 2 and found 0, with the queue untouched since it began.
         let before = f.queued_count(w);
         f.take(w, 2);
         f.claim_done(w, 2, 0, before, true);
         assert_eq!(f.total, 0, "unused reservations are given back");
-        assert!(f.try_hand_over(w, 2));
-        assert!(f.try_hand_over(w, 2));
+        assert!(try_hand_over(&mut f, w, 2));
+        assert!(try_hand_over(&mut f, w, 2));
         assert_eq!(f.per_webhook[&w], 2);
         assert!(
-            !f.try_hand_over(w, 2),
+            !try_hand_over(&mut f, w, 2),
             "the in-flight cap holds for hand-overs"
         );
         // That delivery went to the queue: later ones must not overtake it, even with a slot.
         f.give_back(w, 2);
-        assert!(!f.try_hand_over(w, 2));
+        assert!(!try_hand_over(&mut f, w, 2));
     }
 
     #[test]
@@ -537,14 +663,17 @@ mod tests {
         let before = f.queued_count(w);
         f.take(w, 4);
         // Ingestion queued one while the claim was running (it did not see it).
-        assert!(!f.try_hand_over(w, 8));
+        assert!(!try_hand_over(&mut f, w, 8));
         f.claim_done(w, 4, 1, before, true);
-        assert!(!f.try_hand_over(w, 8), "the queue may hold a delivery");
+        assert!(
+            !try_hand_over(&mut f, w, 8),
+            "the queue may hold a delivery"
+        );
         // The next claim finds it drained.
         let before = f.queued_count(w);
         f.take(w, 4);
         f.claim_done(w, 4, 2, before, true);
-        assert!(f.try_hand_over(w, 8));
+        assert!(try_hand_over(&mut f, w, 8));
     }
 
     #[test]
@@ -555,10 +684,10 @@ mod tests {
         f.take(w, 2);
         // The webhook is edited (HandOver::forget) while the claim, which loaded the old
         // target, is running.
-        f.mark_queued(w);
+        f.forget(w);
         f.claim_done(w, 2, 0, before, true);
         assert!(
-            !f.try_hand_over(w, 8),
+            !try_hand_over(&mut f, w, 8),
             "the old target must not take hand-overs"
         );
     }
@@ -569,12 +698,12 @@ mod tests {
         let mut f = InFlight::default();
         let before = f.queued_count(w);
         f.take(w, 4);
-        assert!(!f.try_hand_over(w, 8), "queued during the claim");
+        assert!(!try_hand_over(&mut f, w, 8), "queued during the claim");
         assert!(
             f.claim_done(w, 4, 1, before, false),
             "another claim must look for it"
         );
-        assert!(f.try_hand_over(w, 8));
+        assert!(try_hand_over(&mut f, w, 8));
         // Without a race there is nothing to look again for.
         let before = f.queued_count(w);
         f.take(w, 4);
@@ -588,9 +717,50 @@ mod tests {
         f.take(w, 3);
         f.claim_done(w, 3, 3, 0, true);
         assert!(
-            !f.try_hand_over(w, 8),
+            !try_hand_over(&mut f, w, 8),
             "a claim that filled every slot may have left more"
         );
         assert_eq!(f.per_webhook[&w], 3);
+    }
+
+    #[test]
+    fn a_reservation_takes_only_free_slots_of_drained_webhooks_and_settling_returns_the_rest() {
+        let (drained, queued) = (WebhookId::generate(), WebhookId::generate());
+        let mut f = InFlight::default();
+        f.hand_over.insert(drained);
+        f.take(drained, 6);
+        let reservation = f.reserve(&HashMap::from([(drained, 5), (queued, 5)]), 8);
+        assert_eq!(
+            reservation.slots,
+            HashMap::from([(drained, 2)]),
+            "2 of 8 free"
+        );
+        assert_eq!(f.per_webhook[&drained], 8);
+        // The transaction stored one claimed and queued the rest.
+        let forgotten = f.settle(&reservation, &HashMap::from([(drained, 1)]), &[drained]);
+        assert!(forgotten.is_empty());
+        assert_eq!(f.per_webhook[&drained], 7, "the unused slot is back");
+        assert!(
+            !f.hand_over.contains(&drained),
+            "queued: no more hand-overs"
+        );
+    }
+
+    #[test]
+    fn a_webhook_forgotten_between_reserving_and_settling_loses_its_hand_overs() {
+        let (edited, other) = (WebhookId::generate(), WebhookId::generate());
+        let mut f = InFlight::default();
+        f.hand_over.extend([edited, other]);
+        let reservation = f.reserve(&HashMap::from([(edited, 1), (other, 1)]), 8);
+        f.forget(edited);
+        let used = HashMap::from([(edited, 1), (other, 1)]);
+        let forgotten = f.settle(&reservation, &used, &[]);
+        assert_eq!(forgotten, HashSet::from([edited]));
+        // Forgotten before the next reservation: that one is not affected.
+        f.hand_over.insert(edited);
+        let next = f.reserve(&HashMap::from([(edited, 1)]), 8);
+        assert!(f
+            .settle(&next, &HashMap::from([(edited, 1)]), &[])
+            .is_empty());
     }
 }

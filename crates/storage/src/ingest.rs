@@ -1,8 +1,7 @@
 //! Ingestion: an event and one delivery per subscribed, non-Disabled webhook, in one
 //! transaction, before the API answers 202.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 
 use lwh_domain::{DeliveryId, EventId, Timestamp, WebhookId, WebhookStatus};
 
@@ -10,35 +9,31 @@ use crate::connect::{HotPath, Store};
 use crate::error::StoreError;
 use crate::model::{ClaimedDelivery, IngestOutcome, NewEvent};
 
-/// The in-flight slots of the ingesting process's own worker. Ingestion takes one for each
-/// delivery it can hand straight over, so that delivery skips the queue round trip (a claim
-/// transaction and a payload read) and is sent the moment its event is committed.
-pub trait SlotPool: Send + Sync {
-    /// Takes one in-flight slot for `webhook`, if this process can send to it now and nothing
-    /// of it waits in the queue (handing over must not overtake queued deliveries).
-    fn try_take(&self, webhook: WebhookId) -> bool;
-    /// Returns slots taken for a transaction that did not commit.
-    fn give_back(&self, webhook: WebhookId, count: usize);
-}
-
-/// Claiming at ingestion: deliveries that got a slot are stored already leased to `owner`
-/// (exactly like a claim, so a crash re-queues them the same way).
+/// Claiming at ingestion: a worker in the ingesting process reserved free in-flight slots
+/// before the transaction, and deliveries that fit in them are stored already leased to
+/// `owner` (exactly like a claim, so a crash re-queues them the same way) and sent the moment
+/// the event is committed, skipping the queue round trip. The reservation is plain data:
+/// storage never calls back into the worker inside a transaction.
 #[derive(Clone)]
 pub struct IngestClaim {
     /// The worker's claim owner id.
     pub owner: String,
     /// End of the lease.
     pub lease_until: Timestamp,
-    /// Where the slots come from.
-    pub slots: Arc<dyn SlotPool>,
+    /// How many deliveries of each webhook may be stored claimed.
+    pub slots: HashMap<WebhookId, usize>,
 }
 
 /// What [`Store::ingest_claiming`] stored and handed over.
 pub struct Ingested {
     /// One per event, in order.
     pub outcomes: Vec<IngestOutcome>,
-    /// Deliveries stored as claimed, each holding a slot taken from the pool.
+    /// Deliveries stored as claimed, each using one of the reserved slots.
     pub claimed: Vec<ClaimedDelivery>,
+    /// Active webhooks with new deliveries in the queue because no reserved slot was left for
+    /// them (only when claiming): handing over must stop until a claim has drained it, or a
+    /// hand-over would overtake them.
+    pub queued: Vec<WebhookId>,
 }
 
 /// A delivery row to insert: id, webhook, event, due time, and whether it is handed over
@@ -53,45 +48,7 @@ pub(crate) struct IngestPlan {
     pub(crate) events: Vec<(usize, i64)>,
     pub(crate) deliveries: Vec<DeliveryRow>,
     pub(crate) claimed: Vec<ClaimedDelivery>,
-}
-
-/// Slots taken during one transaction attempt; given back unless the transaction committed.
-pub(crate) struct TakenSlots {
-    pool: Option<Arc<dyn SlotPool>>,
-    taken: HashMap<WebhookId, usize>,
-}
-
-impl TakenSlots {
-    pub(crate) fn new(claim: Option<&IngestClaim>) -> Self {
-        Self {
-            pool: claim.map(|c| c.slots.clone()),
-            taken: HashMap::new(),
-        }
-    }
-
-    fn take(&mut self, webhook: WebhookId) -> bool {
-        let Some(pool) = &self.pool else { return false };
-        let got = pool.try_take(webhook);
-        if got {
-            *self.taken.entry(webhook).or_default() += 1;
-        }
-        got
-    }
-
-    /// The transaction committed: the slots now belong to the claimed deliveries.
-    fn keep(mut self) {
-        self.taken.clear();
-    }
-}
-
-impl Drop for TakenSlots {
-    fn drop(&mut self) {
-        if let Some(pool) = &self.pool {
-            for (webhook, count) in self.taken.drain() {
-                pool.give_back(webhook, count);
-            }
-        }
-    }
+    pub(crate) queued: Vec<WebhookId>,
 }
 
 /// An idempotency key is honoured for this long.
@@ -136,13 +93,12 @@ impl Store {
         now: Timestamp,
         claim: Option<&IngestClaim>,
     ) -> Result<Ingested, StoreError> {
-        let (plan, slots) = match &self.hot {
+        let plan = match &self.hot {
             HotPath::Sqlite(writer) => {
                 crate::sqlite::ingest::run(writer, events, now, claim).await?
             }
             HotPath::Postgres => crate::postgres::ingest::run(self, events, now, claim).await?,
         };
-        slots.keep();
         self.payloads.insert(
             plan.events
                 .iter()
@@ -152,6 +108,7 @@ impl Store {
         Ok(Ingested {
             outcomes: plan.outcomes,
             claimed: plan.claimed,
+            queued: plan.queued,
         })
     }
 }
@@ -174,13 +131,13 @@ pub(crate) fn status(text: &str) -> Result<WebhookStatus, StoreError> {
 }
 
 /// Decides, event by event, what is a duplicate and which deliveries to create — handing
-/// over those that get one of the worker's slots. `existing` finds a key's event (and frees
-/// an expired key); `subscribers` lists an event's non-Disabled webhooks.
+/// over those of Active webhooks that fit in the claim's reserved slots. `existing` finds a
+/// key's event (and frees an expired key); `subscribers` lists an event's non-Disabled
+/// webhooks.
 pub(crate) fn plan(
     events: &[NewEvent],
     now: Timestamp,
     claim: Option<&IngestClaim>,
-    slots: &mut TakenSlots,
     mut existing: impl FnMut(&str) -> Result<Option<IngestOutcome>, StoreError>,
     mut subscribers: impl FnMut(&str) -> Result<Vec<(WebhookId, WebhookStatus)>, StoreError>,
 ) -> Result<IngestPlan, StoreError> {
@@ -189,7 +146,10 @@ pub(crate) fn plan(
         events: Vec::with_capacity(events.len()),
         deliveries: Vec::new(),
         claimed: Vec::new(),
+        queued: Vec::new(),
     };
+    let mut slots = claim.map(|c| c.slots.clone()).unwrap_or_default();
+    let mut queued: HashSet<WebhookId> = HashSet::new();
     let mut targets_of: HashMap<&str, Vec<(WebhookId, WebhookStatus)>> = HashMap::new();
     let mut keys_in_batch: HashMap<&str, usize> = HashMap::new();
     for (index, event) in events.iter().enumerate() {
@@ -216,7 +176,7 @@ pub(crate) fn plan(
         for (webhook_id, status) in targets {
             let id = DeliveryId::generate();
             match claim {
-                Some(c) if status.sends() && slots.take(*webhook_id) => {
+                Some(c) if status.sends() && take_slot(&mut slots, *webhook_id) => {
                     let due = c.lease_until.millis();
                     plan.deliveries.push((id, *webhook_id, event.id, due, true));
                     plan.claimed.push(ClaimedDelivery {
@@ -231,9 +191,13 @@ pub(crate) fn plan(
                 }
                 // Held (Paused, Failed) deliveries are due too: a claim only takes
                 // deliveries of an Active webhook, so pausing and resuming touch no rows.
-                _ => plan
-                    .deliveries
-                    .push((id, *webhook_id, event.id, now.millis(), false)),
+                _ => {
+                    if claim.is_some() && status.sends() && queued.insert(*webhook_id) {
+                        plan.queued.push(*webhook_id);
+                    }
+                    plan.deliveries
+                        .push((id, *webhook_id, event.id, now.millis(), false))
+                }
             }
         }
         if let Some(key) = event.idempotency_key.as_deref() {
@@ -246,6 +210,17 @@ pub(crate) fn plan(
         });
     }
     Ok(plan)
+}
+
+/// Uses one of the slots reserved for `webhook`, if any is left.
+fn take_slot(slots: &mut HashMap<WebhookId, usize>, webhook: WebhookId) -> bool {
+    match slots.get_mut(&webhook) {
+        Some(left) if *left > 0 => {
+            *left -= 1;
+            true
+        }
+        _ => false,
+    }
 }
 
 pub(crate) const EVENTS_INSERT: &str =

@@ -32,7 +32,7 @@ pub use connect::{create_private_dir, DatabaseTarget, DeliveryLock, Store};
 pub use deliveries::EVENT_MARGIN_MS;
 pub use dialect::Backend;
 pub use error::StoreError;
-pub use ingest::{IngestClaim, Ingested, SlotPool, IDEMPOTENCY_WINDOW_MS};
+pub use ingest::{IngestClaim, Ingested, IDEMPOTENCY_WINDOW_MS};
 pub use model::{
     ApiTokenRecord, AttemptRecord, AttemptRow, ClaimedDelivery, DeliverySummary, FailureRules,
     IngestOutcome, NewApiToken, NewEvent, NewWebhook, QueueStats, SessionRecord, UserRecord,

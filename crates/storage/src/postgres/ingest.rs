@@ -11,9 +11,9 @@ use crate::decode;
 use crate::dialect::keep_prepared;
 use crate::error::StoreError;
 use crate::ingest::{
-    plan, status, still_idempotent, DeliveryRow, IngestClaim, IngestPlan, TakenSlots,
-    DELIVERIES_INSERT, DELIVERY_ROWS_PER_INSERT, EVENTS_INSERT, EVENT_ROWS_PER_INSERT,
-    FIND_IDEMPOTENT, FREE_IDEMPOTENCY_KEY, SUBSCRIBERS,
+    plan, status, still_idempotent, DeliveryRow, IngestClaim, IngestPlan, DELIVERIES_INSERT,
+    DELIVERY_ROWS_PER_INSERT, EVENTS_INSERT, EVENT_ROWS_PER_INSERT, FIND_IDEMPOTENT,
+    FREE_IDEMPOTENCY_KEY, SUBSCRIBERS,
 };
 use crate::model::{IngestOutcome, NewEvent};
 
@@ -26,7 +26,7 @@ pub(crate) async fn run(
     events: &[NewEvent],
     now: Timestamp,
     claim: Option<&IngestClaim>,
-) -> Result<(IngestPlan, TakenSlots), StoreError> {
+) -> Result<IngestPlan, StoreError> {
     let mut tx = store.begin_write().await?;
     let mut known: HashMap<&str, Option<IngestOutcome>> = HashMap::new();
     let mut subscribers: HashMap<&str, Vec<(WebhookId, WebhookStatus)>> = HashMap::new();
@@ -46,12 +46,10 @@ pub(crate) async fn run(
             subscribers.insert(event.slug.as_str(), found);
         }
     }
-    let mut slots = TakenSlots::new(claim);
     let plan = plan(
         events,
         now,
         claim,
-        &mut slots,
         |key| Ok(known.get(key).cloned().flatten()),
         |slug| Ok(subscribers.get(slug).cloned().unwrap_or_default()),
     )?;
@@ -96,7 +94,7 @@ pub(crate) async fn run(
         }
     }
     tx.commit().await?;
-    Ok((plan, slots))
+    Ok(plan)
 }
 
 async fn find_idempotent(

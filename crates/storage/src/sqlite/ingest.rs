@@ -9,8 +9,8 @@ use crate::decode;
 use crate::dialect::Backend;
 use crate::error::StoreError;
 use crate::ingest::{
-    plan, status, still_idempotent, IngestClaim, IngestPlan, TakenSlots, DELIVERIES_INSERT,
-    EVENTS_INSERT, FIND_IDEMPOTENT, FREE_IDEMPOTENCY_KEY, SUBSCRIBERS,
+    plan, status, still_idempotent, IngestClaim, IngestPlan, DELIVERIES_INSERT, EVENTS_INSERT,
+    FIND_IDEMPOTENT, FREE_IDEMPOTENCY_KEY, SUBSCRIBERS,
 };
 use crate::model::{IngestOutcome, NewEvent};
 use crate::sqlite::writer::SqliteWriter;
@@ -22,22 +22,20 @@ pub(crate) async fn run(
     events: &[NewEvent],
     now: Timestamp,
     claim: Option<&IngestClaim>,
-) -> Result<(IngestPlan, TakenSlots), StoreError> {
+) -> Result<IngestPlan, StoreError> {
     let owned = events.to_vec();
     let claim = claim.cloned();
     writer
         .transaction(Durability::Full, move |tx| {
-            let mut slots = TakenSlots::new(claim.as_ref());
             let plan = plan(
                 &owned,
                 now,
                 claim.as_ref(),
-                &mut slots,
                 |key| find_idempotent(tx, key, now),
                 |slug| subscribers(tx, slug),
             )?;
             insert(tx, &owned, &plan, claim.as_ref(), now)?;
-            Ok((plan, slots))
+            Ok(plan)
         })
         .await
 }
