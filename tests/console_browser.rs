@@ -506,6 +506,21 @@ both_backends!(
                 "labels, not slugs: {attempts}"
             );
             assert!(b.text("pre.payload").await.contains("quiz_failed"));
+            // Each attempt's request and response headers, on demand.
+            b.click("#attempts-table tr.attempt-headers summary").await;
+            let headers = b
+                .text("#attempts-table tr.attempt-headers .headers")
+                .await
+                .to_lowercase();
+            assert!(
+                headers.contains("request headers")
+                    && headers.contains("webhook-signature: v1,")
+                    && headers.contains("x-learnomy-signature: ")
+                    && headers.contains("webhook-id: evt_")
+                    && headers.contains("response headers")
+                    && headers.contains("date: "),
+                "{headers}"
+            );
             b.click("form[action$=redeliver] button").await;
             let deadline = Instant::now() + Duration::from_secs(15);
             loop {

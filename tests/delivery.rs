@@ -180,6 +180,20 @@ both_backends!(
             assert_eq!(attempts[0]["error_kind"], "http_status");
             assert_eq!(attempts[2]["status_code"], 200);
             assert_eq!(detail["data"]["payload"]["data"], json!({"score": 90}));
+            // Each attempt's details carry the headers exactly as the receiver saw them, and
+            // the receiver's answer headers.
+            for (a, r) in attempts.iter().zip(&got) {
+                let sent = &a["request_headers"];
+                for name in [
+                    "webhook-signature",
+                    "webhook-timestamp",
+                    "x-learnomy-signature",
+                ] {
+                    assert_eq!(sent[name], r.header(name).as_str(), "{name} in {a}");
+                }
+                assert_eq!(sent["content-type"], "application/json");
+                assert!(a["response_headers"]["date"].is_string(), "{a}");
+            }
         })
         .await
     }
@@ -207,6 +221,14 @@ both_backends!(retrying_shows_the_retry_count, |backend| async move {
         .await;
         assert_eq!(d["status"], "retrying");
         assert!(d["next_attempt_at"].is_string());
+        // The webhook says its receiver is failing, and how, on every plan's API.
+        let listed = get(&s, "/api/v1/webhooks").await;
+        let activity = &listed["data"][0]["activity"];
+        assert_eq!(activity["failing"], true, "{activity}");
+        assert_eq!(activity["failures_since_success"], 3, "{activity}");
+        assert_eq!(activity["last_failure_status_code"], 500, "{activity}");
+        assert_eq!(activity["queued"], 1, "{activity}");
+        assert!(activity["failing_since"].is_string(), "{activity}");
     })
     .await
 });
@@ -238,6 +260,11 @@ both_backends!(
             for a in attempts_log {
                 assert_eq!(a["error_kind"], "timeout", "{a}");
                 assert!(a["duration_ms"].as_i64().unwrap() < 2000);
+                assert!(
+                    a["request_headers"]["x-learnomy-delivery"].is_string(),
+                    "{a}"
+                );
+                assert!(a["response_headers"].is_null(), "no answer came: {a}");
             }
         })
         .await
@@ -258,6 +285,16 @@ both_backends!(redirects_are_failures_not_followed, |backend| async move {
         .await;
         assert_eq!(d["response_code"], 302);
         assert!(d["error"].as_str().unwrap().contains("redirect"));
+        let detail = get(
+            &s,
+            &format!("/api/v1/deliveries/{}", d["id"].as_str().unwrap()),
+        )
+        .await;
+        let first = &detail["data"]["attempts_log"][0];
+        assert!(
+            first["response_headers"]["location"].is_string(),
+            "the redirect's Location is in the attempt details: {first}"
+        );
         assert_eq!(
             rx.count(),
             4,
@@ -286,6 +323,10 @@ both_backends!(pause_holds_and_resume_releases, |backend| async move {
         assert_eq!(rx.count(), 0, "nothing is sent while paused");
         let pending = log(&s, &id, "?status=pending").await;
         assert_eq!(pending["data"].as_array().unwrap().len(), 5);
+        // The API says how many it holds, as the console's row does.
+        let held = get(&s, &format!("/api/v1/webhooks/{id}")).await;
+        assert_eq!(held["data"]["activity"]["queued"], 5, "{held}");
+        assert_eq!(held["data"]["activity"]["last_attempt_at"], Value::Null);
         patch_status(&s, &id, "active").await;
         let got = rx.wait_for(5, WAIT).await;
         let mut seen: Vec<i64> = got

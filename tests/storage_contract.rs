@@ -54,6 +54,8 @@ fn outcome(code: Option<u16>, kind: Option<ErrorKind>, retry_after: Option<u64>)
         response_excerpt: code.map(|c| format!("answer {c}")),
         retry_after_secs: retry_after,
         duration_ms: 7,
+        request_headers: Some("content-type: application/json\nwebhook-id: evt_1".into()),
+        response_headers: code.map(|c| format!("content-length: 0\nx-answer: {c}")),
     }
 }
 
@@ -240,7 +242,8 @@ async fn dump(target: &DatabaseTarget) -> Vec<String> {
          d.created_at, d.updated_at FROM deliveries d ORDER BY d.webhook_id, d.event_id",
         "SELECT d.webhook_id || ' ' || d.event_id AS id, a.number, a.started_at, a.duration_ms, \
          COALESCE(a.status_code, -1) AS c, COALESCE(a.error_kind, '-') AS k, \
-         COALESCE(a.error, '-') AS e, COALESCE(a.response_excerpt, '-') AS x \
+         COALESCE(a.error, '-') AS e, COALESCE(a.response_excerpt, '-') AS x, \
+         COALESCE(a.request_headers, '-') AS q, COALESCE(a.response_headers, '-') AS r \
          FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
          ORDER BY d.webhook_id, d.event_id, a.number",
     ];

@@ -30,6 +30,8 @@ use crate::guarded_resolver::{GuardRejection, GuardedResolver};
 pub const MAX_RESPONSE_READ: usize = 64 * 1024;
 /// Response-body bytes kept in the delivery log.
 pub const RESPONSE_EXCERPT: usize = 2 * 1024;
+/// Most bytes of a request's or a response's headers kept for the Delivery Log.
+pub const HEADERS_KEPT: usize = 4 * 1024;
 
 /// `User-Agent` of every request.
 pub const USER_AGENT_VALUE: &str = concat!("Learnomy-Webhooks/", env!("CARGO_PKG_VERSION"));
@@ -158,15 +160,24 @@ impl Sender {
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
         *request.headers_mut() = signed_headers(target, out, Timestamp::now());
+        let sent = Some(header_lines(request.headers()));
         // One deadline for the whole exchange: connect, TLS, headers and body.
         let deadline = tokio::time::Instant::from_std(started) + self.request_timeout;
         let response = match timeout_at(deadline, self.client.request(request)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 let (kind, message) = classify(&e);
-                return failure(kind, message, elapsed(started));
+                return AttemptOutcome {
+                    request_headers: sent,
+                    ..failure(kind, message, elapsed(started))
+                };
             }
-            Err(_) => return failure(ErrorKind::Timeout, TIMED_OUT.to_owned(), elapsed(started)),
+            Err(_) => {
+                return AttemptOutcome {
+                    request_headers: sent,
+                    ..failure(ErrorKind::Timeout, TIMED_OUT.to_owned(), elapsed(started))
+                }
+            }
         };
         let status = response.status().as_u16();
         let retry_after = response
@@ -174,6 +185,7 @@ impl Sender {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
+        let received = header_lines(response.headers());
         let (excerpt, body_error) = read_excerpt(response.into_body(), deadline).await;
         // A 2xx whose body never finishes (a receiver dribbling bytes past the timeout) is not
         // a completed exchange: it is a failure, of the kind that ended it.
@@ -193,6 +205,8 @@ impl Sender {
             response_excerpt: Some(excerpt).filter(|e| !e.is_empty()),
             retry_after_secs: retry_after.filter(|_| status == 429 || status == 503),
             duration_ms: elapsed(started),
+            request_headers: sent,
+            response_headers: Some(received),
         }
     }
 }
@@ -251,7 +265,31 @@ fn failure(kind: ErrorKind, message: String, duration_ms: i64) -> AttemptOutcome
         response_excerpt: None,
         retry_after_secs: None,
         duration_ms,
+        request_headers: None,
+        response_headers: None,
     }
+}
+
+/// Headers as the Delivery Log shows them: one `name: value` per line, in the order they
+/// were sent or received, the whole at most [`HEADERS_KEPT`] bytes (a receiver's huge headers
+/// cost the log nothing more). A value that is not visible ASCII is shown lossily.
+pub fn header_lines(headers: &HeaderMap) -> String {
+    let mut text = String::with_capacity(512);
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        let line_len = name.as_str().len() + 2 + value.len() + 1;
+        if text.len() + line_len > HEADERS_KEPT {
+            text.push('…');
+            break;
+        }
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(name.as_str());
+        text.push_str(": ");
+        text.push_str(&value);
+    }
+    text
 }
 
 fn blocked_kind(rejection: &Rejection) -> ErrorKind {
@@ -341,4 +379,38 @@ fn root_cause(e: &hyper_util::client::legacy::Error) -> String {
         last = next;
     }
     last.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header::HeaderName;
+
+    #[test]
+    fn header_lines_keep_order_and_stop_at_the_cap() {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.append("x-many", HeaderValue::from_static("one"));
+        h.append("x-many", HeaderValue::from_static("two"));
+        assert_eq!(
+            header_lines(&h),
+            "content-type: application/json\nx-many: one\nx-many: two"
+        );
+        let big = "v".repeat(1000);
+        let mut h = HeaderMap::new();
+        for i in 0..10 {
+            h.insert(
+                HeaderName::from_bytes(format!("x-big-{i}").as_bytes()).expect("name"),
+                HeaderValue::from_str(&big).expect("value"),
+            );
+        }
+        let text = header_lines(&h);
+        assert!(
+            text.len() <= HEADERS_KEPT + '…'.len_utf8(),
+            "{}",
+            text.len()
+        );
+        assert!(text.ends_with('…'), "cut short, and says so");
+        assert_eq!(text.lines().count(), 4, "whole lines only");
+    }
 }

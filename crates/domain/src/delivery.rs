@@ -118,6 +118,12 @@ pub struct AttemptOutcome {
     pub retry_after_secs: Option<u64>,
     /// Milliseconds from start to end of the attempt.
     pub duration_ms: i64,
+    /// The request's headers as sent, one `name: value` per line, for the Delivery Log;
+    /// `None` when no request was made (a URL the policy refuses).
+    pub request_headers: Option<String>,
+    /// The response's headers as received, in the same form (at most 4 KiB); `None` without
+    /// an answer.
+    pub response_headers: Option<String>,
 }
 
 impl AttemptOutcome {
@@ -153,6 +159,8 @@ mod tests {
             response_excerpt: None,
             retry_after_secs: None,
             duration_ms: 1,
+            request_headers: None,
+            response_headers: None,
         }
     }
 

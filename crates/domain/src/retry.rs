@@ -170,6 +170,8 @@ mod tests {
             response_excerpt: None,
             retry_after_secs,
             duration_ms: 3,
+            request_headers: None,
+            response_headers: None,
         }
     }
 

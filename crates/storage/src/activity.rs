@@ -27,6 +27,13 @@ pub struct WebhookActivity {
     pub queued: u64,
 }
 
+impl WebhookActivity {
+    /// Whether the receiver is failing now: an attempt failed since the last success.
+    pub fn failing(&self) -> bool {
+        self.failures_since_success > 0 || self.failing_since.is_some()
+    }
+}
+
 /// How the latest failing attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastFailure {
@@ -55,7 +62,7 @@ impl Store {
             failures_since_success: decode::int(&row, "failures_since_success")?,
             ..WebhookActivity::default()
         };
-        if activity.failing_since.is_some() || activity.failures_since_success > 0 {
+        if activity.failing() {
             activity.last_failure = self.last_failure(id).await?;
         }
         let queued = sqlx::query(self.backend.sql(

@@ -82,7 +82,8 @@ pub(crate) const WEBHOOK_AFTER_FAILURES: &str = "UPDATE webhooks SET \
 pub(crate) const SET_NEXT_PROBE: &str = "UPDATE webhooks SET next_probe_at = $2 WHERE id = $1";
 
 pub(crate) const INSERT_ATTEMPTS: &str = "INSERT INTO attempts (delivery_id, number, started_at, \
-     duration_ms, status_code, error_kind, error, response_excerpt) VALUES ";
+     duration_ms, status_code, error_kind, error, response_excerpt, request_headers, \
+     response_headers) VALUES ";
 
 pub(crate) const ON_ATTEMPT_CONFLICT: &str = "ON CONFLICT (delivery_id, number) DO NOTHING";
 

@@ -81,8 +81,8 @@ impl Store {
         let summary = decode_summary(&row)?;
         let payload = decode::bytes(&row, "payload")?;
         let attempts = sqlx::query(self.backend.sql(
-            "SELECT number, started_at, duration_ms, status_code, error_kind, error, response_excerpt \
-             FROM attempts WHERE delivery_id = $1 ORDER BY number",
+            "SELECT number, started_at, duration_ms, status_code, error_kind, error, response_excerpt, \
+             request_headers, response_headers FROM attempts WHERE delivery_id = $1 ORDER BY number",
         ))
         .bind(id.to_string())
         .fetch_all(&self.pool)
@@ -97,6 +97,8 @@ impl Store {
                 error_kind: decode::opt_text(r, "error_kind")?,
                 error: decode::opt_text(r, "error")?,
                 response_excerpt: decode::opt_text(r, "response_excerpt")?,
+                request_headers: decode::opt_text(r, "request_headers")?,
+                response_headers: decode::opt_text(r, "response_headers")?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

@@ -245,6 +245,10 @@ pub struct AttemptRow {
     pub error: Option<String>,
     /// First 2 KiB of the response body.
     pub response_excerpt: Option<String>,
+    /// The request's headers, one `name: value` per line.
+    pub request_headers: Option<String>,
+    /// The response's headers, one `name: value` per line.
+    pub response_headers: Option<String>,
 }
 
 /// Queue figures for `/metrics`.

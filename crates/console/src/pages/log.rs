@@ -275,6 +275,25 @@ pub async fn detail(
                                 }
                                 td { @if let Some(x) = &a.response_excerpt { pre.excerpt { (x) } } @else { "—" } }
                             }
+                            @if a.request_headers.is_some() || a.response_headers.is_some() {
+                                tr.attempt-headers {
+                                    td colspan="5" {
+                                        details {
+                                            summary { "Headers of attempt " (a.number) }
+                                            div.headers {
+                                                div {
+                                                    h3 { "Request headers" }
+                                                    @if let Some(h) = &a.request_headers { pre.headers { (h) } } @else { p.muted { "No request was sent." } }
+                                                }
+                                                div {
+                                                    h3 { "Response headers" }
+                                                    @if let Some(h) = &a.response_headers { pre.headers { (h) } } @else { p.muted { "No answer came." } }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
                         } }
                     } }
                 }

@@ -582,7 +582,7 @@ fn events_view(events: &[String], plan: Plan, catalogue: &[CatalogueEntry]) -> M
 /// streak while still Active, the Failed reason, how many deliveries a Paused or Failed webhook
 /// holds.
 fn status_view(w: &WebhookRecord, activity: &WebhookActivity, now: Timestamp) -> Markup {
-    let failing = activity.failures_since_success > 0 || activity.failing_since.is_some();
+    let failing = activity.failing();
     let held = matches!(w.status, WebhookStatus::Paused | WebhookStatus::Failed);
     html! {
         (webhook_badge(w.status))

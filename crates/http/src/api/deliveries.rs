@@ -1,5 +1,7 @@
 //! The delivery log (Pro), redelivery, recovery, and the Test button.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -54,7 +56,14 @@ pub struct DeliveryView {
     /// When the next attempt is due (RFC 3339).
     #[schema(format = DateTime)]
     pub next_attempt_at: Option<String>,
-    /// Creation time (RFC 3339).
+    /// Attempts made before the current series: a Redeliver starts a new series, so a
+    /// delivery with `series_start` > 0 was redelivered and attempts `series_start + 1` and
+    /// later are the redelivery's. 0 if never redelivered.
+    pub series_start: i64,
+    /// Start of the latest attempt (RFC 3339), `null` before the first.
+    #[schema(format = DateTime)]
+    pub last_attempt_at: Option<String>,
+    /// Creation time, which is the event's time (RFC 3339).
     #[schema(format = DateTime)]
     pub created_at: String,
     /// Last change (RFC 3339).
@@ -75,6 +84,8 @@ impl From<&DeliverySummary> for DeliveryView {
             response_code: d.last_status_code,
             error: d.last_error.clone(),
             next_attempt_at: d.next_attempt_at.map(Timestamp::to_rfc3339),
+            series_start: d.series_start,
+            last_attempt_at: d.last_attempt_at.map(Timestamp::to_rfc3339),
             created_at: d.created_at.to_rfc3339(),
             updated_at: d.updated_at.to_rfc3339(),
         }
@@ -99,6 +110,28 @@ pub struct AttemptView {
     pub error: Option<String>,
     /// First 2 KiB of the response body.
     pub response_excerpt: Option<String>,
+    /// The request's headers as sent, by lower-case name (`null` when no request was made).
+    #[schema(value_type = Option<Object>, example = json!({"content-type": "application/json", "x-learnomy-event": "course_completed"}))]
+    pub request_headers: Option<BTreeMap<String, String>>,
+    /// The response's headers, by lower-case name; a repeated header's values joined by `, `
+    /// (`null` without an answer; at most 4 KiB are kept).
+    #[schema(value_type = Option<Object>, example = json!({"content-type": "text/plain"}))]
+    pub response_headers: Option<BTreeMap<String, String>>,
+}
+
+/// Header lines as stored (`name: value` per line) as an object.
+fn header_object(lines: Option<&str>) -> Option<BTreeMap<String, String>> {
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in lines?.lines().filter_map(|l| l.split_once(": ")) {
+        headers
+            .entry(name.to_owned())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(value);
+            })
+            .or_insert_with(|| value.to_owned());
+    }
+    Some(headers)
 }
 
 impl From<&AttemptRow> for AttemptView {
@@ -111,6 +144,8 @@ impl From<&AttemptRow> for AttemptView {
             error_kind: a.error_kind.clone(),
             error: a.error.clone(),
             response_excerpt: a.response_excerpt.clone(),
+            request_headers: header_object(a.request_headers.as_deref()),
+            response_headers: header_object(a.response_headers.as_deref()),
         }
     }
 }

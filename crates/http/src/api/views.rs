@@ -2,7 +2,7 @@
 //! sealed secret above all) leaves the server by accident.
 
 use lwh_app::webhooks::Usage;
-use lwh_storage::WebhookRecord;
+use lwh_storage::{WebhookActivity, WebhookRecord};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -51,10 +51,13 @@ pub struct WebhookView {
     /// Last edit (RFC 3339).
     #[schema(format = DateTime)]
     pub updated_at: String,
+    /// What its recent deliveries say about the receiver.
+    pub activity: ActivityView,
 }
 
-impl From<&WebhookRecord> for WebhookView {
-    fn from(w: &WebhookRecord) -> Self {
+impl WebhookView {
+    /// The webhook as the API shows it, with what its recent deliveries say.
+    pub fn new(w: &WebhookRecord, activity: &WebhookActivity) -> Self {
         Self {
             id: w.id.to_string(),
             url: w.url.clone(),
@@ -65,6 +68,45 @@ impl From<&WebhookRecord> for WebhookView {
             last_triggered_at: w.last_triggered_at.map(|t| t.to_rfc3339()),
             created_at: w.created_at.to_rfc3339(),
             updated_at: w.updated_at.to_rfc3339(),
+            activity: ActivityView::from(activity),
+        }
+    }
+}
+
+/// What a webhook's recent deliveries say about its receiver — the Webhooks page's "Last
+/// delivery failed · HTTP 500 · 2 min ago" and held count, for API clients such as the
+/// WordPress plugin.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivityView {
+    /// Start of the most recent attempt, Test pings included (RFC 3339), `null` if never.
+    #[schema(format = DateTime)]
+    pub last_attempt_at: Option<String>,
+    /// True when an attempt failed since the last success (retries may still deliver).
+    pub failing: bool,
+    /// The first failed attempt since the last success (RFC 3339), `null` when not failing.
+    #[schema(format = DateTime)]
+    pub failing_since: Option<String>,
+    /// Failed attempts since the last success.
+    pub failures_since_success: i64,
+    /// While failing: the HTTP status the receiver last answered, if it answered.
+    pub last_failure_status_code: Option<i64>,
+    /// While failing: why the last failing delivery failed (timeout, connection refused…).
+    pub last_failure_error: Option<String>,
+    /// Deliveries waiting (pending or retrying): those a Paused or Failed webhook holds.
+    /// Counting stops at 100,001.
+    pub queued: u64,
+}
+
+impl From<&WebhookActivity> for ActivityView {
+    fn from(a: &WebhookActivity) -> Self {
+        Self {
+            last_attempt_at: a.last_attempt_at.map(|t| t.to_rfc3339()),
+            failing: a.failing(),
+            failing_since: a.failing_since.map(|t| t.to_rfc3339()),
+            failures_since_success: a.failures_since_success,
+            last_failure_status_code: a.last_failure.as_ref().and_then(|f| f.status_code),
+            last_failure_error: a.last_failure.as_ref().and_then(|f| f.error.clone()),
+            queued: a.queued,
         }
     }
 }

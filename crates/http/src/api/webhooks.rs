@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use lwh_app::webhooks::WebhookEdit;
 use lwh_domain::{WebhookId, WebhookStatus};
+use lwh_storage::WebhookActivity;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -90,8 +91,13 @@ pub async fn list_webhooks(
     State(state): State<AppState>,
 ) -> Result<Json<WebhookList>, ApiError> {
     let (webhooks, usage) = state.app.list_webhooks().await?;
+    let mut data = Vec::with_capacity(webhooks.len());
+    for webhook in &webhooks {
+        let activity = state.app.webhook_activity(webhook.id).await?;
+        data.push(WebhookView::new(webhook, &activity));
+    }
     Ok(Json(WebhookList {
-        data: webhooks.iter().map(WebhookView::from).collect(),
+        data,
         usage: usage.into(),
         next_cursor: None,
     }))
@@ -124,7 +130,8 @@ pub async fn create_webhook(
         .create_webhook(&body.url, &body.events, body.secret.as_deref())
         .await?;
     let view = CreatedWebhookView {
-        webhook: WebhookView::from(&created.webhook),
+        // New: no attempt yet, nothing queued.
+        webhook: WebhookView::new(&created.webhook, &WebhookActivity::default()),
         secret: created.secret.expose().to_owned(),
     };
     Ok((StatusCode::CREATED, Json(Data::new(view))))
@@ -150,7 +157,8 @@ pub async fn get_webhook(
     Path(id): Path<String>,
 ) -> Result<Json<Data<WebhookView>>, ApiError> {
     let webhook = state.app.get_webhook(parse_id(&id)?).await?;
-    Ok(Json(Data::new(WebhookView::from(&webhook))))
+    let activity = state.app.webhook_activity(webhook.id).await?;
+    Ok(Json(Data::new(WebhookView::new(&webhook, &activity))))
 }
 
 /// Changes the URL, the events and/or the status. The secret is preserved.
@@ -185,7 +193,8 @@ pub async fn update_webhook(
         status: body.status.map(Into::into),
     };
     let webhook = state.app.update_webhook(id, edit).await?;
-    Ok(Json(Data::new(WebhookView::from(&webhook))))
+    let activity = state.app.webhook_activity(webhook.id).await?;
+    Ok(Json(Data::new(WebhookView::new(&webhook, &activity))))
 }
 
 /// Deletes a webhook and cancels everything queued for it.

@@ -78,7 +78,7 @@ async fn insert_attempts(
 ) -> Result<(), StoreError> {
     for chunk in ordered.chunks(ATTEMPT_ROWS_PER_INSERT) {
         let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(8, 1 + i * 8)))
+            .map(|i| format!("({})", placeholders(10, 1 + i * 10)))
             .collect();
         let sql = format!(
             "{INSERT_ATTEMPTS}{} {ON_ATTEMPT_CONFLICT}",
@@ -96,7 +96,9 @@ async fn insert_attempts(
                 .bind(o.status_code.map(i64::from))
                 .bind(o.error_kind.map(|k| k.as_str()))
                 .bind(o.error.clone())
-                .bind(o.response_excerpt.clone());
+                .bind(o.response_excerpt.clone())
+                .bind(o.request_headers.clone())
+                .bind(o.response_headers.clone());
         }
         query.execute(&mut **tx).await?;
     }

@@ -62,7 +62,7 @@ pub(crate) fn record(
     let mut ordered: Vec<&AttemptRecord> = records.iter().collect();
     ordered.sort_by_key(|r| (r.delivery_id, r.number));
     let mut insert = tx.prepare_cached(&format!(
-        "{INSERT_ATTEMPTS}(?, ?, ?, ?, ?, ?, ?, ?) {ON_ATTEMPT_CONFLICT}"
+        "{INSERT_ATTEMPTS}(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {ON_ATTEMPT_CONFLICT}"
     ))?;
     for r in &ordered {
         let o = &r.outcome;
@@ -75,6 +75,8 @@ pub(crate) fn record(
             o.error_kind.map(|k| k.as_str()),
             o.error,
             o.response_excerpt,
+            o.request_headers,
+            o.response_headers,
         ])?;
     }
     let mut delivered = tx.prepare_cached(&format!(
@@ -128,6 +130,8 @@ mod tests {
                 response_excerpt: None,
                 retry_after_secs: None,
                 duration_ms: 1,
+                request_headers: None,
+                response_headers: None,
             },
             next: if delivered {
                 NextStep::Delivered
