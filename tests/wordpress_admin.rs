@@ -610,6 +610,14 @@ both_backends!(delivery_log_on_pro, |backend| async move {
     sign_in(&b, &wp, ADMIN_USER, ADMIN_PASSWORD).await;
     open(&b, &wp, "").await;
     assert_eq!(b.text("#lrn-webhooks-usage").await, "1 webhook");
+    // The row says the receiver is failing, and how, without opening the log.
+    let status = b.text(&format!("#lrn-webhook-{id} .column-status")).await;
+    assert!(
+        status.contains("Active")
+            && status.contains("Failing")
+            && status.contains("Last delivery failed · HTTP 500 · "),
+        "{status}"
+    );
     click(&b, &format!("#lrn-webhook-{id} .lrn-webhooks-view-log")).await;
     b.wait_text("h1", "Delivery Log").await;
     assert!(b
@@ -671,8 +679,29 @@ both_backends!(delivery_log_on_pro, |backend| async move {
         .contains("Webhooks / Delivery Log / Delivery"));
     let attempts = b.text("#lrn-webhooks-attempts").await;
     assert!(
-        attempts.contains("500") && attempts.contains("http_status"),
-        "{attempts}"
+        attempts.contains("HTTP 500") && !attempts.contains("http_status"),
+        "labels, not slugs: {attempts}"
+    );
+    let facts = b.text("#lrn-webhooks-delivery-facts").await;
+    assert!(
+        facts.contains("Event time") && facts.contains("Last attempt"),
+        "{facts}"
+    );
+    // Each attempt's request and response headers, on demand.
+    click(
+        &b,
+        "#lrn-webhooks-attempts .lrn-webhooks-attempt-headers summary",
+    )
+    .await;
+    let headers = b
+        .text("#lrn-webhooks-attempts .lrn-webhooks-attempt-headers .lrn-webhooks-headers")
+        .await;
+    assert!(
+        headers.contains("webhook-signature: v1,")
+            && headers.contains("x-learnomy-event: quiz_failed")
+            && headers.contains("Response headers")
+            && headers.contains("date: "),
+        "{headers}"
     );
     assert!(b
         .text("#lrn-webhooks-payload")
@@ -692,6 +721,11 @@ both_backends!(delivery_log_on_pro, |backend| async move {
         assert!(Instant::now() < deadline, "the redelivery did not succeed");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    let facts = b.text("#lrn-webhooks-delivery-facts").await;
+    assert!(
+        facts.contains("5 attempts") && facts.contains("Redelivered (attempts 5 and later"),
+        "the redelivery is marked and counted: {facts}"
+    );
     let got = rx.received();
     assert!(
         got.last().is_some_and(

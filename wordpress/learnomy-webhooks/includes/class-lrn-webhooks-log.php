@@ -224,9 +224,10 @@ class Learnomy_Webhooks_Log {
 			echo '<div class="lrn-webhooks-table-wrap"><table class="widefat striped lrn-webhooks-log" id="lrn-webhooks-log-table"><thead><tr>';
 			echo '<th scope="col">' . esc_html__( 'Event', 'learnomy-webhooks' ) . '</th>';
 			echo '<th scope="col">' . esc_html__( 'Status', 'learnomy-webhooks' ) . '</th>';
-			echo '<th scope="col">' . esc_html__( 'Retries', 'learnomy-webhooks' ) . '</th>';
+			echo '<th scope="col">' . esc_html__( 'Attempts', 'learnomy-webhooks' ) . '</th>';
 			echo '<th scope="col">' . esc_html__( 'Response', 'learnomy-webhooks' ) . '</th>';
-			echo '<th scope="col">' . esc_html__( 'Time', 'learnomy-webhooks' ) . '</th>';
+			echo '<th scope="col">' . esc_html__( 'Event time', 'learnomy-webhooks' ) . '</th>';
+			echo '<th scope="col">' . esc_html__( 'Last attempt', 'learnomy-webhooks' ) . '</th>';
 			echo '<th scope="col"><span class="screen-reader-text">' . esc_html__( 'Details', 'learnomy-webhooks' ) . '</span></th>';
 			echo '</tr></thead><tbody>';
 			foreach ( $page['data'] as $delivery ) {
@@ -234,8 +235,12 @@ class Learnomy_Webhooks_Log {
 				$status = isset( $delivery['status'] ) ? (string) $delivery['status'] : '';
 				echo '<tr data-delivery="' . esc_attr( $delivery['id'] ) . '">';
 				echo '<td><span class="lrn-webhooks-badge" title="' . esc_attr( $event ) . '">' . esc_html( isset( $labels[ $event ] ) ? $labels[ $event ] : $event ) . '</span></td>';
-				echo '<td><span class="' . esc_attr( 'lrn-webhooks-delivery lrn-webhooks-delivery-' . sanitize_html_class( $status ) ) . '">' . esc_html( self::status_label( $status ) ) . '</span></td>';
-				echo '<td>' . esc_html( number_format_i18n( isset( $delivery['retry_count'] ) ? (int) $delivery['retry_count'] : 0 ) ) . '</td>';
+				echo '<td><span class="' . esc_attr( 'lrn-webhooks-delivery lrn-webhooks-delivery-' . sanitize_html_class( $status ) ) . '">' . esc_html( self::status_label( $status ) ) . '</span>';
+				if ( ! empty( $delivery['series_start'] ) ) {
+					echo ' <span class="lrn-webhooks-badge lrn-webhooks-redelivered">' . esc_html__( 'Redelivered', 'learnomy-webhooks' ) . '</span>';
+				}
+				echo '</td>';
+				echo '<td>' . esc_html( number_format_i18n( isset( $delivery['attempts'] ) ? (int) $delivery['attempts'] : 0 ) ) . '</td>';
 				echo '<td>';
 				if ( isset( $delivery['response_code'] ) && is_numeric( $delivery['response_code'] ) ) {
 					echo '<span class="lrn-webhooks-code">' . esc_html( (string) (int) $delivery['response_code'] ) . '</span>';
@@ -246,6 +251,7 @@ class Learnomy_Webhooks_Log {
 				}
 				echo '</td>';
 				echo '<td>' . Learnomy_Webhooks_Manage::time_html( isset( $delivery['created_at'] ) ? $delivery['created_at'] : null ) . '</td>'; // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- escaped by time_html().
+				echo '<td>' . Learnomy_Webhooks_Manage::time_html( isset( $delivery['last_attempt_at'] ) ? $delivery['last_attempt_at'] : null ) . '</td>'; // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- escaped by time_html().
 				echo '<td><a href="' . esc_url( self::delivery_url( $webhook, $delivery['id'] ) ) . '">' . esc_html__( 'Details', 'learnomy-webhooks' ) . '<span class="screen-reader-text"> ' . esc_html( $delivery['id'] ) . '</span></a></td>';
 				echo '</tr>';
 			}
@@ -295,6 +301,52 @@ class Learnomy_Webhooks_Log {
 	}
 
 	/**
+	 * An attempt's failure kind in words (the API's `error_kind`).
+	 *
+	 * @param string $kind timeout, connect, dns, tls, blocked or http_status.
+	 * @return string
+	 */
+	public static function error_kind_label( $kind ) {
+		$labels = array(
+			'timeout'     => __( 'Timed out', 'learnomy-webhooks' ),
+			'connect'     => __( 'Connection failed', 'learnomy-webhooks' ),
+			'dns'         => __( 'Host not found', 'learnomy-webhooks' ),
+			'tls'         => __( 'TLS error', 'learnomy-webhooks' ),
+			'blocked'     => __( 'Blocked by the URL policy', 'learnomy-webhooks' ),
+			'http_status' => __( 'HTTP error', 'learnomy-webhooks' ),
+		);
+		return isset( $labels[ $kind ] ) ? $labels[ $kind ] : $kind;
+	}
+
+	/**
+	 * A row under an attempt with its request and response headers, shown on demand.
+	 *
+	 * @param array $attempt The attempt as the API returns it.
+	 */
+	private static function render_attempt_headers( $attempt ) {
+		$sent     = isset( $attempt['request_headers'] ) && is_array( $attempt['request_headers'] ) ? $attempt['request_headers'] : null;
+		$received = isset( $attempt['response_headers'] ) && is_array( $attempt['response_headers'] ) ? $attempt['response_headers'] : null;
+		if ( null === $sent && null === $received ) {
+			return;
+		}
+		$lines = function ( $headers ) {
+			$text = array();
+			foreach ( $headers as $name => $value ) {
+				$text[] = $name . ': ' . ( is_scalar( $value ) ? (string) $value : '' );
+			}
+			return implode( "\n", $text );
+		};
+		echo '<tr class="lrn-webhooks-attempt-headers"><td colspan="5"><details><summary>';
+		/* translators: %d: attempt number */
+		echo esc_html( sprintf( __( 'Headers of attempt %d', 'learnomy-webhooks' ), isset( $attempt['number'] ) ? (int) $attempt['number'] : 0 ) );
+		echo '</summary><div class="lrn-webhooks-headers"><div><h3>' . esc_html__( 'Request headers', 'learnomy-webhooks' ) . '</h3>';
+		echo null === $sent ? '<p class="lrn-webhooks-muted">' . esc_html__( 'No request was sent.', 'learnomy-webhooks' ) . '</p>' : '<pre class="lrn-webhooks-excerpt">' . esc_html( $lines( $sent ) ) . '</pre>';
+		echo '</div><div><h3>' . esc_html__( 'Response headers', 'learnomy-webhooks' ) . '</h3>';
+		echo null === $received ? '<p class="lrn-webhooks-muted">' . esc_html__( 'No answer came.', 'learnomy-webhooks' ) . '</p>' : '<pre class="lrn-webhooks-excerpt">' . esc_html( $lines( $received ) ) . '</pre>';
+		echo '</div></div></details></td></tr>';
+	}
+
+	/**
 	 * One delivery: its facts, the attempts, the payload, and Redeliver.
 	 */
 	public static function render_delivery() {
@@ -319,11 +371,20 @@ class Learnomy_Webhooks_Log {
 		echo '<section class="lrn-webhooks-panel" aria-labelledby="lrn-webhooks-delivery-title">';
 		echo '<h2 id="lrn-webhooks-delivery-title"><span class="code">' . esc_html( $delivery_id ) . '</span></h2>';
 		echo '<table class="widefat striped lrn-webhooks-facts" id="lrn-webhooks-delivery-facts"><tbody>';
+		$attempts_made = isset( $delivery['attempts'] ) ? (int) $delivery['attempts'] : 0;
+		$series_start  = isset( $delivery['series_start'] ) ? (int) $delivery['series_start'] : 0;
+		/* translators: %s: number of attempts */
+		$attempts_text = sprintf( _n( '%s attempt', '%s attempts', $attempts_made, 'learnomy-webhooks' ), number_format_i18n( $attempts_made ) );
+		if ( $series_start > 0 ) {
+			/* translators: %d: number of the redelivery's first attempt */
+			$attempts_text .= ' · ' . sprintf( __( 'Redelivered (attempts %d and later are the redelivery)', 'learnomy-webhooks' ), $series_start + 1 );
+		}
 		$facts = array(
-			__( 'Event', 'learnomy-webhooks' )   => ( isset( $labels[ $event ] ) ? $labels[ $event ] : $event ) . ' (' . $event . ')',
-			__( 'Status', 'learnomy-webhooks' )  => self::status_label( $status ),
-			__( 'Retries', 'learnomy-webhooks' ) => number_format_i18n( isset( $delivery['retry_count'] ) ? (int) $delivery['retry_count'] : 0 ),
-			__( 'Created', 'learnomy-webhooks' ) => Learnomy_Webhooks_Manage::when( isset( $delivery['created_at'] ) ? $delivery['created_at'] : null ),
+			__( 'Event', 'learnomy-webhooks' )        => ( isset( $labels[ $event ] ) ? $labels[ $event ] : $event ) . ' (' . $event . ')',
+			__( 'Status', 'learnomy-webhooks' )       => self::status_label( $status ),
+			__( 'Attempts', 'learnomy-webhooks' )     => $attempts_text,
+			__( 'Event time', 'learnomy-webhooks' )   => Learnomy_Webhooks_Manage::when( isset( $delivery['created_at'] ) ? $delivery['created_at'] : null ),
+			__( 'Last attempt', 'learnomy-webhooks' ) => Learnomy_Webhooks_Manage::when( isset( $delivery['last_attempt_at'] ) ? $delivery['last_attempt_at'] : null ),
 		);
 		if ( isset( $delivery['next_attempt_at'] ) && is_string( $delivery['next_attempt_at'] ) ) {
 			$facts[ __( 'Next attempt', 'learnomy-webhooks' ) ] = Learnomy_Webhooks_Manage::when( $delivery['next_attempt_at'] );
@@ -380,8 +441,11 @@ class Learnomy_Webhooks_Log {
 					/* translators: %d: HTTP status code */
 					echo '<span class="lrn-webhooks-code">' . esc_html( sprintf( __( 'HTTP %d', 'learnomy-webhooks' ), (int) $attempt['status_code'] ) ) . '</span> ';
 				}
-				if ( isset( $attempt['error_kind'] ) && is_string( $attempt['error_kind'] ) ) {
-					echo '<span class="lrn-webhooks-delivery lrn-webhooks-delivery-failed">' . esc_html( $attempt['error_kind'] ) . '</span>';
+				$answered = isset( $attempt['status_code'] ) && is_numeric( $attempt['status_code'] );
+				if ( ! $answered && isset( $attempt['error_kind'] ) && is_string( $attempt['error_kind'] ) ) {
+					echo '<span class="lrn-webhooks-delivery lrn-webhooks-delivery-failed">' . esc_html( self::error_kind_label( $attempt['error_kind'] ) ) . '</span>';
+				} elseif ( $answered && ! isset( $attempt['error_kind'] ) ) {
+					echo '<span class="lrn-webhooks-delivery lrn-webhooks-delivery-delivered">' . esc_html__( 'Delivered', 'learnomy-webhooks' ) . '</span>';
 				}
 				$same = isset( $attempt['status_code'] ) && is_numeric( $attempt['status_code'] ) && isset( $attempt['error'] ) && 'HTTP ' . (int) $attempt['status_code'] === $attempt['error'];
 				if ( ! $same && isset( $attempt['error'] ) && is_string( $attempt['error'] ) && '' !== $attempt['error'] ) {
@@ -394,6 +458,7 @@ class Learnomy_Webhooks_Log {
 					echo '—';
 				}
 				echo '</td></tr>';
+				self::render_attempt_headers( $attempt );
 			}
 			echo '</tbody></table></div>';
 		}

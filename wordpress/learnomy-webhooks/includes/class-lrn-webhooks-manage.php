@@ -925,6 +925,7 @@ class Learnomy_Webhooks_Manage {
 						: sprintf( __( 'Since %1$s: %2$s', 'learnomy-webhooks' ), $since, $reason )
 				) . '</p>';
 			}
+			self::render_activity( $webhook );
 			echo '</td>';
 			echo '<td class="column-last">' . self::time_html( isset( $webhook['last_triggered_at'] ) ? $webhook['last_triggered_at'] : null ) . '</td>'; // phpcs:ignore WordPress.Security.EscapeOutput.OutputNotEscaped -- escaped by time_html().
 			echo '<td class="column-actions"><div class="lrn-webhooks-row-actions">';
@@ -960,6 +961,55 @@ class Learnomy_Webhooks_Manage {
 			echo '</td></tr>';
 		}
 		echo '</tbody></table></div></section>';
+	}
+
+	/**
+	 * What a webhook's recent deliveries say, under its status (the service's `activity`):
+	 * a Failing badge while an Active webhook's receiver fails, the last delivery's outcome
+	 * ("Last delivery failed · HTTP 500 · 2 mins ago"), and how many deliveries a Paused or
+	 * Failed webhook holds. The same decisions as the service's own console, on every plan.
+	 *
+	 * @param array $webhook The webhook as the API returns it.
+	 */
+	private static function render_activity( $webhook ) {
+		$activity = isset( $webhook['activity'] ) && is_array( $webhook['activity'] ) ? $webhook['activity'] : null;
+		if ( null === $activity ) {
+			return;
+		}
+		$failing = ! empty( $activity['failing'] );
+		if ( $failing && 'active' === $webhook['status'] ) {
+			echo ' <span class="lrn-webhooks-status lrn-webhooks-status-failing" title="' . esc_attr__( 'Recent deliveries failed; retries continue', 'learnomy-webhooks' ) . '">' . esc_html__( 'Failing', 'learnomy-webhooks' ) . '</span>';
+		}
+		$last = isset( $activity['last_attempt_at'] ) && is_string( $activity['last_attempt_at'] ) ? strtotime( $activity['last_attempt_at'] ) : false;
+		if ( false === $last ) {
+			echo '<p class="lrn-webhooks-outcome">' . esc_html__( 'No deliveries yet', 'learnomy-webhooks' ) . '</p>';
+		} else {
+			/* translators: %s: a time span such as "2 mins" */
+			$ago = sprintf( __( '%s ago', 'learnomy-webhooks' ), human_time_diff( $last, time() ) );
+			if ( ! $failing ) {
+				/* translators: %s: how long ago, e.g. "2 mins ago" */
+				echo '<p class="lrn-webhooks-outcome is-ok">' . esc_html( sprintf( __( 'Last delivery succeeded · %s', 'learnomy-webhooks' ), $ago ) ) . '</p>';
+			} else {
+				$code   = isset( $activity['last_failure_status_code'] ) && is_numeric( $activity['last_failure_status_code'] ) ? (int) $activity['last_failure_status_code'] : null;
+				$error  = isset( $activity['last_failure_error'] ) && is_string( $activity['last_failure_error'] ) ? $activity['last_failure_error'] : '';
+				$reason = null !== $code
+					/* translators: %d: HTTP status code */
+					? sprintf( __( 'HTTP %d', 'learnomy-webhooks' ), $code )
+					: self::truncate( $error, 80 );
+				$text = '' === $reason
+					/* translators: %s: how long ago, e.g. "2 mins ago" */
+					? sprintf( __( 'Last delivery failed · %s', 'learnomy-webhooks' ), $ago )
+					/* translators: 1: HTTP status or error, 2: how long ago, e.g. "2 mins ago" */
+					: sprintf( __( 'Last delivery failed · %1$s · %2$s', 'learnomy-webhooks' ), $reason, $ago );
+				echo '<p class="lrn-webhooks-outcome is-bad">' . esc_html( $text ) . '</p>';
+			}
+		}
+		$queued = isset( $activity['queued'] ) ? (int) $activity['queued'] : 0;
+		if ( $queued > 0 && in_array( $webhook['status'], array( 'paused', 'failed' ), true ) ) {
+			$shown = $queued > 100000 ? '100,000+' : number_format_i18n( $queued );
+			/* translators: %s: number of deliveries */
+			echo '<p class="lrn-webhooks-held">' . esc_html( sprintf( _n( 'Holding %s delivery', 'Holding %s deliveries', $queued, 'learnomy-webhooks' ), $shown ) ) . '</p>';
+		}
 	}
 
 	/**
