@@ -76,6 +76,9 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// List webhooks and rotate their secrets.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Report an event through the API (for scripts and smoke tests).
     Emit(EmitArgs),
     /// Check an X-Learnomy-Signature against a captured body read from stdin: exit 0 if it
@@ -127,6 +130,28 @@ pub enum TokenCommand {
     /// Revoke a token by id (tok_…).
     Revoke {
         /// Token id from `token list`.
+        id: String,
+    },
+}
+
+/// `webhook …`
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// List webhooks: id, status, URL and, during a rotation, when it ends.
+    List,
+    /// Start a secret rotation and print the new secret alone on stdout (it is not shown
+    /// again). The previous secret keeps signing beside it for the overlap, then is destroyed.
+    RotateSecret {
+        /// Webhook id (wh_…, from `webhook list`).
+        id: String,
+        /// How long the previous secret keeps signing: e.g. 24h (the default), 90m, 7d (the
+        /// most); 0s ends it at once.
+        #[arg(long)]
+        overlap: Option<String>,
+    },
+    /// End a rotation now: only the new secret signs, the previous one is destroyed.
+    CompleteRotation {
+        /// Webhook id (wh_…).
         id: String,
     },
 }

@@ -549,3 +549,89 @@ both_backends!(
         .await;
     }
 );
+
+both_backends!(rotating_a_secret_in_the_console, |backend| async move {
+    with_server(
+        backend,
+        delivery_settings(Plan::Free),
+        move |s| async move {
+            let rx = Receiver::start().await;
+            let b = Browser::start(backend).await;
+            sign_in(&b, &s).await;
+            let old = b.value("#secret").await;
+            common::logs::remember(&old);
+            add_webhook(&b, &rx.url("/rotate"), &["course_completed"]).await;
+            b.wait_text(".notice", "Webhook added").await;
+
+            // The Rotate secret page: a new key pre-filled, to copy before starting.
+            b.click("#webhooks-table a[href$='/rotate']").await;
+            b.wait_text("h1", "Rotate secret").await;
+            let new = b.value("#secret").await;
+            common::logs::remember(&new);
+            assert_eq!(new.len(), 32);
+            assert_ne!(new, old);
+            assert_eq!(b.value("#overlap").await, "24h", "a day by default");
+            b.click("[data-action=copy]").await;
+            b.click("#rotate-card button[type=submit]").await;
+            b.wait_text(".notice", "Secret rotation started").await;
+            assert!(
+                !b.client.source().await.unwrap().contains(&new),
+                "the new secret appears in no page after starting"
+            );
+            let status = b.text("#webhooks-table td.status").await;
+            assert!(
+                status.contains("Rotating secret · the previous key signs until"),
+                "{status}"
+            );
+
+            // Test: the previous key signs X-Learnomy-Signature, the new one the -Next header.
+            b.click("#webhooks-table button[data-test-url]").await;
+            b.wait_text("#webhooks-table .test-result", "Test delivered")
+                .await;
+            let got = rx.received().pop().expect("the test delivery");
+            let body = &got.body;
+            assert!(lwh_domain::signing::verify_learnomy_signature(
+                &old,
+                body,
+                &got.header("x-learnomy-signature")
+            ));
+            assert!(lwh_domain::signing::verify_learnomy_signature(
+                &new,
+                body,
+                &got.header("x-learnomy-signature-next")
+            ));
+
+            // Back to the Rotate secret page: it says a rotation runs, and shows no key.
+            b.client.back().await.unwrap();
+            b.wait_text("#rotate-card", "A rotation is in progress")
+                .await;
+            assert!(!b.exists("#secret").await);
+            assert!(!b.client.source().await.unwrap().contains(&new));
+
+            // Finish now (after the confirmation): only the new key signs.
+            b.client.goto(&s.url("/admin/webhooks")).await.unwrap();
+            b.click("#webhooks-table .rotation button").await;
+            b.client.accept_alert().await.unwrap();
+            b.wait_text(".notice", "Secret rotation finished").await;
+            assert!(!b
+                .text("#webhooks-table td.status")
+                .await
+                .contains("Rotating"));
+            b.click("#webhooks-table button[data-test-url]").await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while rx.count() < 2 {
+                assert!(Instant::now() < deadline, "no second test delivery");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let got = rx.received().pop().expect("the second test delivery");
+            assert!(got.header("x-learnomy-signature-next").is_empty());
+            assert!(lwh_domain::signing::verify_learnomy_signature(
+                &new,
+                &got.body,
+                &got.header("x-learnomy-signature")
+            ));
+            b.close().await;
+        },
+    )
+    .await;
+});

@@ -1,6 +1,7 @@
 //! The integration examples, run against real signed deliveries from the service: the receiver
-//! guides in PHP, Node.js, Python and Rust each accept our POSTs and refuse a tampered one. (The
-//! WordPress plugin has its own tests, in a real WordPress: `tests/wordpress.rs`.)
+//! guides in PHP, Node.js, Python and Rust each accept our POSTs and refuse a tampered one, and
+//! follow a secret rotation with no refused delivery. (The WordPress plugin has its own tests, in
+//! a real WordPress: `tests/wordpress.rs`.)
 
 mod common;
 
@@ -15,6 +16,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 const SECRET: &str = "guide-secret-3f9mQ2xV7pL0sT4wZ8c";
+/// The secret a rotation moves to.
+const NEW_SECRET: &str = "guide-rotated-8cR1bN6yH5dJ2aK3F9m";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -36,7 +39,8 @@ impl Drop for Guard {
     }
 }
 
-async fn start_receiver(language: &str) -> (Guard, u16) {
+/// Starts `language`'s example accepting `secrets` (the second as LEARNOMY_WEBHOOK_SECRET_NEXT).
+async fn start_receiver(language: &str, secrets: &[&str]) -> (Guard, u16) {
     let port = common::process::free_port();
     let dir = root().join("examples/receivers").join(language);
     let mut cmd = match language {
@@ -70,9 +74,13 @@ async fn start_receiver(language: &str) -> (Guard, u16) {
         }
         other => panic!("no {other} example"),
     };
+    cmd.current_dir(&dir)
+        .env_remove("LEARNOMY_WEBHOOK_SECRET_NEXT")
+        .env("LEARNOMY_WEBHOOK_SECRET", secrets[0]);
+    if let Some(next) = secrets.get(1) {
+        cmd.env("LEARNOMY_WEBHOOK_SECRET_NEXT", next);
+    }
     let child = cmd
-        .current_dir(&dir)
-        .env("LEARNOMY_WEBHOOK_SECRET", SECRET)
         .env("PORT", port.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -91,7 +99,7 @@ async fn start_receiver(language: &str) -> (Guard, u16) {
 
 async fn check_guide(s: &TestServer, language: &str, capture: &Receiver) {
     common::logs::remember(SECRET);
-    let (_receiver, port) = start_receiver(language).await;
+    let (_receiver, port) = start_receiver(language, &[SECRET]).await;
     let res = s
         .manage(Method::POST, "/api/v1/webhooks")
         .json(&json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": ["course_completed"], "secret": SECRET}))
@@ -176,6 +184,85 @@ async fn check_guide(s: &TestServer, language: &str, capture: &Receiver) {
         .unwrap();
 }
 
+/// Whether a Test of webhook `id` was accepted by its receiver.
+async fn test_delivered(s: &TestServer, id: &str) -> bool {
+    let res = s
+        .manage(Method::POST, &format!("/api/v1/webhooks/{id}/test"))
+        .send()
+        .await
+        .unwrap();
+    let outcome: Value = res.json().await.unwrap();
+    outcome["data"]["delivered"] == true
+}
+
+/// A rotation as the guide describes it: a receiver holding the old secret, one holding old and
+/// new, and one already holding only the new secret all accept every delivery during the
+/// overlap; once it is finished, only the new secret verifies.
+async fn check_rotation(s: &TestServer, language: &str) {
+    common::logs::remember(NEW_SECRET);
+    let mut receivers = Vec::new();
+    for (who, secrets) in [
+        ("old", vec![SECRET]),
+        ("both", vec![SECRET, NEW_SECRET]),
+        ("new", vec![NEW_SECRET]),
+    ] {
+        let (guard, port) = start_receiver(language, &secrets).await;
+        let res = s
+            .manage(Method::POST, "/api/v1/webhooks")
+            .json(&json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": ["course_completed"], "secret": SECRET}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let id = res.json::<Value>().await.unwrap()["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        receivers.push((who, guard, id));
+    }
+    for (who, _, id) in &receivers {
+        assert_eq!(
+            test_delivered(s, id).await,
+            *who != "new",
+            "{language} receiver with the {who} secret(s), before the rotation"
+        );
+        let res = s
+            .manage(
+                Method::POST,
+                &format!("/api/v1/webhooks/{id}/rotate-secret"),
+            )
+            .json(&json!({"secret": NEW_SECRET, "overlap": "1h"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{language}: rotate");
+    }
+    for (who, _, id) in &receivers {
+        assert!(
+            test_delivered(s, id).await,
+            "{language} receiver with the {who} secret(s) refused a delivery during the overlap"
+        );
+        let res = s
+            .manage(
+                Method::POST,
+                &format!("/api/v1/webhooks/{id}/rotate-secret/complete"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{language}: complete");
+        assert_eq!(
+            test_delivered(s, id).await,
+            *who != "old",
+            "{language} receiver with the {who} secret(s), after the rotation"
+        );
+        s.manage(Method::DELETE, &format!("/api/v1/webhooks/{id}"))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 both_backends!(
     receiver_guides_verify_real_deliveries,
     |backend| async move {
@@ -193,6 +280,7 @@ both_backends!(
         capture.wait_for(1, Duration::from_secs(10)).await;
         for language in ["php", "node", "python", "rust"] {
             check_guide(&s, language, &capture).await;
+            check_rotation(&s, language).await;
         }
     })
     .await;

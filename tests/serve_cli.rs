@@ -482,6 +482,10 @@ fn every_subcommand_has_help() {
         vec!["token", "create", "--help"],
         vec!["token", "list", "--help"],
         vec!["token", "revoke", "--help"],
+        vec!["webhook", "--help"],
+        vec!["webhook", "list", "--help"],
+        vec!["webhook", "rotate-secret", "--help"],
+        vec!["webhook", "complete-rotation", "--help"],
         vec!["emit", "--help"],
         vec!["verify", "--help"],
     ] {
@@ -1244,4 +1248,60 @@ async fn the_shell_blocks_of_the_readme_and_the_quick_start_work_as_written() {
 
     let _ = serve.kill();
     let _ = serve.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_a_secret_from_the_command_line() {
+    use common::process::{create_webhook, free_port, ProcessEnv};
+    use common::receiver::Receiver;
+    let dir = fresh_dir();
+    let env = ProcessEnv::new(dir.path(), None);
+    let token = env.run(&["token", "create", "--scope", "webhooks:manage"]);
+    let port = free_port();
+    let _serve = env.serve(port).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let rx = Receiver::start().await;
+    let id = create_webhook(&client, &base, &token, &rx.url("/cli")).await;
+
+    let listed = env.run(&["webhook", "list"]);
+    assert!(listed.contains(&id) && listed.contains("active"), "{listed}");
+    let secret = env.run(&["webhook", "rotate-secret", &id, "--overlap", "1h"]);
+    common::logs::remember(&secret);
+    assert_eq!(secret.len(), 32, "the new secret alone on stdout: {secret}");
+    assert!(env.run(&["webhook", "list"]).contains("rotating until"));
+    let shown: serde_json::Value = client
+        .get(format!("{base}/api/v1/webhooks/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(shown["data"]["rotation_ends_at"].is_string(), "{shown}");
+
+    // The running service signs with the new secret at once (X-Learnomy-Signature-Next).
+    let res = client
+        .post(format!("{base}/api/v1/webhooks/{id}/test"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let got = rx.received().pop().expect("the test delivery");
+    assert!(lwh_domain::signing::verify_learnomy_signature(
+        &secret,
+        &got.body,
+        &got.header("x-learnomy-signature-next")
+    ));
+
+    env.run(&["webhook", "complete-rotation", &id]);
+    assert!(!env.run(&["webhook", "list"]).contains("rotating"));
+    let bad = env.output_within(
+        &["webhook", "rotate-secret", "wh_nonsense"],
+        std::time::Duration::from_secs(30),
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("webhook ids look like"));
 }

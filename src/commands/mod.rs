@@ -5,6 +5,7 @@ mod emit;
 mod serve;
 mod token;
 mod verify;
+mod webhook;
 mod worker;
 
 use std::process::ExitCode;
@@ -56,6 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Admin(cmd) => admin::run(&app, cmd).await,
         Command::Token(cmd) => token::run(&app, cmd, &hints).await,
+        Command::Webhook(cmd) => webhook::run(&app, cmd).await,
         Command::Verify { .. } | Command::Emit(_) => unreachable!("handled above"),
     };
     app.store().close().await;

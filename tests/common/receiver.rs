@@ -24,6 +24,9 @@ pub enum Answer {
     Hang,
     /// 200 after this many milliseconds.
     SlowOk(u64),
+    /// 200 when `X-Learnomy-Signature` or `X-Learnomy-Signature-Next` is the body's
+    /// signature under one of these secrets (a receiver in the middle of a rotation), else 401.
+    Verify(Vec<String>),
 }
 
 /// One request as received.
@@ -32,6 +35,8 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
+    /// Whether an `Answer::Verify` refused it (401).
+    pub refused: bool,
 }
 
 impl Received {
@@ -164,14 +169,30 @@ async fn handle(
 ) -> Response {
     let answer = {
         let mut inner = inner.lock().unwrap();
+        let next = inner.script.pop_front();
+        let answer = next
+            .or_else(|| inner.fallback.clone())
+            .unwrap_or(Answer::Status(200));
+        let refused = match &answer {
+            Answer::Verify(secrets) => !secrets.iter().any(|secret| {
+                ["x-learnomy-signature", "x-learnomy-signature-next"]
+                    .iter()
+                    .filter_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
+                    .any(|sig| lwh_domain::signing::verify_learnomy_signature(secret, &body, sig))
+            }),
+            _ => false,
+        };
         inner.received.push(Received {
             headers,
             body,
             at: Instant::now(),
+            refused,
         });
-        let next = inner.script.pop_front();
-        next.or_else(|| inner.fallback.clone())
-            .unwrap_or(Answer::Status(200))
+        if refused {
+            Answer::Status(401)
+        } else {
+            answer
+        }
     };
     match answer {
         Answer::Status(code) => StatusCode::from_u16(code)
@@ -191,6 +212,7 @@ async fn handle(
             tokio::time::sleep(Duration::from_millis(ms)).await;
             StatusCode::OK.into_response()
         }
+        Answer::Verify(_) => StatusCode::OK.into_response(),
         Answer::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             StatusCode::OK.into_response()

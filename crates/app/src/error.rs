@@ -28,6 +28,9 @@ pub enum AppError {
     /// A name is already taken.
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// The change cannot be made in the current state; the text says what to do first.
+    #[error("{0}")]
+    WrongState(&'static str),
     /// The database is unreachable; retry later.
     #[error("storage is unavailable, retry shortly")]
     Unavailable(#[source] StoreError),

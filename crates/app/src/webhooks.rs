@@ -1,7 +1,7 @@
 //! Managing webhooks: create, edit, pause/disable/re-activate, delete, list.
 
 use lwh_domain::{FieldError, Plan, Timestamp, WebhookId, WebhookSecret, WebhookStatus};
-use lwh_storage::{NewWebhook, WebhookChanges, WebhookRecord};
+use lwh_storage::{NewWebhook, Rotation, WebhookChanges, WebhookRecord};
 use serde::Serialize;
 
 use crate::app::App;
@@ -16,6 +16,15 @@ pub struct CreatedWebhook {
     /// The stored webhook.
     pub webhook: WebhookRecord,
     /// The secret, to show once.
+    pub secret: WebhookSecret,
+}
+
+/// A rotation just started, with the new secret — the only time it is returned.
+#[derive(Debug)]
+pub struct RotatedSecret {
+    /// The webhook, with the overlap's end.
+    pub webhook: WebhookRecord,
+    /// The new secret, to show once.
     pub secret: WebhookSecret,
 }
 
@@ -154,6 +163,93 @@ impl App {
             .ok_or(AppError::NotFound("webhook"))?;
         tracing::info!(webhook_id = %id, status = updated.status.as_str(), "webhook updated");
         Ok(updated)
+    }
+
+    /// Starts a secret rotation: `secret` (or a generated one) signs from now on, and the
+    /// current secret keeps signing beside it for `overlap` ("24h" when `None`, at most 7
+    /// days), after which it is destroyed.
+    pub async fn rotate_secret(
+        &self,
+        id: WebhookId,
+        secret: Option<&str>,
+        overlap: Option<&str>,
+    ) -> Result<RotatedSecret, AppError> {
+        let mut errors = Vec::new();
+        let secret = match secret {
+            None => Some(WebhookSecret::generate()),
+            Some(text) => WebhookSecret::parse(text)
+                .map_err(|e| errors.push(FieldError::new("secret", e.to_string())))
+                .ok(),
+        };
+        let overlap = lwh_domain::rotation::parse_overlap(overlap)
+            .map_err(|e| errors.push(FieldError::new("overlap", e.to_string())))
+            .ok();
+        let (Some(secret), Some(overlap)) = (secret, overlap) else {
+            return Err(AppError::Validation(errors));
+        };
+        let now = Timestamp::now();
+        let ends_at = now.plus_millis(overlap.as_millis() as i64);
+        let sealed = self.master_key().seal(&secret, &id.to_string());
+        let rotation = self
+            .changing_webhook(
+                id,
+                self.store().rotate_secret(id, &sealed, ends_at, now),
+                |_| false,
+            )
+            .await?;
+        match rotation {
+            Rotation::Started(webhook) => {
+                tracing::info!(webhook_id = %id, rotation_ends_at = %ends_at.to_rfc3339(), "secret rotation started");
+                Ok(RotatedSecret {
+                    webhook: *webhook,
+                    secret,
+                })
+            }
+            Rotation::InProgress => Err(AppError::WrongState(
+                "a secret rotation is in progress: finish it first (rotate-secret/complete)",
+            )),
+            Rotation::NotFound => Err(AppError::NotFound("webhook")),
+        }
+    }
+
+    /// Ends a webhook's rotation now: only the new secret signs, the previous one is
+    /// destroyed. Without a rotation in progress, changes nothing.
+    pub async fn finish_rotation(&self, id: WebhookId) -> Result<WebhookRecord, AppError> {
+        let webhook = self
+            .changing_webhook(
+                id,
+                self.store().finish_rotation(id, Timestamp::now()),
+                |_| false,
+            )
+            .await?
+            .ok_or(AppError::NotFound("webhook"))?;
+        tracing::info!(webhook_id = %id, "secret rotation finished");
+        Ok(webhook)
+    }
+
+    /// Destroys the previous secrets of rotations whose overlap has ended (the engine calls
+    /// this every second).
+    pub async fn finish_due_rotations(&self) -> Result<(), AppError> {
+        for id in self.store().finish_due_rotations(Timestamp::now()).await? {
+            self.changing_webhook(id, async { Ok::<_, AppError>(()) }, |_| false)
+                .await?;
+            tracing::info!(webhook_id = %id, "secret rotation ended: the previous secret is destroyed");
+        }
+        Ok(())
+    }
+
+    /// The previous secret of a webhook in a rotation's overlap, decrypted for signing.
+    pub fn previous_secret(
+        &self,
+        webhook: &WebhookRecord,
+    ) -> Result<Option<WebhookSecret>, AppError> {
+        let Some(sealed) = &webhook.previous_secret_ciphertext else {
+            return Ok(None);
+        };
+        self.master_key()
+            .open(sealed, &webhook.id.to_string())
+            .map(Some)
+            .map_err(|e| AppError::Internal(e.to_string()))
     }
 
     /// Deletes a webhook and everything queued for it.

@@ -5,6 +5,13 @@
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
+  // A page holding a one-time value (a secret to copy, a new token) that the browser restores
+  // from its back/forward cache is asked for again: the server then shows what is true now (a
+  // fresh key, a rotation in progress, no token) instead of the value from before.
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted && document.querySelector("[data-one-time]")) { window.location.reload(); }
+  });
+
   // A 32-character key from the browser's CSPRNG, without modulo bias.
   function randomKey(length) {
     var out = "";

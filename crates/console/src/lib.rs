@@ -127,6 +127,9 @@ routes! {
     POST "/admin/webhooks/{id}/status" SessionAndCsrf => pages::webhooks::set_status;
     POST "/admin/webhooks/{id}/delete" SessionAndCsrf => pages::webhooks::delete;
     POST "/admin/webhooks/{id}/test" SessionAndCsrf => pages::webhooks::test;
+    GET "/admin/webhooks/{id}/rotate" Session => pages::rotation::show;
+    POST "/admin/webhooks/{id}/rotate" SessionAndCsrf => pages::rotation::submit;
+    POST "/admin/webhooks/{id}/rotate/complete" SessionAndCsrf => pages::rotation::complete;
     GET "/admin/webhooks/{id}/log" Session => pages::log::show;
     GET "/admin/webhooks/{id}/log/rows" Session => pages::log::rows;
     GET "/admin/deliveries/{id}" Session => pages::log::detail;

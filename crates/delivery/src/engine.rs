@@ -69,6 +69,7 @@ pub async fn start(app: App, sender: Sender) -> Result<EngineHandle, StartError>
     let tasks = vec![
         tokio::spawn(worker.run(stop_rx.clone())),
         tokio::spawn(probe_loop(app.clone(), sender, stop_rx.clone())),
+        tokio::spawn(rotation_loop(app.clone(), stop_rx.clone())),
         tokio::spawn(retention_loop(app.clone(), stop_rx)),
     ];
     Ok(EngineHandle {
@@ -122,6 +123,23 @@ async fn probe_loop(app: App, sender: Sender, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(check_every) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// How often ended rotations are looked for: a previous secret is destroyed at most this long
+/// after its overlap ends (it stopped signing at the end itself: see `Target::previous`).
+const ROTATION_SWEEP: Duration = Duration::from_secs(1);
+
+/// Destroys the previous secrets of rotations whose overlap has ended.
+async fn rotation_loop(app: App, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if let Err(e) = app.finish_due_rotations().await {
+            tracing::warn!(error = %e, "cannot end the secret rotations that are due");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ROTATION_SWEEP) => {}
             _ = stop.changed() => {}
         }
     }

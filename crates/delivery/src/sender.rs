@@ -17,6 +17,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use lwh_domain::rotation::previous_still_signs;
 use lwh_domain::signing::{learnomy_signature, standard_webhooks_signature};
 use lwh_domain::{
     AttemptOutcome, DeliveryId, ErrorKind, EventId, Timestamp, WebhookId, WebhookSecret,
@@ -34,7 +35,7 @@ pub const RESPONSE_EXCERPT: usize = 2 * 1024;
 pub const HEADERS_KEPT: usize = 4 * 1024;
 
 /// `User-Agent` of every request.
-pub const USER_AGENT_VALUE: &str = concat!("Learnomy-Webhooks/", env!("CARGO_PKG_VERSION"));
+pub const USER_AGENT_VALUE: &str = lwh_domain::request_headers::USER_AGENT;
 
 /// Where a webhook's deliveries go and how they are signed.
 #[derive(Clone)]
@@ -47,6 +48,9 @@ pub struct Target {
     pub secret: WebhookSecret,
     /// The events it subscribes to, from which ingestion reserves hand-over slots.
     pub events: Vec<String>,
+    /// During a secret rotation: the previous secret and when its overlap ends; until then
+    /// it signs beside `secret` (docs/receivers.md, "Rotating the secret").
+    pub previous: Option<(WebhookSecret, Timestamp)>,
     /// The URL checked against the policy and turned into a request URI, once per target
     /// rather than per attempt (the URL and the policy cannot change under a target; an edit
     /// builds a new one).
@@ -60,12 +64,14 @@ impl Target {
         url: String,
         secret: WebhookSecret,
         events: Vec<String>,
+        previous: Option<(WebhookSecret, Timestamp)>,
     ) -> Self {
         Self {
             webhook_id,
             url,
             secret,
             events,
+            previous,
             checked: std::sync::OnceLock::new(),
         }
     }
@@ -160,7 +166,7 @@ impl Sender {
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
         *request.headers_mut() = signed_headers(target, out, Timestamp::now());
-        let sent = Some(header_lines(request.headers()));
+        let sent = Some(varying_lines(request.headers()));
         // One deadline for the whole exchange: connect, TLS, headers and body.
         let deadline = tokio::time::Instant::from_std(started) + self.request_timeout;
         let response = match timeout_at(deadline, self.client.request(request)).await {
@@ -227,28 +233,53 @@ fn request_uri(policy: &UrlPolicy, url: &str) -> Result<Uri, Refusal> {
     })
 }
 
-/// The request headers listed in docs/concepts.md ("Headers").
+/// The request headers listed in docs/concepts.md ("Headers"). During a rotation's overlap
+/// `X-Learnomy-Signature` keeps the previous secret's signature (what receivers verify until
+/// they switch), `X-Learnomy-Signature-Next` carries the new one's, and `webhook-signature`
+/// both (`v1,<new> v1,<previous>`, as the Standard Webhooks specification allows).
 pub fn signed_headers(target: &Target, out: &Outgoing<'_>, now: Timestamp) -> HeaderMap {
     let secret = target.secret.expose();
+    let previous = target
+        .previous
+        .as_ref()
+        .filter(|(_, ends_at)| previous_still_signs(Some(*ends_at), now))
+        .map(|(s, _)| s.expose());
     let event_id = out.event_id.to_string();
     let timestamp = now.unix_seconds();
-    let mut h = HeaderMap::with_capacity(10);
+    let mut h = HeaderMap::with_capacity(11);
     let mut put = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
             h.insert(name, v);
         }
     };
-    put(
-        "x-learnomy-signature",
-        learnomy_signature(secret, out.payload),
-    );
+    let mut standard = standard_webhooks_signature(secret, &event_id, timestamp, out.payload);
+    match previous {
+        None => put(
+            "x-learnomy-signature",
+            learnomy_signature(secret, out.payload),
+        ),
+        Some(previous) => {
+            put(
+                "x-learnomy-signature",
+                learnomy_signature(previous, out.payload),
+            );
+            put(
+                "x-learnomy-signature-next",
+                learnomy_signature(secret, out.payload),
+            );
+            standard.push(' ');
+            standard.push_str(&standard_webhooks_signature(
+                previous,
+                &event_id,
+                timestamp,
+                out.payload,
+            ));
+        }
+    }
     put("x-learnomy-event", out.event.to_owned());
     put("x-learnomy-delivery", out.delivery_id.to_string());
     put("x-learnomy-webhook", target.webhook_id.to_string());
-    put(
-        "webhook-signature",
-        standard_webhooks_signature(secret, &event_id, timestamp, out.payload),
-    );
+    put("webhook-signature", standard);
     put("webhook-id", event_id);
     put("webhook-timestamp", timestamp.to_string());
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -268,6 +299,23 @@ fn failure(kind: ErrorKind, message: String, duration_ms: i64) -> AttemptOutcome
         request_headers: None,
         response_headers: None,
     }
+}
+
+/// The request headers that vary per attempt (signatures, timestamp), as stored for the
+/// Delivery Log; the rest derive from the delivery (`lwh_domain::request_headers`).
+fn varying_lines(headers: &HeaderMap) -> String {
+    let mut text = String::with_capacity(200);
+    for name in lwh_domain::request_headers::VARYING {
+        if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(name);
+            text.push_str(": ");
+            text.push_str(value);
+        }
+    }
+    text
 }
 
 /// Headers as the Delivery Log shows them: one `name: value` per line, in the order they

@@ -55,8 +55,20 @@ pub async fn load(app: &App, id: WebhookId) -> Option<Target> {
             return None;
         }
     };
-    match app.webhook_secret(&webhook) {
-        Ok(secret) => Some(Target::new(id, webhook.url, secret, webhook.events)),
+    let secrets = app
+        .webhook_secret(&webhook)
+        .and_then(|secret| Ok((secret, app.previous_secret(&webhook)?)));
+    match secrets {
+        Ok((secret, previous)) => {
+            let previous = previous.zip(webhook.rotation_ends_at);
+            Some(Target::new(
+                id,
+                webhook.url,
+                secret,
+                webhook.events,
+                previous,
+            ))
+        }
         Err(e) => {
             tracing::error!(webhook_id = %id, error = %e, "cannot decrypt the webhook's secret");
             None

@@ -118,8 +118,10 @@ pub struct AttemptOutcome {
     pub retry_after_secs: Option<u64>,
     /// Milliseconds from start to end of the attempt.
     pub duration_ms: i64,
-    /// The request's headers as sent, one `name: value` per line, for the Delivery Log;
-    /// `None` when no request was made (a URL the policy refuses).
+    /// The request's headers that vary per attempt (signatures, timestamp), one `name: value`
+    /// per line, for the Delivery Log — the rest derive from the delivery
+    /// ([`crate::request_headers`]); `None` when no request was made (a URL the policy
+    /// refuses).
     pub request_headers: Option<String>,
     /// The response's headers as received, in the same form (at most 4 KiB); `None` without
     /// an answer.

@@ -249,6 +249,12 @@ impl From<AppError> for ApiError {
                 "Conflict",
                 format!("{what} already exists"),
             ),
+            AppError::WrongState(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                what.to_owned(),
+            ),
             AppError::Unavailable(source) => {
                 tracing::warn!(error = %source, "storage unavailable");
                 let mut e = ApiError::new(

@@ -36,6 +36,10 @@ pub(crate) fn bytes(row: &AnyRow, col: &str) -> Result<Vec<u8>, StoreError> {
     Ok(row.try_get::<Vec<u8>, _>(col)?)
 }
 
+pub(crate) fn opt_bytes(row: &AnyRow, col: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(row.try_get::<Option<Vec<u8>>, _>(col)?)
+}
+
 /// A column holding a prefixed id or another `FromStr` value.
 pub(crate) fn parsed<T: FromStr>(row: &AnyRow, col: &str) -> Result<T, StoreError> {
     let raw = text(row, col)?;

@@ -1,5 +1,6 @@
 //! The delivery log: listing, detail, redelivery, and pruning by retention.
 
+use lwh_domain::request_headers::{full_request_headers, DeliveryFacts};
 use lwh_domain::{DeliveryId, DeliveryStatus, EventId, Timestamp, WebhookId};
 use sqlx::any::AnyRow;
 
@@ -80,6 +81,12 @@ impl Store {
         };
         let summary = decode_summary(&row)?;
         let payload = decode::bytes(&row, "payload")?;
+        let facts = DeliveryFacts {
+            delivery_id: summary.id,
+            webhook_id: summary.webhook_id,
+            event_id: summary.event_id,
+            event: &summary.event,
+        };
         let attempts = sqlx::query(self.backend.sql(
             "SELECT number, started_at, duration_ms, status_code, error_kind, error, response_excerpt, \
              request_headers, response_headers FROM attempts WHERE delivery_id = $1 ORDER BY number",
@@ -97,7 +104,8 @@ impl Store {
                 error_kind: decode::opt_text(r, "error_kind")?,
                 error: decode::opt_text(r, "error")?,
                 response_excerpt: decode::opt_text(r, "response_excerpt")?,
-                request_headers: decode::opt_text(r, "request_headers")?,
+                request_headers: decode::opt_text(r, "request_headers")?
+                    .map(|varying| full_request_headers(&varying, facts)),
                 response_headers: decode::opt_text(r, "response_headers")?,
             })
         })

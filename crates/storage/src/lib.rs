@@ -26,6 +26,7 @@ mod test_schema;
 mod tokens;
 mod users;
 mod webhooks;
+pub use webhooks::Rotation;
 
 pub use activity::{LastFailure, WebhookActivity, HELD_COUNT_CAP};
 pub use connect::{create_private_dir, DatabaseTarget, DeliveryLock, Store};

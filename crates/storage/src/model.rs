@@ -25,6 +25,11 @@ pub struct WebhookRecord {
     pub updated_at: Timestamp,
     /// Nonce ‖ ciphertext of the secret, bound to `id`.
     pub secret_ciphertext: Vec<u8>,
+    /// During a secret rotation's overlap: the previous secret, sealed the same way; it still
+    /// signs beside the current one until `rotation_ends_at`, then it is destroyed.
+    pub previous_secret_ciphertext: Option<Vec<u8>>,
+    /// When the rotation's overlap ends (`None`: no rotation in progress).
+    pub rotation_ends_at: Option<Timestamp>,
 }
 
 /// What creating a webhook stores.
@@ -245,7 +250,8 @@ pub struct AttemptRow {
     pub error: Option<String>,
     /// First 2 KiB of the response body.
     pub response_excerpt: Option<String>,
-    /// The request's headers, one `name: value` per line.
+    /// The request's headers, one `name: value` per line (the stored varying ones completed
+    /// with those derived from the delivery).
     pub request_headers: Option<String>,
     /// The response's headers, one `name: value` per line.
     pub response_headers: Option<String>,

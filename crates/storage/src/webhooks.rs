@@ -14,7 +14,8 @@ use crate::error::StoreError;
 use crate::model::{NewWebhook, WebhookChanges, WebhookRecord};
 
 const WEBHOOK_COLUMNS: &str = "id, url, status, status_reason, status_changed_at, \
-     last_triggered_at, created_at, updated_at, secret_ciphertext";
+     last_triggered_at, created_at, updated_at, secret_ciphertext, previous_secret_ciphertext, \
+     rotation_ends_at";
 
 /// [`StatusEffect::CancelQueued`]: the webhook's ($1) queued deliveries end Failed at $2 with
 /// the reason $3.
@@ -25,6 +26,10 @@ pub(crate) const CANCEL_QUEUED: &str = "UPDATE deliveries SET status = 'failed',
 /// [`StatusEffect::Release`]: the webhook's ($1) failure record is cleared.
 pub(crate) const CLEAR_FAILURE_RECORD: &str = "UPDATE webhooks SET failing_since = NULL, \
      failures_since_success = 0, next_probe_at = NULL, status_reason = NULL WHERE id = $1";
+
+/// Ends webhook $1's rotation at $2: the previous secret's ciphertext is removed.
+const FINISH_ROTATION: &str = "UPDATE webhooks SET previous_secret_ciphertext = NULL, \
+     rotation_ends_at = NULL, updated_at = $2 WHERE id = $1 AND rotation_ends_at IS NOT NULL";
 
 /// A webhook's status change (a no-op when it already has that status).
 const SET_STATUS: &str = "UPDATE webhooks SET status = $2, status_reason = $3, \
@@ -265,7 +270,85 @@ pub(crate) fn set_status_sqlite(
     Ok(())
 }
 
+/// What [`Store::rotate_secret`] found.
+#[derive(Debug)]
+pub enum Rotation {
+    /// The new secret signs now, the previous one beside it until the overlap ends.
+    Started(Box<WebhookRecord>),
+    /// A rotation is still in its overlap: it must be finished first.
+    InProgress,
+    /// No such webhook.
+    NotFound,
+}
+
 impl Store {
+    /// Starts a secret rotation: `new_ciphertext` becomes the secret and the current one the
+    /// previous secret, which keeps signing until `ends_at`. Refused while another rotation's
+    /// overlap is still running (its previous secret would be lost unannounced).
+    pub async fn rotate_secret(
+        &self,
+        id: WebhookId,
+        new_ciphertext: &[u8],
+        ends_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Rotation, StoreError> {
+        let started = sqlx::query(self.backend.sql(
+            "UPDATE webhooks SET previous_secret_ciphertext = secret_ciphertext, \
+             secret_ciphertext = $2, rotation_ends_at = $3, updated_at = $4 \
+             WHERE id = $1 AND (rotation_ends_at IS NULL OR rotation_ends_at <= $4)",
+        ))
+        .bind(id.to_string())
+        .bind(new_ciphertext.to_vec())
+        .bind(ends_at.millis())
+        .bind(now.millis())
+        .execute(&self.pool)
+        .await?;
+        match self.get_webhook(id).await? {
+            Some(webhook) if started.rows_affected() > 0 => {
+                Ok(Rotation::Started(Box::new(webhook)))
+            }
+            Some(_) => Ok(Rotation::InProgress),
+            None => Ok(Rotation::NotFound),
+        }
+    }
+
+    /// Ends a webhook's rotation now: the previous secret is destroyed. Returns the webhook
+    /// (unchanged when no rotation was in progress), `None` when it does not exist.
+    pub async fn finish_rotation(
+        &self,
+        id: WebhookId,
+        now: Timestamp,
+    ) -> Result<Option<WebhookRecord>, StoreError> {
+        sqlx::query(self.backend.sql(FINISH_ROTATION))
+            .bind(id.to_string())
+            .bind(now.millis())
+            .execute(&self.pool)
+            .await?;
+        self.get_webhook(id).await
+    }
+
+    /// Destroys the previous secrets whose overlap has ended; returns those webhooks.
+    pub async fn finish_due_rotations(&self, now: Timestamp) -> Result<Vec<WebhookId>, StoreError> {
+        let due = sqlx::query(
+            self.backend
+                .sql("SELECT id FROM webhooks WHERE rotation_ends_at <= $1"),
+        )
+        .bind(now.millis())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| decode::parsed(r, "id"))
+        .collect::<Result<Vec<WebhookId>, _>>()?;
+        for id in &due {
+            sqlx::query(self.backend.sql(FINISH_ROTATION))
+                .bind(id.to_string())
+                .bind(now.millis())
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(due)
+    }
+
     /// Deletes a webhook with its subscriptions, deliveries and attempts, so nothing more is
     /// sent to it. Returns whether it existed.
     pub async fn delete_webhook(&self, id: WebhookId) -> Result<bool, StoreError> {
@@ -305,6 +388,8 @@ fn decode_webhook(row: &AnyRow) -> Result<WebhookRecord, StoreError> {
         created_at: decode::time(row, "created_at")?,
         updated_at: decode::time(row, "updated_at")?,
         secret_ciphertext: decode::bytes(row, "secret_ciphertext")?,
+        previous_secret_ciphertext: decode::opt_bytes(row, "previous_secret_ciphertext")?,
+        rotation_ends_at: decode::opt_time(row, "rotation_ends_at")?,
     })
 }
 

@@ -6,6 +6,12 @@
 It checks X-Learnomy-Signature (HMAC-SHA256 of the raw body, lowercase hex) with
 hmac.compare_digest, then the Standard Webhooks headers with the standardwebhooks package,
 configured with "whsec_" + base64(secret).
+
+Rotating the secret without a failed delivery: while a rotation's overlap runs, the service
+signs X-Learnomy-Signature with the previous secret, X-Learnomy-Signature-Next with the new one
+and webhook-signature with both. Put the new secret in LEARNOMY_WEBHOOK_SECRET_NEXT (either
+secret is then accepted), then move it to LEARNOMY_WEBHOOK_SECRET and drop the old one before
+the overlap ends.
 """
 
 import base64
@@ -17,25 +23,47 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from standardwebhooks.webhooks import Webhook
 
-SECRET = os.environ.get("LEARNOMY_WEBHOOK_SECRET", "")
-STANDARD = Webhook("whsec_" + base64.b64encode(SECRET.encode()).decode())
+SECRETS = [
+    s
+    for s in (
+        os.environ.get("LEARNOMY_WEBHOOK_SECRET", ""),
+        os.environ.get("LEARNOMY_WEBHOOK_SECRET_NEXT", ""),
+    )
+    if s
+]
+STANDARD = [Webhook("whsec_" + base64.b64encode(s.encode()).decode()) for s in SECRETS]
 
 
-def learnomy_signature_ok(raw_body: bytes, header: str) -> bool:
-    expected = hmac.new(SECRET.encode(), raw_body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, (header or "").strip().lower())
+def learnomy_signature_ok(raw_body: bytes, headers) -> bool:
+    given = [
+        (headers.get(name) or "").strip().lower()
+        for name in ("X-Learnomy-Signature", "X-Learnomy-Signature-Next")
+    ]
+    for secret in SECRETS:
+        expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
+        if any(hmac.compare_digest(expected, g) for g in given if g):
+            return True
+    return False
+
+
+def standard_signature_ok(raw_body: bytes, headers) -> bool:
+    for webhook in STANDARD:
+        try:
+            # Also checks webhook-timestamp is within 5 minutes (replay protection).
+            webhook.verify(raw_body, headers)
+            return True
+        except Exception:
+            pass
+    return False
 
 
 class Receiver(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         raw_body = self.rfile.read(length)  # verify the raw bytes, before json.loads
-        if not learnomy_signature_ok(raw_body, self.headers.get("X-Learnomy-Signature", "")):
+        if not learnomy_signature_ok(raw_body, self.headers):
             return self.answer(401, b"X-Learnomy-Signature does not match")
-        try:
-            # Also checks webhook-timestamp is within 5 minutes (replay protection).
-            STANDARD.verify(raw_body, {k.lower(): v for k, v in self.headers.items()})
-        except Exception:
+        if not standard_signature_ok(raw_body, {k.lower(): v for k, v in self.headers.items()}):
             return self.answer(401, b"Standard Webhooks signature does not match")
         event = json.loads(raw_body)
         # Trusted. X-Learnomy-Delivery is stable across retries: use it to skip duplicates.

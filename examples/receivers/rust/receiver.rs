@@ -5,6 +5,12 @@
 //! It checks X-Learnomy-Signature (HMAC-SHA256 of the raw body, lowercase hex) in constant time
 //! with `hmac`'s `verify_slice`, then the Standard Webhooks headers with the `standardwebhooks`
 //! crate, configured with "whsec_" + base64(secret).
+//!
+//! Rotating the secret without a failed delivery: while a rotation's overlap runs, the service
+//! signs X-Learnomy-Signature with the previous secret, X-Learnomy-Signature-Next with the new
+//! one and webhook-signature with both. Put the new secret in LEARNOMY_WEBHOOK_SECRET_NEXT
+//! (either secret is then accepted), then move it to LEARNOMY_WEBHOOK_SECRET and drop the old
+//! one before the overlap ends.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -16,7 +22,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::sync::Arc;
 
-struct Keys {
+/// One accepted secret, in both forms.
+struct Key {
     secret: String,
     standard: standardwebhooks::Webhook,
 }
@@ -33,23 +40,31 @@ fn learnomy_signature_ok(secret: &str, raw_body: &[u8], header: &str) -> bool {
 }
 
 async fn receive(
-    State(keys): State<Arc<Keys>>,
+    State(keys): State<Arc<Vec<Key>>>,
     headers: HeaderMap,
     raw_body: Bytes,
 ) -> (StatusCode, &'static str) {
-    // Verify the raw bytes, before any JSON parsing.
-    let signature = headers
-        .get("x-learnomy-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !learnomy_signature_ok(&keys.secret, &raw_body, signature) {
+    // Verify the raw bytes, before any JSON parsing; during a rotation either header may match.
+    let signatures: Vec<&str> = ["x-learnomy-signature", "x-learnomy-signature-next"]
+        .into_iter()
+        .filter_map(|name| headers.get(name).and_then(|v| v.to_str().ok()))
+        .collect();
+    let signed = keys.iter().any(|key| {
+        signatures
+            .iter()
+            .any(|s| learnomy_signature_ok(&key.secret, &raw_body, s))
+    });
+    if !signed {
         return (
             StatusCode::UNAUTHORIZED,
             "X-Learnomy-Signature does not match",
         );
     }
     // Also checks webhook-timestamp is within 5 minutes (replay protection).
-    if keys.standard.verify(&raw_body, &headers).is_err() {
+    if !keys
+        .iter()
+        .any(|key| key.standard.verify(&raw_body, &headers).is_ok())
+    {
         return (
             StatusCode::UNAUTHORIZED,
             "Standard Webhooks signature does not match",
@@ -67,15 +82,23 @@ async fn receive(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let secret = std::env::var("LEARNOMY_WEBHOOK_SECRET")?;
-    let whsec = format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(&secret)
-    );
-    let keys = Arc::new(Keys {
-        standard: standardwebhooks::Webhook::new(&whsec)?,
-        secret,
-    });
+    let mut keys = Vec::new();
+    for name in ["LEARNOMY_WEBHOOK_SECRET", "LEARNOMY_WEBHOOK_SECRET_NEXT"] {
+        let Ok(secret) = std::env::var(name) else {
+            continue;
+        };
+        let whsec = format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(&secret)
+        );
+        keys.push(Key {
+            standard: standardwebhooks::Webhook::new(&whsec)?,
+            secret,
+        });
+    }
+    if keys.is_empty() {
+        return Err("set LEARNOMY_WEBHOOK_SECRET".into());
+    }
     let port = std::env::var("PORT").unwrap_or_else(|_| "8000".into());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     axum::serve(
@@ -83,7 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Router::new()
             .route("/", post(receive))
             .route("/{*path}", post(receive))
-            .with_state(keys),
+            .with_state(Arc::new(keys)),
     )
     .await?;
     Ok(())

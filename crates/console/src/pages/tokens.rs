@@ -45,7 +45,7 @@ async fn render(
                 p { "Copy it now. For security, it is not shown again." }
                 div.secret-row {
                     label.visually-hidden for="created-token" { "New token" }
-                    input #created-token .mono type="text" readonly value=(token);
+                    input #created-token .mono type="text" readonly value=(token) data-one-time;
                     button.button type="button" data-action="copy" data-target="created-token" { "Copy" }
                 }
             }

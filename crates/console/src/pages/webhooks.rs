@@ -43,6 +43,8 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "paused" => "Webhook is now Paused.",
         "disabled" => "Webhook is now Disabled.",
         "failed" => "Webhook is now Failed.",
+        "rotating" => "Secret rotation started: the new key signs now, the previous one until the overlap ends. The new key is not shown again.",
+        "rotated" => "Secret rotation finished: only the new key signs; the previous one is destroyed.",
         _ => return None,
     })
 }
@@ -452,7 +454,7 @@ fn form_view(session: &Session, f: &FormModel, catalogue: &[CatalogueEntry]) -> 
                     div.field {
                         label for="secret" { "Secret Key" }
                         div.secret-row {
-                            input #secret .mono name="secret" type="text" value=(f.secret) spellcheck="false" autocomplete="off"
+                            input #secret .mono name="secret" type="text" value=(f.secret) spellcheck="false" autocomplete="off" data-one-time
                                 aria-describedby="secret-help secret-error" aria-invalid=[f.error("secret").map(|_| "true")]
                                 autofocus[f.error("url").is_none() && f.error("events").is_none() && f.error("secret").is_some()];
                             button.button type="button" data-action="regenerate" data-target="secret" aria-label="Regenerate the secret key" { "↻ Regenerate" }
@@ -523,7 +525,7 @@ fn row_view(
         tr id={"row-" (w.id)} data-webhook=(w.id) {
             td.url data-label="URL" { span title=(w.url) { (wrappable_url(&truncate(&w.url, URL_SHOWN))) } }
             td data-label="Events" { (events_view(&w.events, plan, catalogue)) }
-            td.status data-label="Status" { (status_view(w, activity, now)) }
+            td.status data-label="Status" { (status_view(w, activity, now)) (super::rotation::row_note(session, w, now)) }
             td.when data-label="Last Triggered" { (when(w.last_triggered_at)) }
             td data-label="Actions" {
                 div.row-actions {
@@ -534,6 +536,7 @@ fn row_view(
                         WebhookStatus::Paused => { (status_button(session, w, "active", "Resume", "Send the held deliveries and new events again")) (disable_button(session, w, activity)) }
                         WebhookStatus::Disabled | WebhookStatus::Failed => { (status_button(session, w, "active", "Re-activate", "Send new events to this webhook again")) }
                     }
+                    a.button.small href={"/admin/webhooks/" (w.id) "/rotate"} { "Rotate secret" }
                     @if plan.has_delivery_log() {
                         a.button.small href={"/admin/webhooks/" (w.id) "/log"} { "View log" }
                     }
@@ -692,8 +695,9 @@ fn status_button(
     }
 }
 
-/// The CSRF check and the id parse every webhook action starts with.
-fn checked(session: &Session, csrf: &str, id: &str) -> Result<WebhookId, Box<Response>> {
+/// The CSRF check and the id parse every webhook action starts with, or the response
+/// refusing the request.
+pub(super) fn checked(session: &Session, csrf: &str, id: &str) -> Result<WebhookId, Box<Response>> {
     if !session.csrf_ok(csrf) {
         return Err(Box::new(Refusal::Csrf.into_response()));
     }

@@ -6,12 +6,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use base64::Engine as _;
-use lwh_domain::{DeliveryId, DeliveryStatus, Timestamp, WebhookId};
+use lwh_domain::{DeliveryId, DeliveryStatus, Timestamp};
 use lwh_storage::{AttemptRow, DeliverySummary};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::views::Data;
+use crate::api::webhooks::parse_id;
 use crate::auth::{Authorized, Manage};
 use crate::error::{ApiError, Problem};
 use crate::json::StrictJson;
@@ -201,10 +202,6 @@ pub struct TestResult {
     pub error: Option<String>,
 }
 
-fn webhook_id(text: &str) -> Result<WebhookId, ApiError> {
-    text.parse().map_err(|_| ApiError::not_found("webhook"))
-}
-
 fn delivery_id(text: &str) -> Result<DeliveryId, ApiError> {
     text.parse().map_err(|_| ApiError::not_found("delivery"))
 }
@@ -234,7 +231,7 @@ pub async fn list_deliveries(
     Path(id): Path<String>,
     query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DeliveryList>, ApiError> {
-    let id = webhook_id(&id)?;
+    let id = parse_id(&id)?;
     let Query(q) = query.map_err(|e| field("query", &e.body_text()))?;
     let status = match q.status.as_deref() {
         None | Some("") | Some("all") => None,
@@ -344,7 +341,7 @@ pub async fn recover(
     Path(id): Path<String>,
     StrictJson(body): StrictJson<RecoverRequest>,
 ) -> Result<(StatusCode, Json<Data<RecoverResult>>), ApiError> {
-    let id = webhook_id(&id)?;
+    let id = parse_id(&id)?;
     let since = Timestamp::parse_rfc3339(&body.since).ok_or_else(|| {
         field(
             "since",
@@ -378,7 +375,7 @@ pub async fn test_webhook(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Data<TestResult>>, ApiError> {
-    let id = webhook_id(&id)?;
+    let id = parse_id(&id)?;
     let result = lwh_delivery::send_ping(&state.app, &state.sender, id).await?;
     let o = result.outcome;
     Ok(Json(Data::new(TestResult {

@@ -4,6 +4,7 @@
 mod catalogue;
 mod deliveries;
 mod events;
+mod rotation;
 mod token;
 mod views;
 mod webhooks;
@@ -71,6 +72,8 @@ pub fn router_with_openapi() -> (Router<AppState>, OpenApiDoc) {
             webhooks::update_webhook,
             webhooks::delete_webhook
         ))
+        .routes(routes!(rotation::rotate_secret))
+        .routes(routes!(rotation::complete_rotation))
         .routes(routes!(deliveries::test_webhook))
         .routes(routes!(deliveries::list_deliveries))
         .routes(routes!(deliveries::recover))

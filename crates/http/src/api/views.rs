@@ -51,6 +51,10 @@ pub struct WebhookView {
     /// Last edit (RFC 3339).
     #[schema(format = DateTime)]
     pub updated_at: String,
+    /// During a secret rotation: when the previous secret stops signing and is destroyed
+    /// (RFC 3339); `null` when no rotation is in progress.
+    #[schema(format = DateTime)]
+    pub rotation_ends_at: Option<String>,
     /// What its recent deliveries say about the receiver.
     pub activity: ActivityView,
 }
@@ -68,6 +72,7 @@ impl WebhookView {
             last_triggered_at: w.last_triggered_at.map(|t| t.to_rfc3339()),
             created_at: w.created_at.to_rfc3339(),
             updated_at: w.updated_at.to_rfc3339(),
+            rotation_ends_at: w.rotation_ends_at.map(|t| t.to_rfc3339()),
             activity: ActivityView::from(activity),
         }
     }

@@ -70,7 +70,8 @@ pub struct UpdateWebhookRequest {
     pub status: Option<AdminStatus>,
 }
 
-fn parse_id(text: &str) -> Result<WebhookId, ApiError> {
+/// A webhook id from the path; a malformed one is simply not found.
+pub(super) fn parse_id(text: &str) -> Result<WebhookId, ApiError> {
     text.parse().map_err(|_| ApiError::not_found("webhook"))
 }
 

@@ -1,0 +1,288 @@
+//! Receiver control: rotating a webhook's secret with events flowing the whole time, against a
+//! real receiver that verifies every request with the secrets it holds — first the old one,
+//! then both, then only the new one — and a Standard Webhooks library checking both secrets
+//! during the overlap.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::receiver::{Answer, Receiver};
+use common::{delivery_settings, with_server, TestServer};
+use lwh_domain::signing::verify_learnomy_signature;
+use lwh_domain::{Plan, WebhookId};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const OLD: &str = "rotation-old-k3F9mQ2xV7pL0sT4wZ8c";
+const NEW: &str = "rotation-new-R1bN6yH5dJ2aK3F9mQ2x";
+
+fn standard(secret: &str) -> standardwebhooks::Webhook {
+    let whsec = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(secret)
+    );
+    standardwebhooks::Webhook::new(&whsec).expect("whsec")
+}
+
+async fn webhook(s: &TestServer, id: &str) -> Value {
+    s.get_json(&format!("/api/v1/webhooks/{id}")).await["data"].clone()
+}
+
+/// Reports events until `stop`, collecting their ids.
+fn emit_until(s: &TestServer, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<String>> {
+    let client = s.client.clone();
+    let url = s.url("/api/v1/events");
+    let token = s.events_token.clone();
+    tokio::spawn(async move {
+        let mut ids = Vec::new();
+        let mut n = 0;
+        while !stop.load(Ordering::SeqCst) {
+            let res = client
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&json!({"event": "course_completed", "data": {"n": n}}))
+                .send()
+                .await
+                .expect("emit");
+            assert_eq!(res.status(), 202);
+            let body: Value = res.json().await.expect("json");
+            ids.push(body["data"]["id"].as_str().expect("id").to_owned());
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        ids
+    })
+}
+
+both_backends!(
+    a_rotation_with_events_flowing_fails_no_delivery,
+    |backend| async move {
+        with_server(backend, delivery_settings(Plan::Pro), |s| async move {
+            common::logs::remember(OLD);
+            common::logs::remember(NEW);
+            let rx = Receiver::start().await;
+            rx.always(Answer::Verify(vec![OLD.into()]));
+            let res = s
+                .manage(Method::POST, "/api/v1/webhooks")
+                .json(&json!({"url": rx.url("/r"), "events": ["course_completed"], "secret": OLD}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+            let id = res.json::<Value>().await.unwrap()["data"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+
+            let stop = Arc::new(AtomicBool::new(false));
+            let emitting = emit_until(&s, stop.clone());
+            rx.wait_for(5, Duration::from_secs(10)).await;
+
+            // Rotate with a 3 s overlap; the receiver still holds only the old secret.
+            let res = s
+                .manage(
+                    Method::POST,
+                    &format!("/api/v1/webhooks/{id}/rotate-secret"),
+                )
+                .json(&json!({"secret": NEW, "overlap": "3s"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let rotated: Value = res.json().await.unwrap();
+            assert_eq!(rotated["data"]["secret"], NEW, "shown this once");
+            assert!(rotated["data"]["rotation_ends_at"].is_string(), "{rotated}");
+            let shown = webhook(&s, &id).await;
+            assert!(shown.get("secret").is_none(), "never shown again: {shown}");
+            let again = s
+                .manage(
+                    Method::POST,
+                    &format!("/api/v1/webhooks/{id}/rotate-secret"),
+                )
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), 409, "one rotation at a time");
+
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            rx.always(Answer::Verify(vec![OLD.into(), NEW.into()]));
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            rx.always(Answer::Verify(vec![NEW.into()]));
+
+            // The overlap ends by itself; the previous secret is then destroyed.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !webhook(&s, &id).await["rotation_ends_at"].is_null() {
+                assert!(Instant::now() < deadline, "the rotation never ended");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let ended = Instant::now();
+            let stored = s
+                .app
+                .store()
+                .get_webhook(id.parse::<WebhookId>().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(
+                stored.previous_secret_ciphertext.is_none(),
+                "the previous secret is gone from the row"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            stop.store(true, Ordering::SeqCst);
+            let ids = emitting.await.unwrap();
+            let (seen, _) = rx.wait_for_events(&ids, Duration::from_secs(20)).await;
+            assert_eq!(seen, ids.len());
+
+            let got = rx.received();
+            assert_eq!(
+                got.iter().filter(|r| r.refused).count(),
+                0,
+                "the receiver refused a delivery during the rotation"
+            );
+            for status in ["failed", "retrying"] {
+                let page = s
+                    .get_json(&format!("/api/v1/webhooks/{id}/deliveries?status={status}"))
+                    .await;
+                assert_eq!(page["data"], json!([]), "no failed attempt: {page}");
+            }
+
+            let (old, new) = (standard(OLD), standard(NEW));
+            let mut overlap = 0;
+            let mut after = 0;
+            for r in &got {
+                let learnomy = r.header("x-learnomy-signature");
+                if !r.header("x-learnomy-signature-next").is_empty() {
+                    overlap += 1;
+                    assert!(verify_learnomy_signature(OLD, &r.body, &learnomy));
+                    assert!(verify_learnomy_signature(
+                        NEW,
+                        &r.body,
+                        &r.header("x-learnomy-signature-next")
+                    ));
+                    assert!(
+                        old.verify(&r.body, &r.headers).is_ok(),
+                        "the old secret verifies"
+                    );
+                    assert!(
+                        new.verify(&r.body, &r.headers).is_ok(),
+                        "the new secret verifies"
+                    );
+                } else if r.at > ended {
+                    after += 1;
+                    assert!(verify_learnomy_signature(NEW, &r.body, &learnomy));
+                    assert!(
+                        !verify_learnomy_signature(OLD, &r.body, &learnomy),
+                        "after the overlap the old secret verifies nothing"
+                    );
+                    assert!(old.verify(&r.body, &r.headers).is_err());
+                    assert!(new.verify(&r.body, &r.headers).is_ok());
+                }
+            }
+            assert!(overlap > 10, "deliveries during the overlap: {overlap}");
+            assert!(after > 3, "deliveries after it: {after}");
+        })
+        .await
+    }
+);
+
+both_backends!(
+    rotation_requests_are_checked_and_complete_ends_it_at_once,
+    |backend| async move {
+        with_server(backend, delivery_settings(Plan::Pro), |s| async move {
+            let rx = Receiver::start().await;
+            let id = s.create_webhook(&rx.url("/c"), &["course_completed"]).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            for (body, field) in [
+                (json!({"overlap": "8d"}), "overlap"),
+                (json!({"overlap": "soon"}), "overlap"),
+                (json!({"secret": "short"}), "secret"),
+            ] {
+                let res = s
+                    .manage(
+                        Method::POST,
+                        &format!("/api/v1/webhooks/{id}/rotate-secret"),
+                    )
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 422, "{body}");
+                let problem: Value = res.json().await.unwrap();
+                assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+            }
+            let res = s
+                .manage(
+                    Method::POST,
+                    "/api/v1/webhooks/wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/rotate-secret",
+                )
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 404);
+
+            // A generated secret, the default overlap of 24 h, then Complete.
+            let res = s
+                .manage(
+                    Method::POST,
+                    &format!("/api/v1/webhooks/{id}/rotate-secret"),
+                )
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let rotated: Value = res.json().await.unwrap();
+            let secret = rotated["data"]["secret"].as_str().unwrap().to_owned();
+            common::logs::remember(&secret);
+            assert_eq!(secret.len(), 32);
+            let ends = lwh_domain::Timestamp::parse_rfc3339(
+                rotated["data"]["rotation_ends_at"].as_str().unwrap(),
+            )
+            .unwrap();
+            let hours = (ends.millis() - lwh_domain::Timestamp::now().millis()) / 3_600_000;
+            assert_eq!(hours, 23, "24 h from now, less the moment since");
+            let res = s
+                .manage(
+                    Method::POST,
+                    &format!("/api/v1/webhooks/{id}/rotate-secret/complete"),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let done: Value = res.json().await.unwrap();
+            assert!(done["data"]["rotation_ends_at"].is_null(), "{done}");
+            let stored = s
+                .app
+                .store()
+                .get_webhook(id.parse::<WebhookId>().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(stored.previous_secret_ciphertext.is_none());
+            // Only the new secret signs now.
+            let res = s
+                .manage(Method::POST, &format!("/api/v1/webhooks/{id}/test"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let last = rx.received().pop().expect("the test delivery");
+            assert!(last.header("x-learnomy-signature-next").is_empty());
+            assert!(verify_learnomy_signature(
+                &secret,
+                &last.body,
+                &last.header("x-learnomy-signature")
+            ));
+        })
+        .await
+    }
+);
