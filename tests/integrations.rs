@@ -100,22 +100,10 @@ async fn start_receiver(language: &str, secrets: &[&str]) -> (Guard, u16) {
 async fn check_guide(s: &TestServer, language: &str, capture: &Receiver) {
     common::logs::remember(SECRET);
     let (_receiver, port) = start_receiver(language, &[SECRET]).await;
-    let res = s
-        .manage(Method::POST, "/api/v1/webhooks")
-        .json(&json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": ["course_completed"], "secret": SECRET}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let id = res.json::<Value>().await.unwrap()["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let res = s
-        .manage(Method::POST, &format!("/api/v1/webhooks/{id}/test"))
-        .send()
-        .await
-        .unwrap();
+    let id = s
+        .create_webhook_with_secret(&format!("http://127.0.0.1:{port}/hook"), SECRET)
+        .await;
+    let res = s.webhook_action(&id, "test", None).await;
     let outcome: Value = res.json().await.unwrap();
     assert_eq!(
         outcome["data"]["delivered"], true,
@@ -186,11 +174,7 @@ async fn check_guide(s: &TestServer, language: &str, capture: &Receiver) {
 
 /// Whether a Test of webhook `id` was accepted by its receiver.
 async fn test_delivered(s: &TestServer, id: &str) -> bool {
-    let res = s
-        .manage(Method::POST, &format!("/api/v1/webhooks/{id}/test"))
-        .send()
-        .await
-        .unwrap();
+    let res = s.webhook_action(id, "test", None).await;
     let outcome: Value = res.json().await.unwrap();
     outcome["data"]["delivered"] == true
 }
@@ -207,17 +191,9 @@ async fn check_rotation(s: &TestServer, language: &str) {
         ("new", vec![NEW_SECRET]),
     ] {
         let (guard, port) = start_receiver(language, &secrets).await;
-        let res = s
-            .manage(Method::POST, "/api/v1/webhooks")
-            .json(&json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": ["course_completed"], "secret": SECRET}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
-        let id = res.json::<Value>().await.unwrap()["data"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = s
+            .create_webhook_with_secret(&format!("http://127.0.0.1:{port}/hook"), SECRET)
+            .await;
         receivers.push((who, guard, id));
     }
     for (who, _, id) in &receivers {
@@ -227,14 +203,12 @@ async fn check_rotation(s: &TestServer, language: &str) {
             "{language} receiver with the {who} secret(s), before the rotation"
         );
         let res = s
-            .manage(
-                Method::POST,
-                &format!("/api/v1/webhooks/{id}/rotate-secret"),
+            .webhook_action(
+                id,
+                "rotate-secret",
+                Some(json!({"secret": NEW_SECRET, "overlap": "1h"})),
             )
-            .json(&json!({"secret": NEW_SECRET, "overlap": "1h"}))
-            .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(res.status(), 200, "{language}: rotate");
     }
     for (who, _, id) in &receivers {
@@ -242,14 +216,7 @@ async fn check_rotation(s: &TestServer, language: &str) {
             test_delivered(s, id).await,
             "{language} receiver with the {who} secret(s) refused a delivery during the overlap"
         );
-        let res = s
-            .manage(
-                Method::POST,
-                &format!("/api/v1/webhooks/{id}/rotate-secret/complete"),
-            )
-            .send()
-            .await
-            .unwrap();
+        let res = s.webhook_action(id, "rotate-secret/complete", None).await;
         assert_eq!(res.status(), 200, "{language}: complete");
         assert_eq!(
             test_delivered(s, id).await,
@@ -267,22 +234,18 @@ both_backends!(
     receiver_guides_verify_real_deliveries,
     |backend| async move {
         with_server(backend, delivery_settings(Plan::Pro), |s| async move {
-        // A capture receiver with the same secret provides a genuine request to tamper with.
-        let capture = Receiver::start().await;
-        let res = s
-            .manage(Method::POST, "/api/v1/webhooks")
-            .json(&json!({"url": capture.url("/capture"), "events": ["course_completed"], "secret": SECRET}))
-            .send()
-            .await
-            .unwrap();
-        let id = res.json::<Value>().await.unwrap()["data"]["id"].as_str().unwrap().to_owned();
-        s.manage(Method::POST, &format!("/api/v1/webhooks/{id}/test")).send().await.unwrap();
-        capture.wait_for(1, Duration::from_secs(10)).await;
-        for language in ["php", "node", "python", "rust"] {
-            check_guide(&s, language, &capture).await;
-            check_rotation(&s, language).await;
-        }
-    })
-    .await;
+            // A capture receiver with the same secret provides a genuine request to tamper with.
+            let capture = Receiver::start().await;
+            let id = s
+                .create_webhook_with_secret(&capture.url("/capture"), SECRET)
+                .await;
+            s.webhook_action(&id, "test", None).await;
+            capture.wait_for(1, Duration::from_secs(10)).await;
+            for language in ["php", "node", "python", "rust"] {
+                check_guide(&s, language, &capture).await;
+                check_rotation(&s, language).await;
+            }
+        })
+        .await;
     }
 );

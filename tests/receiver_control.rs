@@ -13,8 +13,7 @@ use base64::Engine as _;
 use common::receiver::{Answer, Receiver};
 use common::{delivery_settings, with_server, TestServer};
 use lwh_domain::signing::verify_learnomy_signature;
-use lwh_domain::{Plan, WebhookId};
-use reqwest::Method;
+use lwh_domain::Plan;
 use serde_json::{json, Value};
 
 const OLD: &str = "rotation-old-k3F9mQ2xV7pL0sT4wZ8c";
@@ -66,17 +65,7 @@ both_backends!(
             common::logs::remember(NEW);
             let rx = Receiver::start().await;
             rx.always(Answer::Verify(vec![OLD.into()]));
-            let res = s
-                .manage(Method::POST, "/api/v1/webhooks")
-                .json(&json!({"url": rx.url("/r"), "events": ["course_completed"], "secret": OLD}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 201);
-            let id = res.json::<Value>().await.unwrap()["data"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+            let id = s.create_webhook_with_secret(&rx.url("/r"), OLD).await;
 
             let stop = Arc::new(AtomicBool::new(false));
             let emitting = emit_until(&s, stop.clone());
@@ -84,14 +73,12 @@ both_backends!(
 
             // Rotate with a 3 s overlap; the receiver still holds only the old secret.
             let res = s
-                .manage(
-                    Method::POST,
-                    &format!("/api/v1/webhooks/{id}/rotate-secret"),
+                .webhook_action(
+                    &id,
+                    "rotate-secret",
+                    Some(json!({"secret": NEW, "overlap": "3s"})),
                 )
-                .json(&json!({"secret": NEW, "overlap": "3s"}))
-                .send()
-                .await
-                .unwrap();
+                .await;
             assert_eq!(res.status(), 200);
             let rotated: Value = res.json().await.unwrap();
             assert_eq!(rotated["data"]["secret"], NEW, "shown this once");
@@ -99,14 +86,8 @@ both_backends!(
             let shown = webhook(&s, &id).await;
             assert!(shown.get("secret").is_none(), "never shown again: {shown}");
             let again = s
-                .manage(
-                    Method::POST,
-                    &format!("/api/v1/webhooks/{id}/rotate-secret"),
-                )
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap();
+                .webhook_action(&id, "rotate-secret", Some(json!({})))
+                .await;
             assert_eq!(again.status(), 409, "one rotation at a time");
 
             tokio::time::sleep(Duration::from_millis(700)).await;
@@ -121,13 +102,7 @@ both_backends!(
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             let ended = Instant::now();
-            let stored = s
-                .app
-                .store()
-                .get_webhook(id.parse::<WebhookId>().unwrap())
-                .await
-                .unwrap()
-                .unwrap();
+            let stored = s.stored_webhook(&id).await;
             assert!(
                 stored.previous_secret_ciphertext.is_none(),
                 "the previous secret is gone from the row"
@@ -205,39 +180,25 @@ both_backends!(
                 (json!({"secret": "short"}), "secret"),
             ] {
                 let res = s
-                    .manage(
-                        Method::POST,
-                        &format!("/api/v1/webhooks/{id}/rotate-secret"),
-                    )
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
+                    .webhook_action(&id, "rotate-secret", Some(body.clone()))
+                    .await;
                 assert_eq!(res.status(), 422, "{body}");
                 let problem: Value = res.json().await.unwrap();
                 assert_eq!(problem["errors"][0]["field"], field, "{problem}");
             }
             let res = s
-                .manage(
-                    Method::POST,
-                    "/api/v1/webhooks/wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2/rotate-secret",
+                .webhook_action(
+                    "wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2",
+                    "rotate-secret",
+                    Some(json!({})),
                 )
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap();
+                .await;
             assert_eq!(res.status(), 404);
 
             // A generated secret, the default overlap of 24 h, then Complete.
             let res = s
-                .manage(
-                    Method::POST,
-                    &format!("/api/v1/webhooks/{id}/rotate-secret"),
-                )
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap();
+                .webhook_action(&id, "rotate-secret", Some(json!({})))
+                .await;
             assert_eq!(res.status(), 200);
             let rotated: Value = res.json().await.unwrap();
             let secret = rotated["data"]["secret"].as_str().unwrap().to_owned();
@@ -249,31 +210,14 @@ both_backends!(
             .unwrap();
             let hours = (ends.millis() - lwh_domain::Timestamp::now().millis()) / 3_600_000;
             assert_eq!(hours, 23, "24 h from now, less the moment since");
-            let res = s
-                .manage(
-                    Method::POST,
-                    &format!("/api/v1/webhooks/{id}/rotate-secret/complete"),
-                )
-                .send()
-                .await
-                .unwrap();
+            let res = s.webhook_action(&id, "rotate-secret/complete", None).await;
             assert_eq!(res.status(), 200);
             let done: Value = res.json().await.unwrap();
             assert!(done["data"]["rotation_ends_at"].is_null(), "{done}");
-            let stored = s
-                .app
-                .store()
-                .get_webhook(id.parse::<WebhookId>().unwrap())
-                .await
-                .unwrap()
-                .unwrap();
+            let stored = s.stored_webhook(&id).await;
             assert!(stored.previous_secret_ciphertext.is_none());
             // Only the new secret signs now.
-            let res = s
-                .manage(Method::POST, &format!("/api/v1/webhooks/{id}/test"))
-                .send()
-                .await
-                .unwrap();
+            let res = s.webhook_action(&id, "test", None).await;
             assert_eq!(res.status(), 200);
             let last = rx.received().pop().expect("the test delivery");
             assert!(last.header("x-learnomy-signature-next").is_empty());

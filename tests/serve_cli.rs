@@ -1265,7 +1265,10 @@ async fn rotating_a_secret_from_the_command_line() {
     let id = create_webhook(&client, &base, &token, &rx.url("/cli")).await;
 
     let listed = env.run(&["webhook", "list"]);
-    assert!(listed.contains(&id) && listed.contains("active"), "{listed}");
+    assert!(
+        listed.contains(&id) && listed.contains("active"),
+        "{listed}"
+    );
     let secret = env.run(&["webhook", "rotate-secret", &id, "--overlap", "1h"]);
     common::logs::remember(&secret);
     assert_eq!(secret.len(), 32, "the new secret alone on stdout: {secret}");

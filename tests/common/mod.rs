@@ -270,9 +270,24 @@ impl TestServer {
 
     /// Creates a webhook through the API; returns the `data` object (with its secret).
     pub async fn create_webhook(&self, url: &str, events: &[&str]) -> serde_json::Value {
+        self.post_webhook(serde_json::json!({"url": url, "events": events}))
+            .await
+    }
+
+    /// Creates a webhook on `course_completed` with our own `secret`; returns its id.
+    pub async fn create_webhook_with_secret(&self, url: &str, secret: &str) -> String {
+        let body =
+            serde_json::json!({"url": url, "events": ["course_completed"], "secret": secret});
+        self.post_webhook(body).await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    async fn post_webhook(&self, request: serde_json::Value) -> serde_json::Value {
         let res = self
             .manage(reqwest::Method::POST, "/api/v1/webhooks")
-            .json(&serde_json::json!({"url": url, "events": events}))
+            .json(&request)
             .send()
             .await
             .expect("request");
@@ -283,6 +298,36 @@ impl TestServer {
             logs::remember(secret);
         }
         body["data"].clone()
+    }
+
+    /// POSTs `body` to `/api/v1/webhooks/{id}/{action}` (`rotate-secret`, …).
+    pub async fn webhook_action(
+        &self,
+        id: &str,
+        action: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let request = self.manage(
+            reqwest::Method::POST,
+            &format!("/api/v1/webhooks/{id}/{action}"),
+        );
+        match body {
+            Some(body) => request.json(&body),
+            None => request,
+        }
+        .send()
+        .await
+        .expect("request")
+    }
+
+    /// The webhook's row as stored (its ciphertexts included).
+    pub async fn stored_webhook(&self, id: &str) -> lwh_storage::WebhookRecord {
+        self.app
+            .store()
+            .get_webhook(id.parse().expect("webhook id"))
+            .await
+            .expect("read")
+            .expect("the webhook exists")
     }
 
     /// Stops the server and drops the database.
