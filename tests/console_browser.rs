@@ -365,6 +365,7 @@ both_backends!(
                     &rx.url("/log"),
                     &["quiz_passed".into(), "quiz_failed".into()],
                     None,
+                    &[],
                 )
                 .await
                 .unwrap();
@@ -560,8 +561,27 @@ both_backends!(rotating_a_secret_in_the_console, |backend| async move {
             sign_in(&b, &s).await;
             let old = b.value("#secret").await;
             common::logs::remember(&old);
+            // With a custom header, typed in the form's first empty row.
+            common::logs::remember("Bearer console-hdr-9Xq2");
+            b.fill("#custom-headers input[name=header_name]", "Authorization")
+                .await;
+            b.fill(
+                "#custom-headers input[name=header_value]",
+                "Bearer console-hdr-9Xq2",
+            )
+            .await;
             add_webhook(&b, &rx.url("/rotate"), &["course_completed"]).await;
             b.wait_text(".notice", "Webhook added").await;
+            b.click("#webhooks-table a[href*=edit]").await;
+            b.wait_text("#custom-headers", "Authorization: ••••••••")
+                .await;
+            assert!(!b
+                .client
+                .source()
+                .await
+                .unwrap()
+                .contains("console-hdr-9Xq2"));
+            b.client.goto(&s.url("/admin/webhooks")).await.unwrap();
 
             // The Rotate secret page: a new key pre-filled, to copy before starting.
             b.click("#webhooks-table a[href$='/rotate']").await;
@@ -589,6 +609,7 @@ both_backends!(rotating_a_secret_in_the_console, |backend| async move {
             b.wait_text("#webhooks-table .test-result", "Test delivered")
                 .await;
             let got = rx.received().pop().expect("the test delivery");
+            assert_eq!(got.header("authorization"), "Bearer console-hdr-9Xq2");
             let body = &got.body;
             assert!(lwh_domain::signing::verify_learnomy_signature(
                 &old,

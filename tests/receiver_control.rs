@@ -230,3 +230,192 @@ both_backends!(
         .await
     }
 );
+
+/// A header value that must never come back: not in an API answer, a console page, a log line
+/// (the log check looks for it) or the database in clear.
+const HEADER_VALUE: &str = "Bearer hdr-3f9mQ2xV7pL0sT4wZ8cR1b";
+
+both_backends!(
+    custom_headers_reach_the_receiver_and_never_come_back,
+    |backend| async move {
+        let mut settings = delivery_settings(Plan::Pro);
+        settings.retry_schedule = vec![lwh_app::Dur(Duration::from_millis(100))];
+        with_server(backend, settings, |s| async move {
+            common::logs::remember(HEADER_VALUE);
+            let rx = Receiver::start().await;
+            rx.script(&[Answer::Status(500)]);
+            let res = s
+                .manage(reqwest::Method::POST, "/api/v1/webhooks")
+                .json(&json!({"url": rx.url("/h"), "events": ["course_completed"],
+                    "headers": {"Authorization": HEADER_VALUE, "X-Team": "lms"}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+            let text = res.text().await.unwrap();
+            assert!(!text.contains(HEADER_VALUE), "{text}");
+            let created: Value = serde_json::from_str(&text).unwrap();
+            if let Some(secret) = created["data"]["secret"].as_str() {
+                common::logs::remember(secret);
+            }
+            let id = created["data"]["id"].as_str().unwrap().to_owned();
+            assert_eq!(
+                created["data"]["headers"],
+                json!({"Authorization": "••••••••", "X-Team": "••••••••"})
+            );
+
+            // A delivery that fails once, its retry, and Test all carry the headers.
+            let accepted = s
+                .client
+                .post(s.url("/api/v1/events"))
+                .bearer_auth(&s.events_token)
+                .json(&json!({"event": "course_completed", "data": {}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(accepted.status(), 202);
+            rx.wait_for(2, Duration::from_secs(10)).await;
+            s.webhook_action(&id, "test", None).await;
+            let got = rx.wait_for(3, Duration::from_secs(10)).await;
+            for r in &got {
+                assert_eq!(r.header("authorization"), HEADER_VALUE);
+                assert_eq!(r.header("x-team"), "lms");
+            }
+
+            // An edit that removes one and adds one keeps the rest.
+            let res = s
+                .manage(reqwest::Method::PATCH, &format!("/api/v1/webhooks/{id}"))
+                .json(&json!({"headers": {"X-Team": null, "X-Region": "eu"}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let edited: Value = res.json().await.unwrap();
+            assert_eq!(
+                edited["data"]["headers"],
+                json!({"Authorization": "••••••••", "X-Region": "••••••••"})
+            );
+            s.webhook_action(&id, "test", None).await;
+            let last = rx.wait_for(4, Duration::from_secs(10)).await.pop().unwrap();
+            assert_eq!(last.header("authorization"), HEADER_VALUE);
+            assert_eq!(last.header("x-region"), "eu");
+            assert!(last.header("x-team").is_empty());
+
+            // Nowhere in clear: the API's views, the attempt details, the console, the row.
+            for path in [
+                format!("/api/v1/webhooks/{id}"),
+                "/api/v1/webhooks".to_owned(),
+                format!("/api/v1/webhooks/{id}/deliveries"),
+            ] {
+                let text = s
+                    .manage(reqwest::Method::GET, &path)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                assert!(!text.contains(HEADER_VALUE), "{path}: {text}");
+            }
+            let log = s
+                .get_json(&format!("/api/v1/webhooks/{id}/deliveries"))
+                .await;
+            for d in log["data"].as_array().unwrap() {
+                let path = format!("/api/v1/deliveries/{}", d["id"].as_str().unwrap());
+                let text = s
+                    .manage(reqwest::Method::GET, &path)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                assert!(
+                    !text.contains(HEADER_VALUE) && !text.contains("hdr-3f9m"),
+                    "{path}"
+                );
+            }
+            let stored = s.stored_webhook(&id).await;
+            let sealed = stored.headers_ciphertext.expect("sealed headers");
+            assert!(
+                !sealed
+                    .windows(8)
+                    .any(|w| w == &HEADER_VALUE.as_bytes()[7..15]),
+                "the value is not in the row in clear"
+            );
+            s.app
+                .create_user("admin", "a long console password")
+                .await
+                .unwrap();
+            common::logs::remember("a long console password");
+            let client = reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let login =
+                common::console_login(&client, &s.base, "admin", "a long console password", &[])
+                    .await;
+            let cookie = common::session_cookie_of(&login).expect("signed in");
+            let page = client
+                .get(s.url(&format!("/admin/webhooks?edit={id}")))
+                .header("cookie", cookie.split(';').next().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                page.contains("Authorization") && page.contains("X-Region"),
+                "names shown"
+            );
+            assert!(!page.contains(HEADER_VALUE), "values never shown");
+        })
+        .await
+    }
+);
+
+both_backends!(
+    reserved_or_malformed_header_names_are_refused_naming_the_header,
+    |backend| async move {
+        with_server(backend, delivery_settings(Plan::Pro), |s| async move {
+            let rx = Receiver::start().await;
+            for (headers, field) in [
+                (json!({"Host": "x"}), "headers.Host"),
+                (json!({"X-Learnomy-Event": "x"}), "headers.X-Learnomy-Event"),
+                (json!({"webhook-id": "x"}), "headers.webhook-id"),
+                (json!({"Bad Name": "x"}), "headers.Bad Name"),
+                (json!({"X-Ok": "a\r\nInjected: 1"}), "headers.X-Ok"),
+                (
+                    serde_json::Value::Object((0..11).map(|i| (format!("X-H{i}"), json!("v"))).collect()),
+                    "headers",
+                ),
+            ] {
+                let res = s
+                    .manage(reqwest::Method::POST, "/api/v1/webhooks")
+                    .json(&json!({"url": rx.url("/r"), "events": ["course_completed"], "headers": headers}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 422, "{headers}");
+                let problem: Value = res.json().await.unwrap();
+                assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+            }
+            let id = s.create_webhook(&rx.url("/r"), &["course_completed"]).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let res = s
+                .manage(reqwest::Method::PATCH, &format!("/api/v1/webhooks/{id}"))
+                .json(&json!({"headers": {"Content-Type": "text/plain"}}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 422);
+            let problem: Value = res.json().await.unwrap();
+            assert_eq!(problem["errors"][0]["field"], "headers.Content-Type", "{problem}");
+        })
+        .await
+    }
+);

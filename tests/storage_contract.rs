@@ -91,6 +91,7 @@ async fn run(backend: Backend) -> Vec<String> {
                     url: format!("https://receiver-{n}.example/hook"),
                     events: vec!["course_completed".into(), "quiz_passed".into()],
                     secret_ciphertext: vec![n as u8; 8],
+                    headers_ciphertext: None,
                     now: at(0),
                 },
                 Some(10),

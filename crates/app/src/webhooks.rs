@@ -1,5 +1,6 @@
 //! Managing webhooks: create, edit, pause/disable/re-activate, delete, list.
 
+use lwh_domain::custom_headers::CustomHeaders;
 use lwh_domain::{FieldError, Plan, Timestamp, WebhookId, WebhookSecret, WebhookStatus};
 use lwh_storage::{NewWebhook, Rotation, WebhookChanges, WebhookRecord};
 use serde::Serialize;
@@ -55,7 +56,12 @@ pub struct WebhookEdit {
     pub events: Option<Vec<String>>,
     /// Requested status: Active, Paused or Disabled.
     pub status: Option<WebhookStatus>,
+    /// Custom header changes: a value sets (adds or replaces), `None` removes.
+    pub headers: Option<Vec<(String, Option<String>)>>,
 }
+
+/// Custom header changes: a value sets (adds or replaces), `None` removes.
+pub type HeaderChanges = [(String, Option<String>)];
 
 impl App {
     /// Creates a webhook after checking the plan cap, the URL (syntax and SSRF, with DNS), the
@@ -65,6 +71,7 @@ impl App {
         url: &str,
         events: &[String],
         secret: Option<&str>,
+        headers: &HeaderChanges,
     ) -> Result<CreatedWebhook, AppError> {
         let usage = self.usage().await?;
         if !usage.can_add() {
@@ -82,7 +89,13 @@ impl App {
                 .map_err(|e| errors.push(FieldError::new("secret", e.to_string())))
                 .ok(),
         };
-        let (Some(url_syntax), Some(events), Some(secret)) = (url_syntax, events, secret) else {
+        let headers = CustomHeaders::default()
+            .edited(headers)
+            .map_err(|e| errors.extend(e))
+            .ok();
+        let (Some(url_syntax), Some(events), Some(secret), Some(headers)) =
+            (url_syntax, events, secret, headers)
+        else {
             return Err(AppError::Validation(errors));
         };
         let url = self.check_url_reachable(url_syntax?).await?;
@@ -93,6 +106,7 @@ impl App {
             url,
             events,
             secret_ciphertext: self.master_key().seal(&secret, &id.to_string()),
+            headers_ciphertext: self.seal_headers(id, &headers),
             now: Timestamp::now(),
         };
         // The worker's claim loop reads the Active list again before its next claims.
@@ -139,6 +153,19 @@ impl App {
                 ));
             }
         }
+        let headers = match &edit.headers {
+            Some(changes) => {
+                let current = self.custom_headers(&self.get_webhook(id).await?)?;
+                match current.edited(changes) {
+                    Ok(headers) => Some(self.seal_headers(id, &headers)),
+                    Err(e) => {
+                        errors.extend(e);
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         if !errors.is_empty() {
             return Err(AppError::Validation(errors));
         }
@@ -150,6 +177,7 @@ impl App {
             url,
             events,
             status: edit.status,
+            headers_ciphertext: headers,
         };
         // No delivery goes to a target the worker cached before the edit; an Active webhook's
         // released deliveries are claimed now.
@@ -236,6 +264,27 @@ impl App {
             tracing::info!(webhook_id = %id, "secret rotation ended: the previous secret is destroyed");
         }
         Ok(())
+    }
+
+    /// A webhook's custom headers, decrypted for sending (never for showing: see
+    /// [`lwh_domain::custom_headers::MASK`]).
+    pub fn custom_headers(&self, webhook: &WebhookRecord) -> Result<CustomHeaders, AppError> {
+        let Some(sealed) = &webhook.headers_ciphertext else {
+            return Ok(CustomHeaders::default());
+        };
+        let text = self
+            .master_key()
+            .open_text(sealed, &headers_aad(webhook.id))
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        CustomHeaders::from_stored(&text)
+            .ok_or_else(|| AppError::Internal(format!("webhook {} headers unreadable", webhook.id)))
+    }
+
+    fn seal_headers(&self, id: WebhookId, headers: &CustomHeaders) -> Option<Vec<u8>> {
+        (!headers.is_empty()).then(|| {
+            self.master_key()
+                .seal_text(&headers.to_stored(), &headers_aad(id))
+        })
     }
 
     /// The previous secret of a webhook in a rotation's overlap, decrypted for signing.
@@ -364,4 +413,10 @@ impl App {
             Err(errors)
         }
     }
+}
+
+/// What a webhook's sealed headers are bound to (not its secret's binding: the two ciphertexts
+/// cannot be swapped).
+fn headers_aad(id: WebhookId) -> String {
+    format!("{id}#headers")
 }

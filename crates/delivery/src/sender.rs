@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER, USER_AGENT,
+};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -17,6 +19,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use lwh_domain::custom_headers::CustomHeaders;
 use lwh_domain::rotation::previous_still_signs;
 use lwh_domain::signing::{learnomy_signature, standard_webhooks_signature};
 use lwh_domain::{
@@ -51,6 +54,8 @@ pub struct Target {
     /// During a secret rotation: the previous secret and when its overlap ends; until then
     /// it signs beside `secret` (docs/receivers.md, "Rotating the secret").
     pub previous: Option<(WebhookSecret, Timestamp)>,
+    /// Its custom headers, sent on every attempt (values marked sensitive).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The URL checked against the policy and turned into a request URI, once per target
     /// rather than per attempt (the URL and the policy cannot change under a target; an edit
     /// builds a new one).
@@ -65,13 +70,25 @@ impl Target {
         secret: WebhookSecret,
         events: Vec<String>,
         previous: Option<(WebhookSecret, Timestamp)>,
+        custom: &CustomHeaders,
     ) -> Self {
+        // Validated when saved; a pair that still does not parse is left out.
+        let headers = custom
+            .iter()
+            .filter_map(|(name, value)| {
+                let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+                let mut value = HeaderValue::from_str(value).ok()?;
+                value.set_sensitive(true);
+                Some((name, value))
+            })
+            .collect();
         Self {
             webhook_id,
             url,
             secret,
             events,
             previous,
+            headers,
             checked: std::sync::OnceLock::new(),
         }
     }
@@ -282,6 +299,9 @@ pub fn signed_headers(target: &Target, out: &Outgoing<'_>, now: Timestamp) -> He
     put("webhook-signature", standard);
     put("webhook-id", event_id);
     put("webhook-timestamp", timestamp.to_string());
+    for (name, value) in &target.headers {
+        h.insert(name.clone(), value.clone());
+    }
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
     h.insert(ACCEPT, HeaderValue::from_static("*/*"));
@@ -432,7 +452,6 @@ fn root_cause(e: &hyper_util::client::legacy::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::header::HeaderName;
 
     #[test]
     fn header_lines_keep_order_and_stop_at_the_cap() {

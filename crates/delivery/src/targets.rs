@@ -55,11 +55,15 @@ pub async fn load(app: &App, id: WebhookId) -> Option<Target> {
             return None;
         }
     };
-    let secrets = app
-        .webhook_secret(&webhook)
-        .and_then(|secret| Ok((secret, app.previous_secret(&webhook)?)));
+    let secrets = app.webhook_secret(&webhook).and_then(|secret| {
+        Ok((
+            secret,
+            app.previous_secret(&webhook)?,
+            app.custom_headers(&webhook)?,
+        ))
+    });
     match secrets {
-        Ok((secret, previous)) => {
+        Ok((secret, previous, headers)) => {
             let previous = previous.zip(webhook.rotation_ends_at);
             Some(Target::new(
                 id,
@@ -67,6 +71,7 @@ pub async fn load(app: &App, id: WebhookId) -> Option<Target> {
                 secret,
                 webhook.events,
                 previous,
+                &headers,
             ))
         }
         Err(e) => {

@@ -3,6 +3,7 @@
 //! reused unchanged by the API, the console, the CLI and the delivery engine.
 
 pub mod catalogue;
+pub mod custom_headers;
 pub mod delivery;
 pub mod ids;
 pub mod lifecycle;

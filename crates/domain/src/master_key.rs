@@ -76,6 +76,17 @@ impl MasterKey {
 
     /// Encrypts `secret`, bound to `row_id` (the webhook id). Output: nonce ‖ ciphertext ‖ tag.
     pub fn seal(&self, secret: &WebhookSecret, row_id: &str) -> Vec<u8> {
+        self.seal_text(secret.expose(), row_id)
+    }
+
+    /// Decrypts what [`MasterKey::seal`] produced for the same `row_id`.
+    pub fn open(&self, sealed: &[u8], row_id: &str) -> Result<WebhookSecret, MasterKeyError> {
+        self.open_text(sealed, row_id)
+            .map(WebhookSecret::from_stored)
+    }
+
+    /// Encrypts any confidential text (a webhook's custom headers), bound to `aad`.
+    pub fn seal_text(&self, text: &str, aad: &str) -> Vec<u8> {
         let cipher = XChaCha20Poly1305::new((&self.0).into());
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -83,11 +94,11 @@ impl MasterKey {
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
-                    msg: secret.expose().as_bytes(),
-                    aad: row_id.as_bytes(),
+                    msg: text.as_bytes(),
+                    aad: aad.as_bytes(),
                 },
             )
-            // Encryption only fails for messages beyond 256 GiB; secrets are ≤ 128 bytes.
+            // Encryption only fails for messages beyond 256 GiB; ours are a few KiB at most.
             .unwrap_or_default();
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
         out.extend_from_slice(&nonce);
@@ -95,8 +106,8 @@ impl MasterKey {
         out
     }
 
-    /// Decrypts what [`MasterKey::seal`] produced for the same `row_id`.
-    pub fn open(&self, sealed: &[u8], row_id: &str) -> Result<WebhookSecret, MasterKeyError> {
+    /// Decrypts what [`MasterKey::seal_text`] produced for the same `aad`.
+    pub fn open_text(&self, sealed: &[u8], aad: &str) -> Result<String, MasterKeyError> {
         if sealed.len() < NONCE_LEN {
             return Err(MasterKeyError::Decrypt);
         }
@@ -107,13 +118,11 @@ impl MasterKey {
                 XNonce::from_slice(nonce),
                 Payload {
                     msg: body,
-                    aad: row_id.as_bytes(),
+                    aad: aad.as_bytes(),
                 },
             )
             .map_err(|_| MasterKeyError::Decrypt)?;
-        String::from_utf8(plain)
-            .map(WebhookSecret::from_stored)
-            .map_err(|_| MasterKeyError::Decrypt)
+        String::from_utf8(plain).map_err(|_| MasterKeyError::Decrypt)
     }
 }
 

@@ -30,6 +30,8 @@ pub struct WebhookRecord {
     pub previous_secret_ciphertext: Option<Vec<u8>>,
     /// When the rotation's overlap ends (`None`: no rotation in progress).
     pub rotation_ends_at: Option<Timestamp>,
+    /// The custom request headers, sealed (`None`: none).
+    pub headers_ciphertext: Option<Vec<u8>>,
 }
 
 /// What creating a webhook stores.
@@ -43,6 +45,8 @@ pub struct NewWebhook {
     pub events: Vec<String>,
     /// Sealed secret.
     pub secret_ciphertext: Vec<u8>,
+    /// Sealed custom headers, if any.
+    pub headers_ciphertext: Option<Vec<u8>>,
     /// Creation time.
     pub now: Timestamp,
 }
@@ -56,6 +60,8 @@ pub struct WebhookChanges {
     pub events: Option<Vec<String>>,
     /// New status requested by an admin (Active, Paused or Disabled).
     pub status: Option<WebhookStatus>,
+    /// New sealed custom headers (`Some(None)` removes them all).
+    pub headers_ciphertext: Option<Option<Vec<u8>>>,
 }
 
 /// A console user.

@@ -15,7 +15,7 @@ use crate::model::{NewWebhook, WebhookChanges, WebhookRecord};
 
 const WEBHOOK_COLUMNS: &str = "id, url, status, status_reason, status_changed_at, \
      last_triggered_at, created_at, updated_at, secret_ciphertext, previous_secret_ciphertext, \
-     rotation_ends_at";
+     rotation_ends_at, headers_ciphertext";
 
 /// [`StatusEffect::CancelQueued`]: the webhook's ($1) queued deliveries end Failed at $2 with
 /// the reason $3.
@@ -52,8 +52,8 @@ impl Store {
         }
         let inserted = sqlx::query(self.backend.sql(
             "INSERT INTO webhooks (id, url, secret_ciphertext, status, status_changed_at, \
-             created_at, updated_at) \
-             SELECT $1, $2, $3, 'active', $4, $4, $4 \
+             created_at, updated_at, headers_ciphertext) \
+             SELECT $1, $2, $3, 'active', $4, $4, $4, $6 \
              WHERE (SELECT COUNT(*) FROM webhooks) < $5",
         ))
         .bind(new.id.to_string())
@@ -61,6 +61,7 @@ impl Store {
         .bind(&new.secret_ciphertext)
         .bind(new.now.millis())
         .bind(limit.map_or(i64::MAX, |l| l as i64))
+        .bind(new.headers_ciphertext.clone())
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -189,6 +190,16 @@ impl Store {
         }
         if let Some(events) = &changes.events {
             self.replace_events(&mut tx, id, events).await?;
+        }
+        if let Some(headers) = &changes.headers_ciphertext {
+            sqlx::query(
+                self.backend
+                    .sql("UPDATE webhooks SET headers_ciphertext = $2 WHERE id = $1"),
+            )
+            .bind(id.to_string())
+            .bind(headers.clone())
+            .execute(&mut *tx)
+            .await?;
         }
         if let Some(status) = changes.status {
             self.set_status_in(&mut tx, id, status, None, now).await?;
@@ -390,6 +401,7 @@ fn decode_webhook(row: &AnyRow) -> Result<WebhookRecord, StoreError> {
         secret_ciphertext: decode::bytes(row, "secret_ciphertext")?,
         previous_secret_ciphertext: decode::opt_bytes(row, "previous_secret_ciphertext")?,
         rotation_ends_at: decode::opt_time(row, "rotation_ends_at")?,
+        headers_ciphertext: decode::opt_bytes(row, "headers_ciphertext")?,
     })
 }
 

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Json, Redirect, Response};
 use axum_extra::extract::Form;
 use lwh_app::webhooks::{Usage, WebhookEdit};
 use lwh_app::AppError;
+use lwh_domain::custom_headers::MASK;
 use lwh_domain::Timestamp;
 use lwh_domain::{CatalogueEntry, FieldError, Plan, WebhookId, WebhookSecret, WebhookStatus};
 use lwh_storage::{WebhookActivity, WebhookRecord, HELD_COUNT_CAP};
@@ -60,7 +61,42 @@ pub struct WebhookForm {
     events: Vec<String>,
     #[serde(default)]
     secret: Option<String>,
+    /// New custom headers, row by row (an empty name skips the row).
+    #[serde(default)]
+    header_name: Vec<String>,
+    #[serde(default)]
+    header_value: Vec<String>,
+    /// Names of saved custom headers to remove.
+    #[serde(default)]
+    remove_header: Vec<String>,
 }
+
+impl WebhookForm {
+    /// The custom header changes the form asks for.
+    fn header_changes(&self) -> Vec<(String, Option<String>)> {
+        let added = self
+            .header_name
+            .iter()
+            .zip(
+                self.header_value
+                    .iter()
+                    .map(Some)
+                    .chain(std::iter::repeat(None)),
+            )
+            .filter(|(name, _)| !name.trim().is_empty())
+            .map(|(name, value)| {
+                (
+                    name.trim().to_owned(),
+                    Some(value.cloned().unwrap_or_default()),
+                )
+            });
+        let removed = self.remove_header.iter().map(|name| (name.clone(), None));
+        removed.chain(added).collect()
+    }
+}
+
+/// Empty rows the form offers for new custom headers.
+const NEW_HEADER_ROWS: usize = 2;
 
 /// Forms that only carry the CSRF token (and maybe a status).
 #[derive(Deserialize)]
@@ -77,6 +113,8 @@ struct FormModel {
     url: String,
     events: Vec<String>,
     secret: String,
+    /// Names of the saved custom headers (values are never shown).
+    header_names: Vec<String>,
     errors: Vec<FieldError>,
 }
 
@@ -87,8 +125,20 @@ impl FormModel {
             url: String::new(),
             events: Vec::new(),
             secret: WebhookSecret::generate().expose().to_owned(),
+            header_names: Vec::new(),
             errors: Vec::new(),
         }
+    }
+
+    /// The first problem with a custom header, naming it.
+    fn header_error(&self) -> Option<String> {
+        self.errors
+            .iter()
+            .find(|e| e.field == "headers" || e.field.starts_with("headers."))
+            .map(|e| match e.field.strip_prefix("headers.") {
+                Some(name) => format!("{name}: {}", e.message),
+                None => e.message.clone(),
+            })
     }
 
     fn error(&self, field: &str) -> Option<&str> {
@@ -120,6 +170,10 @@ pub async fn show(
             Ok(w) => {
                 form.url = w.url.clone();
                 form.events = w.events.clone();
+                form.header_names = match state.app.custom_headers(&w) {
+                    Ok(h) => h.names().map(str::to_owned).collect(),
+                    Err(e) => return super::error_response(e),
+                };
                 form.editing = Some(w);
             }
             Err(e) => return super::error_response(e),
@@ -183,7 +237,12 @@ pub async fn create(
         .filter(|s| !s.is_empty());
     match state
         .app
-        .create_webhook(form.url.trim(), &form.events, secret)
+        .create_webhook(
+            form.url.trim(),
+            &form.events,
+            secret,
+            &form.header_changes(),
+        )
         .await
     {
         // Answered with a redirect, so a reload adds nothing; the secret was the form's, copied
@@ -199,6 +258,7 @@ pub async fn create(
                 url: form.url,
                 events: form.events,
                 secret: form.secret.unwrap_or_default(),
+                header_names: Vec::new(),
                 errors: Vec::new(),
             };
             refused_form(&state, &session, model, e).await
@@ -221,6 +281,7 @@ pub async fn update(
         url: Some(form.url.trim().to_owned()),
         events: Some(form.events.clone()),
         status: None,
+        headers: Some(form.header_changes()).filter(|c| !c.is_empty()),
     };
     match state.app.update_webhook(id, edit).await {
         Ok(_) => Redirect::to("/admin/webhooks?notice=updated").into_response(),
@@ -232,11 +293,16 @@ pub async fn update(
                 Ok(w) => w,
                 Err(e) => return super::error_response(e),
             };
+            let header_names = match state.app.custom_headers(&editing) {
+                Ok(h) => h.names().map(str::to_owned).collect(),
+                Err(e) => return super::error_response(e),
+            };
             let model = FormModel {
                 editing: Some(editing),
                 url: form.url,
                 events: form.events,
                 secret: String::new(),
+                header_names,
                 errors: Vec::new(),
             };
             refused_form(&state, &session, model, e).await
@@ -447,6 +513,23 @@ fn form_view(session: &Session, f: &FormModel, catalogue: &[CatalogueEntry]) -> 
                             }
                         }
                     }
+                }
+                fieldset.custom-headers #custom-headers aria-describedby="headers-help" {
+                    legend { "Custom headers " span.muted { "(optional)" } }
+                    p #headers-help .help { "Sent with every delivery, e.g. " code { "Authorization" } " for a receiver behind a login. At most 10. Values are encrypted and not shown again after saving." }
+                    @for name in &f.header_names {
+                        div.header-row.saved {
+                            span.mono { (name) ": " span.muted { (MASK) } }
+                            label { input type="checkbox" name="remove_header" value=(name); " Remove" }
+                        }
+                    }
+                    @for i in 0..NEW_HEADER_ROWS {
+                        div.header-row {
+                            input.mono name="header_name" type="text" maxlength="64" placeholder="Header name" aria-label={"New header " (i + 1) " name"} autocomplete="off";
+                            input.mono name="header_value" type="text" placeholder="Value" aria-label={"New header " (i + 1) " value"} autocomplete="off" data-one-time;
+                        }
+                    }
+                    @if let Some(e) = f.header_error() { p #headers-error .field-error role="alert" { (e) } }
                 }
                 @if let Some(w) = &f.editing {
                     p.help { "The secret key of " span.mono { (truncate(&w.url, URL_SHOWN)) } " is preserved; editing does not change it." }

@@ -3,12 +3,11 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use lwh_storage::WebhookActivity;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::api::views::{Data, WebhookView};
-use crate::api::webhooks::parse_id;
+use crate::api::webhooks::{parse_id, view};
 use crate::auth::{Authorized, Manage};
 use crate::error::{ApiError, Problem};
 use crate::json::StrictJson;
@@ -73,9 +72,8 @@ pub async fn rotate_secret(
         .app
         .rotate_secret(id, body.secret.as_deref(), body.overlap.as_deref())
         .await?;
-    let activity = state.app.webhook_activity(id).await?;
     Ok(Json(Data::new(RotatedSecretView {
-        webhook: WebhookView::new(&rotated.webhook, &activity),
+        webhook: view(&state, &rotated.webhook).await?,
         secret: rotated.secret.expose().to_owned(),
     })))
 }
@@ -102,6 +100,5 @@ pub async fn complete_rotation(
 ) -> Result<Json<Data<WebhookView>>, ApiError> {
     let id = parse_id(&id)?;
     let webhook = state.app.finish_rotation(id).await?;
-    let activity: WebhookActivity = state.app.webhook_activity(id).await?;
-    Ok(Json(Data::new(WebhookView::new(&webhook, &activity))))
+    Ok(Json(Data::new(view(&state, &webhook).await?)))
 }

@@ -2,6 +2,9 @@
 //! sealed secret above all) leaves the server by accident.
 
 use lwh_app::webhooks::Usage;
+use std::collections::BTreeMap;
+
+use lwh_domain::custom_headers::MASK;
 use lwh_storage::{WebhookActivity, WebhookRecord};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -55,13 +58,20 @@ pub struct WebhookView {
     /// (RFC 3339); `null` when no rotation is in progress.
     #[schema(format = DateTime)]
     pub rotation_ends_at: Option<String>,
+    /// Its custom headers by name; values are never returned (shown as `••••••••`).
+    #[schema(example = json!({"Authorization": "••••••••"}))]
+    pub headers: BTreeMap<String, &'static str>,
     /// What its recent deliveries say about the receiver.
     pub activity: ActivityView,
 }
 
 impl WebhookView {
     /// The webhook as the API shows it, with what its recent deliveries say.
-    pub fn new(w: &WebhookRecord, activity: &WebhookActivity) -> Self {
+    pub fn new<'a>(
+        w: &WebhookRecord,
+        activity: &WebhookActivity,
+        header_names: impl Iterator<Item = &'a str>,
+    ) -> Self {
         Self {
             id: w.id.to_string(),
             url: w.url.clone(),
@@ -73,6 +83,7 @@ impl WebhookView {
             created_at: w.created_at.to_rfc3339(),
             updated_at: w.updated_at.to_rfc3339(),
             rotation_ends_at: w.rotation_ends_at.map(|t| t.to_rfc3339()),
+            headers: header_names.map(|n| (n.to_owned(), MASK)).collect(),
             activity: ActivityView::from(activity),
         }
     }

@@ -1,11 +1,13 @@
 //! `/api/v1/webhooks`: list, create, get, edit, delete.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use lwh_app::webhooks::WebhookEdit;
 use lwh_domain::{WebhookId, WebhookStatus};
-use lwh_storage::WebhookActivity;
+use lwh_storage::WebhookRecord;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -30,6 +32,11 @@ pub struct CreateWebhookRequest {
     /// 32-character key.
     #[serde(default)]
     pub secret: Option<String>,
+    /// Extra request headers sent on every attempt (at most 10), e.g. `Authorization` for a
+    /// receiver behind auth. Values are encrypted at rest and never returned.
+    #[serde(default)]
+    #[schema(example = json!({"Authorization": "Bearer s3cr3t"}))]
+    pub headers: Option<BTreeMap<String, String>>,
 }
 
 /// A status an admin may set.
@@ -68,6 +75,21 @@ pub struct UpdateWebhookRequest {
     /// New status.
     #[serde(default)]
     pub status: Option<AdminStatus>,
+    /// Custom header changes: a value adds or replaces that header, `null` removes it; headers
+    /// not named are kept.
+    #[serde(default)]
+    #[schema(example = json!({"Authorization": "Bearer n3w", "X-Old": null}))]
+    pub headers: Option<BTreeMap<String, Option<String>>>,
+}
+
+/// The webhook as the API shows it: with its activity and its custom headers' names.
+pub(super) async fn view(
+    state: &AppState,
+    webhook: &WebhookRecord,
+) -> Result<WebhookView, ApiError> {
+    let activity = state.app.webhook_activity(webhook.id).await?;
+    let headers = state.app.custom_headers(webhook)?;
+    Ok(WebhookView::new(webhook, &activity, headers.names()))
 }
 
 /// A webhook id from the path; a malformed one is simply not found.
@@ -94,8 +116,7 @@ pub async fn list_webhooks(
     let (webhooks, usage) = state.app.list_webhooks().await?;
     let mut data = Vec::with_capacity(webhooks.len());
     for webhook in &webhooks {
-        let activity = state.app.webhook_activity(webhook.id).await?;
-        data.push(WebhookView::new(webhook, &activity));
+        data.push(view(&state, webhook).await?);
     }
     Ok(Json(WebhookList {
         data,
@@ -128,11 +149,21 @@ pub async fn create_webhook(
 ) -> Result<(StatusCode, Json<Data<CreatedWebhookView>>), ApiError> {
     let created = state
         .app
-        .create_webhook(&body.url, &body.events, body.secret.as_deref())
+        .create_webhook(
+            &body.url,
+            &body.events,
+            body.secret.as_deref(),
+            &body
+                .headers
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, value)| (name, Some(value)))
+                .collect::<Vec<_>>(),
+        )
         .await?;
     let view = CreatedWebhookView {
         // New: no attempt yet, nothing queued.
-        webhook: WebhookView::new(&created.webhook, &WebhookActivity::default()),
+        webhook: view(&state, &created.webhook).await?,
         secret: created.secret.expose().to_owned(),
     };
     Ok((StatusCode::CREATED, Json(Data::new(view))))
@@ -158,8 +189,7 @@ pub async fn get_webhook(
     Path(id): Path<String>,
 ) -> Result<Json<Data<WebhookView>>, ApiError> {
     let webhook = state.app.get_webhook(parse_id(&id)?).await?;
-    let activity = state.app.webhook_activity(webhook.id).await?;
-    Ok(Json(Data::new(WebhookView::new(&webhook, &activity))))
+    Ok(Json(Data::new(view(&state, &webhook).await?)))
 }
 
 /// Changes the URL, the events and/or the status. The secret is preserved.
@@ -192,10 +222,10 @@ pub async fn update_webhook(
         url: body.url,
         events: body.events,
         status: body.status.map(Into::into),
+        headers: body.headers.map(|h| h.into_iter().collect()),
     };
     let webhook = state.app.update_webhook(id, edit).await?;
-    let activity = state.app.webhook_activity(webhook.id).await?;
-    Ok(Json(Data::new(WebhookView::new(&webhook, &activity))))
+    Ok(Json(Data::new(view(&state, &webhook).await?)))
 }
 
 /// Deletes a webhook and cancels everything queued for it.
