@@ -591,6 +591,7 @@ both_backends!(rotating_a_secret_in_the_console, |backend| async move {
             assert_eq!(new.len(), 32);
             assert_ne!(new, old);
             assert_eq!(b.value("#overlap").await, "24h", "a day by default");
+            b.screenshot("rotate-secret.png").await;
             b.click("[data-action=copy]").await;
             b.click("#rotate-card button[type=submit]").await;
             b.wait_text(".notice", "Secret rotation started").await;
