@@ -76,6 +76,18 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Redeliver a webhook's Failed deliveries created in a time window (Pro); prints how many
+    /// were queued again.
+    Recover {
+        /// Webhook id (wh_…, from `webhook list`).
+        webhook: String,
+        /// Start of the window (RFC 3339, e.g. 2026-11-27T00:00:00Z).
+        #[arg(long)]
+        since: String,
+        /// End of the window (RFC 3339) [default: now].
+        #[arg(long)]
+        until: Option<String>,
+    },
     /// List webhooks and rotate their secrets.
     #[command(subcommand)]
     Webhook(WebhookCommand),

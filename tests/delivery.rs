@@ -1379,3 +1379,147 @@ both_backends!(
         .await
     }
 );
+
+both_backends!(
+    replay_by_window_redelivers_exactly_the_failed_inside_it,
+    |backend| async move {
+        let mut settings = delivery_settings(Plan::Pro);
+        settings.retry_schedule = vec![lwh_app::Dur(Duration::from_millis(10))];
+        with_server(backend, settings, |s| async move {
+            let rx = Receiver::start().await;
+            rx.always(Answer::Status(500));
+            let hook = s.create_webhook(&rx.url("/w"), &["quiz_failed"]).await;
+            let id = hook["id"].as_str().unwrap().to_owned();
+            let failed = |n: usize| {
+                let s = &s;
+                let id = id.clone();
+                async move {
+                    eventually("failed", || async {
+                        let page = log(s, &id, "?status=failed").await;
+                        (page["data"].as_array().unwrap().len() >= n).then_some(())
+                    })
+                    .await
+                }
+            };
+            // A before the window, B and C inside it, D after it.
+            let a = emit(&s, "quiz_failed", json!({"n": "a"})).await;
+            failed(1).await;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let since = lwh_domain::Timestamp::now();
+            let b = emit(&s, "quiz_failed", json!({"n": "b"})).await;
+            let c = emit(&s, "quiz_failed", json!({"n": "c"})).await;
+            failed(3).await;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let until = lwh_domain::Timestamp::now();
+            let d = emit(&s, "quiz_failed", json!({"n": "d"})).await;
+            failed(4).await;
+            rx.always(Answer::Status(200));
+
+            // Refused windows name the field.
+            for (body, field) in [
+                (
+                    json!({"since": until.to_rfc3339(), "until": since.to_rfc3339()}),
+                    "until",
+                ),
+                (
+                    json!({"since": since.to_rfc3339(), "until": "tomorrow"}),
+                    "until",
+                ),
+            ] {
+                let res = s.webhook_action(&id, "recover", Some(body.clone())).await;
+                assert_eq!(res.status(), 422, "{body}");
+                let problem: Value = res.json().await.unwrap();
+                assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+            }
+
+            // The console says how many first, then replays them.
+            let password = "a long console password";
+            common::logs::remember(password);
+            s.app.create_user("admin", password).await.unwrap();
+            let client = reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let login = common::console_login(&client, &s.base, "admin", password, &[]).await;
+            let cookie = common::session_cookie_of(&login).expect("signed in");
+            let cookie = cookie.split(';').next().unwrap().to_owned();
+            let local = |t: lwh_domain::Timestamp| t.to_rfc3339();
+            let window = [("since", local(since)), ("until", local(until))];
+            let page = client
+                .get(s.url(&format!("/admin/webhooks/{id}/replay")))
+                .query(&window)
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                page.contains("2</strong> failed deliveries will be sent again"),
+                "{page}"
+            );
+            let csrf = page
+                .split("name=\"_csrf\" value=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap()
+                .to_owned();
+            let res = client
+                .post(s.url(&format!("/admin/webhooks/{id}/replay")))
+                .header("cookie", &cookie)
+                .form(&[
+                    ("_csrf", csrf.as_str()),
+                    ("since", window[0].1.as_str()),
+                    ("until", window[1].1.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 303);
+            assert!(res.headers()["location"]
+                .to_str()
+                .unwrap()
+                .ends_with("replayed=2"));
+
+            // Exactly B and C are delivered; A and D stay Failed.
+            let delivered = eventually("two delivered", || async {
+                let page = log(&s, &id, "?status=delivered").await;
+                let rows = page["data"].as_array().unwrap().clone();
+                (rows.len() == 2).then_some(rows)
+            })
+            .await;
+            let mut events: Vec<&str> = delivered
+                .iter()
+                .map(|d| d["event_id"].as_str().unwrap())
+                .collect();
+            events.sort_unstable();
+            let mut inside = vec![b["id"].as_str().unwrap(), c["id"].as_str().unwrap()];
+            inside.sort_unstable();
+            assert_eq!(events, inside);
+            let still: Vec<String> = log(&s, &id, "?status=failed").await["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["event_id"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(still.len(), 2);
+            for outside in [&a, &d] {
+                assert!(still.contains(&outside["id"].as_str().unwrap().to_owned()));
+            }
+            // The API on the same window: nothing left to replay.
+            let res = s
+                .webhook_action(
+                    &id,
+                    "recover",
+                    Some(json!({"since": since.to_rfc3339(), "until": until.to_rfc3339()})),
+                )
+                .await;
+            assert_eq!(res.status(), 202);
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["data"]["redelivered"], 0);
+        })
+        .await
+    }
+);

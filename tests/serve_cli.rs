@@ -486,6 +486,7 @@ fn every_subcommand_has_help() {
         vec!["webhook", "list", "--help"],
         vec!["webhook", "rotate-secret", "--help"],
         vec!["webhook", "complete-rotation", "--help"],
+        vec!["recover", "--help"],
         vec!["emit", "--help"],
         vec!["verify", "--help"],
     ] {
@@ -1300,6 +1301,17 @@ async fn rotating_a_secret_from_the_command_line() {
     ));
 
     env.run(&["webhook", "complete-rotation", &id]);
+    // Replaying a window with nothing Failed in it queues nothing, and says so.
+    assert_eq!(
+        env.run(&["recover", &id, "--since", "2026-01-01T00:00:00Z"]),
+        "0"
+    );
+    let bad = env.output_within(
+        &["recover", &id, "--since", "yesterday"],
+        std::time::Duration::from_secs(30),
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--since must be an RFC 3339"));
     assert!(!env.run(&["webhook", "list"]).contains("rotating"));
     let bad = env.output_within(
         &["webhook", "rotate-secret", "wh_nonsense"],

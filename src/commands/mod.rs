@@ -58,6 +58,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(cmd) => admin::run(&app, cmd).await,
         Command::Token(cmd) => token::run(&app, cmd, &hints).await,
         Command::Webhook(cmd) => webhook::run(&app, cmd).await,
+        Command::Recover {
+            webhook: id,
+            since,
+            until,
+        } => webhook::recover(&app, &id, &since, until.as_deref()).await,
         Command::Verify { .. } | Command::Emit(_) => unreachable!("handled above"),
     };
     app.store().close().await;

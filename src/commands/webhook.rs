@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use lwh_app::App;
-use lwh_domain::WebhookId;
+use lwh_domain::{Timestamp, WebhookId};
 
 use crate::cli::WebhookCommand;
 
@@ -46,6 +46,27 @@ pub async fn run(app: &App, cmd: WebhookCommand) -> anyhow::Result<ExitCode> {
             eprintln!("{id}: only the new secret signs; the previous one is destroyed");
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `recover WEBHOOK --since … [--until …]`.
+pub async fn recover(
+    app: &App,
+    id: &str,
+    since: &str,
+    until: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let id = webhook_id(id)?;
+    let time = |text: &str, what: &str| {
+        Timestamp::parse_rfc3339(text).with_context(|| {
+            format!("--{what} must be an RFC 3339 date-time, e.g. 2026-11-27T00:00:00Z")
+        })
+    };
+    let since = time(since, "since")?;
+    let until = until.map(|t| time(t, "until")).transpose()?;
+    let n = app.recover(id, since, until).await?;
+    println!("{n}");
+    eprintln!("{n} failed deliveries of {id} queued again");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -96,17 +96,49 @@ impl App {
         Ok(summary)
     }
 
-    /// Redelivers every Failed delivery of a webhook since `since`.
-    pub async fn recover(&self, webhook: WebhookId, since: Timestamp) -> Result<u64, AppError> {
-        self.require_log()?;
-        self.get_webhook(webhook).await?;
+    /// Redelivers every Failed delivery of `webhook` created in `[since, until)` (Pro): a new
+    /// attempt series each, due now. Returns how many were queued.
+    pub async fn recover(
+        &self,
+        webhook: WebhookId,
+        since: Timestamp,
+        until: Option<Timestamp>,
+    ) -> Result<u64, AppError> {
+        self.check_window(webhook, since, until).await?;
         let n = self
             .changing_webhook(
                 webhook,
-                self.store().recover(webhook, since, Timestamp::now()),
+                self.store()
+                    .recover(webhook, since, until, Timestamp::now()),
                 |n| *n > 0,
             )
             .await?;
+        tracing::info!(webhook_id = %webhook, redelivered = n, "failed deliveries queued again");
         Ok(n)
+    }
+
+    /// How many deliveries [`App::recover`] would queue for that window, to confirm first.
+    pub async fn recoverable(
+        &self,
+        webhook: WebhookId,
+        since: Timestamp,
+        until: Option<Timestamp>,
+    ) -> Result<u64, AppError> {
+        self.check_window(webhook, since, until).await?;
+        Ok(self.store().recoverable(webhook, since, until).await?)
+    }
+
+    async fn check_window(
+        &self,
+        webhook: WebhookId,
+        since: Timestamp,
+        until: Option<Timestamp>,
+    ) -> Result<(), AppError> {
+        self.require_log()?;
+        if until.is_some_and(|until| until <= since) {
+            return Err(AppError::field("until", "must be after since"));
+        }
+        self.get_webhook(webhook).await?;
+        Ok(())
     }
 }

@@ -132,6 +132,8 @@ routes! {
     POST "/admin/webhooks/{id}/rotate/complete" SessionAndCsrf => pages::rotation::complete;
     GET "/admin/webhooks/{id}/log" Session => pages::log::show;
     GET "/admin/webhooks/{id}/log/rows" Session => pages::log::rows;
+    GET "/admin/webhooks/{id}/replay" Session => pages::replay::confirm;
+    POST "/admin/webhooks/{id}/replay" SessionAndCsrf => pages::replay::submit;
     GET "/admin/deliveries/{id}" Session => pages::log::detail;
     POST "/admin/deliveries/{id}/redeliver" SessionAndCsrf => pages::log::redeliver;
     GET "/admin/tokens" Session => pages::tokens::show;

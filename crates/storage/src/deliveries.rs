@@ -130,26 +130,47 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Redelivers every Failed delivery of a webhook created at or after `since`; returns how
-    /// many were queued again.
+    /// Starts a new attempt series, due at once, for every Failed delivery of `webhook`
+    /// created in `[since, until)` (`until`: none means up to now). Returns how many.
     pub async fn recover(
         &self,
         webhook: WebhookId,
         since: Timestamp,
+        until: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(self.backend.sql(
             "UPDATE deliveries SET status = 'pending', series_start = attempts, \
              due_at = created_at, \
              claimed_by = NULL, last_error = NULL, updated_at = $3 \
-             WHERE webhook_id = $1 AND status = 'failed' AND id >= $2",
+             WHERE webhook_id = $1 AND status = 'failed' AND id >= $2 AND id < $4",
         ))
         .bind(webhook.to_string())
         .bind(DeliveryId::lower_bound_at(since.millis()).to_string())
         .bind(now.millis())
+        .bind(window_end(until))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    /// How many Failed deliveries [`Store::recover`] would queue again for that window.
+    pub async fn recoverable(
+        &self,
+        webhook: WebhookId,
+        since: Timestamp,
+        until: Option<Timestamp>,
+    ) -> Result<u64, StoreError> {
+        let row = sqlx::query(self.backend.sql(
+            "SELECT COUNT(*) AS n FROM deliveries \
+             WHERE webhook_id = $1 AND status = 'failed' AND id >= $2 AND id < $3",
+        ))
+        .bind(webhook.to_string())
+        .bind(DeliveryId::lower_bound_at(since.millis()).to_string())
+        .bind(window_end(until))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(decode::int(&row, "n")?.max(0) as u64)
     }
 
     /// Stores a `ping` (Test or probe) as an event with one claimed delivery, so its attempt
@@ -304,4 +325,13 @@ fn decode_summary(row: &AnyRow) -> Result<DeliverySummary, StoreError> {
         created_at: decode::time(row, "created_at")?,
         updated_at: decode::time(row, "updated_at")?,
     })
+}
+
+/// The first delivery id after a recovery window ending at `until` (every id when `None`).
+fn window_end(until: Option<Timestamp>) -> String {
+    match until {
+        Some(t) => DeliveryId::lower_bound_at(t.millis()).to_string(),
+        // Above every ULID: 'dlv_' and 26 characters of the highest Crockford digit.
+        None => format!("dlv_{}", "Z".repeat(26)),
+    }
 }

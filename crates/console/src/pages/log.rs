@@ -26,6 +26,9 @@ pub struct LogQuery {
     status: Option<String>,
     #[serde(default)]
     cursor: Option<String>,
+    /// Set after a replay: how many deliveries were queued again.
+    #[serde(default)]
+    replayed: Option<u64>,
 }
 
 const FILTERS: [(&str, &str); 5] = [
@@ -103,6 +106,11 @@ pub async fn show(
         html! {
             nav.breadcrumb aria-label="Breadcrumb" { a href="/admin/webhooks" { "Webhooks" } " / " span aria-current="page" { "Delivery Log" } }
             h1 { "Delivery Log" }
+            @if let Some(n) = q.replayed {
+                p.notice.notice-success #notice role="status" tabindex="-1" {
+                    (n) @if n == 1 { " failed delivery was" } @else { " failed deliveries were" } " queued again."
+                }
+            }
             p.endpoint { "Endpoint: " span.mono title=(webhook.url) { (truncate(&webhook.url, 80)) } }
             div.filters role="group" aria-label="Filter deliveries" data-rows-url=(rows_url) {
                 @for (value, label) in FILTERS {
@@ -113,6 +121,7 @@ pub async fn show(
             section.card {
                 div #log-rows { (rows_view(&log, &q, state.app.catalogue().entries())) }
             }
+            (super::replay::form(id))
         },
     )
     .into_response()

@@ -4,6 +4,7 @@ pub mod api_reference;
 pub mod log;
 pub mod login;
 pub mod pro;
+pub mod replay;
 pub mod rotation;
 pub mod setup;
 pub mod tokens;

@@ -180,6 +180,10 @@ pub struct RecoverRequest {
     /// Redeliver Failed deliveries created at or after this time (RFC 3339).
     #[schema(example = "2026-11-27T00:00:00Z")]
     pub since: String,
+    /// …and before this time (RFC 3339), after `since`; up to now when omitted.
+    #[serde(default)]
+    #[schema(example = "2026-11-28T00:00:00Z")]
+    pub until: Option<String>,
 }
 
 /// Recovery result.
@@ -316,7 +320,8 @@ pub async fn redeliver(
     ))
 }
 
-/// Redelivers every Failed delivery of the webhook since a time (Pro).
+/// Redelivers every Failed delivery of the webhook created in a time window (Pro): `since`,
+/// and `until` (up to now when omitted).
 #[utoipa::path(
     post,
     path = "/api/v1/webhooks/{id}/recover",
@@ -332,7 +337,7 @@ pub async fn redeliver(
         (status = 404, description = "No such webhook", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`since` is not RFC 3339", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "`since` or `until` is not RFC 3339, or `until` is not after `since`", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn recover(
@@ -348,7 +353,19 @@ pub async fn recover(
             "must be an RFC 3339 date-time, e.g. 2026-11-27T00:00:00Z",
         )
     })?;
-    let redelivered = state.app.recover(id, since).await?;
+    let until = body
+        .until
+        .as_deref()
+        .map(|text| {
+            Timestamp::parse_rfc3339(text).ok_or_else(|| {
+                field(
+                    "until",
+                    "must be an RFC 3339 date-time, e.g. 2026-11-28T00:00:00Z",
+                )
+            })
+        })
+        .transpose()?;
+    let redelivered = state.app.recover(id, since, until).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Data::new(RecoverResult { redelivered })),
