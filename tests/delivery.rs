@@ -1433,50 +1433,30 @@ both_backends!(
             }
 
             // The console says how many first, then replays them.
-            let password = "a long console password";
-            common::logs::remember(password);
-            s.app.create_user("admin", password).await.unwrap();
-            let client = reqwest::Client::builder()
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap();
-            let login = common::console_login(&client, &s.base, "admin", password, &[]).await;
-            let cookie = common::session_cookie_of(&login).expect("signed in");
-            let cookie = cookie.split(';').next().unwrap().to_owned();
+            let console = s.console_session().await;
             let local = |t: lwh_domain::Timestamp| t.to_rfc3339();
             let window = [("since", local(since)), ("until", local(until))];
-            let page = client
-                .get(s.url(&format!("/admin/webhooks/{id}/replay")))
-                .query(&window)
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let page = console
+                .page(&format!(
+                    "/admin/webhooks/{id}/replay?since={}&until={}",
+                    window[0].1, window[1].1
+                ))
+                .await;
             assert!(
                 page.contains("2</strong> failed deliveries will be sent again"),
                 "{page}"
             );
-            let csrf = page
-                .split("name=\"_csrf\" value=\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .unwrap()
-                .to_owned();
-            let res = client
-                .post(s.url(&format!("/admin/webhooks/{id}/replay")))
-                .header("cookie", &cookie)
-                .form(&[
-                    ("_csrf", csrf.as_str()),
-                    ("since", window[0].1.as_str()),
-                    ("until", window[1].1.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
+            let csrf = common::form_csrf(&page);
+            let res = console
+                .post(
+                    &format!("/admin/webhooks/{id}/replay"),
+                    &[
+                        ("_csrf", csrf.as_str()),
+                        ("since", window[0].1.as_str()),
+                        ("until", window[1].1.as_str()),
+                    ],
+                )
+                .await;
             assert_eq!(res.status(), 303);
             assert!(res.headers()["location"]
                 .to_str()

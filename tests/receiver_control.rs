@@ -307,14 +307,7 @@ both_backends!(
                 "/api/v1/webhooks".to_owned(),
                 format!("/api/v1/webhooks/{id}/deliveries"),
             ] {
-                let text = s
-                    .manage(reqwest::Method::GET, &path)
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
+                let text = s.api_text(&path).await;
                 assert!(!text.contains(HEADER_VALUE), "{path}: {text}");
             }
             let log = s
@@ -322,14 +315,7 @@ both_backends!(
                 .await;
             for d in log["data"].as_array().unwrap() {
                 let path = format!("/api/v1/deliveries/{}", d["id"].as_str().unwrap());
-                let text = s
-                    .manage(reqwest::Method::GET, &path)
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
+                let text = s.api_text(&path).await;
                 assert!(
                     !text.contains(HEADER_VALUE) && !text.contains("hdr-3f9m"),
                     "{path}"
@@ -343,29 +329,8 @@ both_backends!(
                     .any(|w| w == &HEADER_VALUE.as_bytes()[7..15]),
                 "the value is not in the row in clear"
             );
-            s.app
-                .create_user("admin", "a long console password")
-                .await
-                .unwrap();
-            common::logs::remember("a long console password");
-            let client = reqwest::Client::builder()
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap();
-            let login =
-                common::console_login(&client, &s.base, "admin", "a long console password", &[])
-                    .await;
-            let cookie = common::session_cookie_of(&login).expect("signed in");
-            let page = client
-                .get(s.url(&format!("/admin/webhooks?edit={id}")))
-                .header("cookie", cookie.split(';').next().unwrap())
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let console = s.console_session().await;
+            let page = console.page(&format!("/admin/webhooks?edit={id}")).await;
             assert!(
                 page.contains("Authorization") && page.contains("X-Region"),
                 "names shown"

@@ -320,6 +320,39 @@ impl TestServer {
         .expect("request")
     }
 
+    /// Creates the console user `admin` and signs in through the login form.
+    pub async fn console_session(&self) -> ConsoleSession {
+        let password = "a long console password";
+        logs::remember(password);
+        self.app
+            .create_user("admin", password)
+            .await
+            .expect("create user");
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let login = console_login(&client, &self.base, "admin", password, &[]).await;
+        let cookie = session_cookie_of(&login).expect("signed in");
+        ConsoleSession {
+            cookie: cookie.split(';').next().unwrap_or_default().to_owned(),
+            client,
+            base: self.base.clone(),
+        }
+    }
+
+    /// A GET on the API (with the manage token) as text, whatever the status.
+    pub async fn api_text(&self, path: &str) -> String {
+        self.manage(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// The webhook's row as stored (its ciphertexts included).
     pub async fn stored_webhook(&self, id: &str) -> lwh_storage::WebhookRecord {
         self.app
@@ -434,6 +467,48 @@ pub async fn login_form(client: &reqwest::Client, url: &str) -> (String, String)
     (cookie, form.text().await.expect("login page"))
 }
 
+/// The CSRF token in a console page's first form.
+pub fn form_csrf(page: &str) -> String {
+    page.split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page's form carries a CSRF token")
+        .to_owned()
+}
+
+/// A signed-in console session over plain HTTP (redirects are not followed).
+pub struct ConsoleSession {
+    client: reqwest::Client,
+    cookie: String,
+    base: String,
+}
+
+impl ConsoleSession {
+    /// A console page's HTML.
+    pub async fn page(&self, path_and_query: &str) -> String {
+        self.client
+            .get(format!("{}{path_and_query}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .expect("console GET")
+            .text()
+            .await
+            .expect("page text")
+    }
+
+    /// Posts a console form.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .form(form)
+            .send()
+            .await
+            .expect("console POST")
+    }
+}
+
 /// Signs in to the console as a browser does: fetches the login form (its CSRF cookie and
 /// hidden field), then posts it with `name`, `password` and `extra` headers. Answers the POST's
 /// response (303 and a session cookie on success).
@@ -445,12 +520,7 @@ pub async fn console_login(
     extra: &[(&str, &str)],
 ) -> reqwest::Response {
     let (cookie, page) = login_form(client, &format!("{base}/admin/login")).await;
-    let csrf = page
-        .split("name=\"_csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the login form carries a CSRF token")
-        .to_owned();
+    let csrf = form_csrf(&page);
     let mut request = client
         .post(format!("{base}/admin/login"))
         .header("cookie", cookie)

@@ -228,6 +228,16 @@ impl Ready {
         Self { targets, by_event }
     }
 
+    /// Whether `targets` are exactly these (the same webhooks, the same loaded targets).
+    fn same_targets(&self, targets: &HashMap<WebhookId, Arc<Target>>) -> bool {
+        self.targets.len() == targets.len()
+            && targets.iter().all(|(id, t)| {
+                self.targets
+                    .get(id)
+                    .is_some_and(|mine| Arc::ptr_eq(mine, t))
+            })
+    }
+
     /// How many deliveries `events` would create for each of these webhooks.
     fn wanted(&self, events: &[NewEvent]) -> HashMap<WebhookId, usize> {
         let mut wanted = HashMap::new();
@@ -379,13 +389,17 @@ impl Worker {
             }
         }
         let ready = targets.refresh(&self.app, &active.webhooks).await;
-        if let Ok(mut snapshot) = self.ready.write() {
-            *snapshot = Ready::new(
-                ready
-                    .iter()
-                    .filter_map(|id| targets.get(id).map(|t| (*id, t)))
-                    .collect(),
-            );
+        let current: HashMap<WebhookId, Arc<Target>> = ready
+            .iter()
+            .filter_map(|id| targets.get(id).map(|t| (*id, t)))
+            .collect();
+        // The event index is rebuilt only when a target came, went or changed (rounds run
+        // after every commit that queued something).
+        let unchanged = self.ready.read().is_ok_and(|r| r.same_targets(&current));
+        if !unchanged {
+            if let Ok(mut snapshot) = self.ready.write() {
+                *snapshot = Ready::new(current);
+            }
         }
         if let Ok(mut f) = self.in_flight.lock() {
             let due = f
@@ -762,5 +776,38 @@ mod tests {
         assert!(f
             .settle(&next, &HashMap::from([(edited, 1)]), &[])
             .is_empty());
+    }
+
+    #[test]
+    fn the_event_index_is_kept_while_the_targets_are_the_same() {
+        let target = |id: WebhookId| {
+            Arc::new(Target::new(
+                id,
+                "http://127.0.0.1:9/".into(),
+                lwh_domain::WebhookSecret::generate(),
+                vec!["course_completed".into()],
+                None,
+                &lwh_domain::custom_headers::CustomHeaders::default(),
+            ))
+        };
+        let w = WebhookId::generate();
+        let loaded = target(w);
+        let ready = Ready::new(HashMap::from([(w, loaded.clone())]));
+        assert!(ready.same_targets(&HashMap::from([(w, loaded)])));
+        assert!(
+            !ready.same_targets(&HashMap::from([(w, target(w))])),
+            "reloaded"
+        );
+        assert!(!ready.same_targets(&HashMap::new()), "gone");
+        let event = NewEvent {
+            id: lwh_domain::EventId::generate(),
+            slug: "course_completed".into(),
+            payload: Arc::from(&b"{}"[..]),
+            idempotency_key: None,
+        };
+        assert_eq!(
+            ready.wanted(&[event.clone(), event]),
+            HashMap::from([(w, 2)])
+        );
     }
 }
