@@ -366,6 +366,7 @@ both_backends!(
                     &["quiz_passed".into(), "quiz_failed".into()],
                     None,
                     &[],
+                    None,
                 )
                 .await
                 .unwrap();

@@ -1313,6 +1313,16 @@ async fn rotating_a_secret_from_the_command_line() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--since must be an RFC 3339"));
     assert!(!env.run(&["webhook", "list"]).contains("rotating"));
+    // A throttle shows in the list.
+    let res = client
+        .patch(format!("{base}/api/v1/webhooks/{id}"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"max_per_second": 40}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(env.run(&["webhook", "list"]).contains("\tat most 40/s"));
     let bad = env.output_within(
         &["webhook", "rotate-secret", "wh_nonsense"],
         std::time::Duration::from_secs(30),

@@ -9,14 +9,16 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::TestDb;
+use lwh_domain::throttle::Throttle;
 use lwh_domain::{
     AttemptOutcome, ErrorKind, EventId, NextStep, Timestamp, WebhookId, WebhookStatus,
 };
 use lwh_storage::{
-    AttemptRecord, Backend, DatabaseTarget, FailureRules, IngestClaim, NewEvent, NewWebhook, Store,
-    WebhookChanges,
+    AttemptRecord, Backend, DatabaseTarget, FailureRules, IngestClaim, NewEvent, NewWebhook,
+    PacedClaim, Store, WebhookChanges,
 };
 use sqlx::{Connection, Row};
 
@@ -92,6 +94,7 @@ async fn run(backend: Backend) -> Vec<String> {
                     events: vec!["course_completed".into(), "quiz_passed".into()],
                     secret_ciphertext: vec![n as u8; 8],
                     headers_ciphertext: None,
+                    throttle: None,
                     now: at(0),
                 },
                 Some(10),
@@ -332,4 +335,151 @@ async fn sqlite_and_postgresql_leave_the_same_rows() {
         sqlite.join("\n"),
         postgres.join("\n")
     );
+}
+
+/// A throttled webhook's claims on one backend: the turns each claim gives out, what the
+/// unpaced claim finds (nothing), and what two stores — two processes — sharing the database
+/// claim side by side.
+async fn paced_claims(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let store = Store::open(&db.target).await.expect("open");
+    store.migrate().await.expect("migrate");
+    let throttled = webhook_id(9);
+    store
+        .insert_webhook(
+            &NewWebhook {
+                id: throttled,
+                url: "https://paced.example/hook".into(),
+                events: vec!["quiz_passed".into()],
+                secret_ciphertext: vec![9; 8],
+                headers_ciphertext: None,
+                throttle: Some(Throttle::new(10).expect("10/s")),
+                now: at(0),
+            },
+            None,
+        )
+        .await
+        .expect("insert webhook");
+    let events: Vec<NewEvent> = (1..=15).map(|n| event(n, "quiz_passed", None)).collect();
+    store
+        .ingest_claiming(&events, at(0), None)
+        .await
+        .expect("ingest");
+    let lease = Duration::from_secs(60);
+    let turns = |claim: &PacedClaim| -> Vec<i64> {
+        claim
+            .claimed
+            .iter()
+            .map(|d| d.send_at.expect("a turn").millis() - at(0).millis())
+            .collect()
+    };
+
+    // The unpaced claim takes nothing of a throttled webhook (a stale cached target).
+    let unpaced = store
+        .claim_due(throttled, 100, "wrk_a", at(0), at(60_000))
+        .await
+        .expect("claim");
+    assert!(unpaced.is_empty(), "{unpaced:?}");
+
+    // 10/s: the turns within a second, one every 100 ms, in creation order.
+    let first = store
+        .claim_paced(throttled, 100, "wrk_a", at(0), lease)
+        .await
+        .expect("paced claim");
+    assert_eq!(turns(&first), (0..=10).map(|i| i * 100).collect::<Vec<_>>());
+    assert_eq!(first.allowed, 11);
+    assert_eq!(first.next_turn, at(1_100));
+    // Turns go in delivery id (creation) order.
+    let mut ids: Vec<_> = first.claimed.iter().map(|d| d.id).collect();
+    ids.sort();
+    assert_eq!(first.claimed.iter().map(|d| d.id).collect::<Vec<_>>(), ids);
+
+    // At the same instant another process finds every turn within the horizon taken.
+    let other = Store::open(&db.target).await.expect("second store");
+    let none = other
+        .claim_paced(throttled, 100, "wrk_b", at(0), lease)
+        .await
+        .expect("paced claim");
+    assert_eq!((none.claimed.len(), none.allowed), (0, 0));
+    // 200 ms later, two more turns are near: 1.1 s and 1.2 s.
+    let next = other
+        .claim_paced(throttled, 100, "wrk_b", at(200), lease)
+        .await
+        .expect("paced claim");
+    assert_eq!(turns(&next), [1_100, 1_200]);
+    // Free slots bound a claim too.
+    let bounded = store
+        .claim_paced(throttled, 1, "wrk_a", at(1_000), lease)
+        .await
+        .expect("paced claim");
+    assert_eq!(turns(&bounded), [1_300]);
+    // The last one; then the queue is dry: fewer claimed than allowed, the clock unmoved.
+    let last = store
+        .claim_paced(throttled, 100, "wrk_a", at(5_000), lease)
+        .await
+        .expect("paced claim");
+    assert_eq!(turns(&last), [5_000]);
+    let dry = store
+        .claim_paced(throttled, 100, "wrk_a", at(5_000), lease)
+        .await
+        .expect("paced claim");
+    assert!(dry.claimed.is_empty() && dry.allowed > 0, "{dry:?}");
+    assert_eq!(dry.next_turn, at(5_100));
+
+    // Processes claiming side by side never share a turn nor come closer than 100 ms.
+    store
+        .ingest_claiming(
+            &(100..140)
+                .map(|n| event(n, "quiz_passed", None))
+                .collect::<Vec<_>>(),
+            at(6_000),
+            None,
+        )
+        .await
+        .expect("ingest");
+    let mut all_turns = Vec::new();
+    for step in 0..5 {
+        let now = at(6_000 + step * 250);
+        let (a, b) = tokio::join!(
+            store.claim_paced(throttled, 8, "wrk_a", now, lease),
+            other.claim_paced(throttled, 8, "wrk_b", now, lease)
+        );
+        all_turns.extend(turns(&a.expect("a")));
+        all_turns.extend(turns(&b.expect("b")));
+    }
+    all_turns.sort();
+    assert!(all_turns.len() >= 20, "{all_turns:?}");
+    assert!(
+        all_turns.windows(2).all(|w| w[1] - w[0] >= 100),
+        "{all_turns:?}"
+    );
+
+    // Removing the throttle makes the webhook's claims ordinary again.
+    let changes = WebhookChanges {
+        throttle: Some(None),
+        ..WebhookChanges::default()
+    };
+    store
+        .update_webhook(throttled, &changes, at(8_000))
+        .await
+        .expect("unthrottle");
+    let freed = store
+        .claim_due(throttled, 100, "wrk_a", at(8_000), at(60_000))
+        .await
+        .expect("claim");
+    assert_eq!(freed.len(), 40 - all_turns.len());
+    assert!(freed.iter().all(|d| d.send_at.is_none()));
+    other.close().await;
+    store.close().await;
+    db.drop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_claims_share_one_clock_on_sqlite() {
+    paced_claims(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_claims_share_one_clock_on_postgresql() {
+    paced_claims(Backend::Postgres).await;
 }

@@ -21,7 +21,16 @@ pub async fn run(app: &App, cmd: WebhookCommand) -> anyhow::Result<ExitCode> {
                     .rotation_ends_at
                     .map(|t| format!("\trotating until {}", t.to_rfc3339()))
                     .unwrap_or_default();
-                println!("{}\t{}\t{}{rotation}", w.id, w.status.as_str(), w.url);
+                let throttle = w
+                    .throttle
+                    .map(|t| format!("\tat most {}/s", t.per_second()))
+                    .unwrap_or_default();
+                println!(
+                    "{}\t{}\t{}{throttle}{rotation}",
+                    w.id,
+                    w.status.as_str(),
+                    w.url
+                );
             }
         }
         WebhookCommand::RotateSecret { id, overlap } => {

@@ -1,6 +1,7 @@
 //! Managing webhooks: create, edit, pause/disable/re-activate, delete, list.
 
 use lwh_domain::custom_headers::CustomHeaders;
+use lwh_domain::throttle::Throttle;
 use lwh_domain::{FieldError, Plan, Timestamp, WebhookId, WebhookSecret, WebhookStatus};
 use lwh_storage::{NewWebhook, Rotation, WebhookChanges, WebhookRecord};
 use serde::Serialize;
@@ -58,10 +59,20 @@ pub struct WebhookEdit {
     pub status: Option<WebhookStatus>,
     /// Custom header changes: a value sets (adds or replaces), `None` removes.
     pub headers: Option<Vec<(String, Option<String>)>>,
+    /// New throttle in deliveries a second (`Some(None)` removes it).
+    pub max_per_second: Option<Option<i64>>,
 }
 
 /// Custom header changes: a value sets (adds or replaces), `None` removes.
 pub type HeaderChanges = [(String, Option<String>)];
+
+/// Checks a requested `max_per_second` (`None`: unlimited).
+fn check_throttle(max_per_second: Option<i64>) -> Result<Option<Throttle>, FieldError> {
+    max_per_second
+        .map(Throttle::new)
+        .transpose()
+        .map_err(|e| FieldError::new("max_per_second", e.to_string()))
+}
 
 impl App {
     /// Creates a webhook after checking the plan cap, the URL (syntax and SSRF, with DNS), the
@@ -72,6 +83,7 @@ impl App {
         events: &[String],
         secret: Option<&str>,
         headers: &HeaderChanges,
+        max_per_second: Option<i64>,
     ) -> Result<CreatedWebhook, AppError> {
         let usage = self.usage().await?;
         if !usage.can_add() {
@@ -93,8 +105,11 @@ impl App {
             .edited(headers)
             .map_err(|e| errors.extend(e))
             .ok();
-        let (Some(url_syntax), Some(events), Some(secret), Some(headers)) =
-            (url_syntax, events, secret, headers)
+        let throttle = check_throttle(max_per_second)
+            .map_err(|e| errors.push(e))
+            .ok();
+        let (Some(url_syntax), Some(events), Some(secret), Some(headers), Some(throttle)) =
+            (url_syntax, events, secret, headers, throttle)
         else {
             return Err(AppError::Validation(errors));
         };
@@ -107,6 +122,7 @@ impl App {
             events,
             secret_ciphertext: self.master_key().seal(&secret, &id.to_string()),
             headers_ciphertext: self.seal_headers(id, &headers),
+            throttle,
             now: Timestamp::now(),
         };
         // The worker's claim loop reads the Active list again before its next claims.
@@ -166,6 +182,13 @@ impl App {
             }
             None => None,
         };
+        let throttle = edit
+            .max_per_second
+            .map(check_throttle)
+            .transpose()
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
         if !errors.is_empty() {
             return Err(AppError::Validation(errors));
         }
@@ -178,6 +201,7 @@ impl App {
             events,
             status: edit.status,
             headers_ciphertext: headers,
+            throttle,
         };
         // No delivery goes to a target the worker cached before the edit; an Active webhook's
         // released deliveries are claimed now.

@@ -22,6 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use lwh_domain::custom_headers::CustomHeaders;
 use lwh_domain::rotation::previous_still_signs;
 use lwh_domain::signing::{learnomy_signature, standard_webhooks_signature};
+use lwh_domain::throttle::Throttle;
 use lwh_domain::{
     AttemptOutcome, DeliveryId, ErrorKind, EventId, Timestamp, WebhookId, WebhookSecret,
 };
@@ -56,6 +57,8 @@ pub struct Target {
     pub previous: Option<(WebhookSecret, Timestamp)>,
     /// Its custom headers, sent on every attempt (values marked sensitive).
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Its throttle: its deliveries are claimed paced and never handed over.
+    pub throttle: Option<Throttle>,
     /// The URL checked against the policy and turned into a request URI, once per target
     /// rather than per attempt (the URL and the policy cannot change under a target; an edit
     /// builds a new one).
@@ -89,8 +92,15 @@ impl Target {
             events,
             previous,
             headers,
+            throttle: None,
             checked: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The same target, limited to `throttle` (`None`: unlimited).
+    pub fn throttled(mut self, throttle: Option<Throttle>) -> Self {
+        self.throttle = throttle;
+        self
     }
 }
 

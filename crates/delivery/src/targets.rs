@@ -65,14 +65,10 @@ pub async fn load(app: &App, id: WebhookId) -> Option<Target> {
     match secrets {
         Ok((secret, previous, headers)) => {
             let previous = previous.zip(webhook.rotation_ends_at);
-            Some(Target::new(
-                id,
-                webhook.url,
-                secret,
-                webhook.events,
-                previous,
-                &headers,
-            ))
+            Some(
+                Target::new(id, webhook.url, secret, webhook.events, previous, &headers)
+                    .throttled(webhook.throttle),
+            )
         }
         Err(e) => {
             tracing::error!(webhook_id = %id, error = %e, "cannot decrypt the webhook's secret");

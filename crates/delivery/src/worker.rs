@@ -63,6 +63,18 @@ struct InFlight {
     forgets: u64,
     /// The value of `forgets` when each webhook was last forgotten.
     forgotten_at: HashMap<WebhookId, u64>,
+    /// Throttled webhooks with nothing to claim for now.
+    paced: HashMap<WebhookId, PaceWait>,
+}
+
+/// Why a throttled webhook is not claimed for now.
+#[derive(Debug, Clone, Copy)]
+enum PaceWait {
+    /// Its next turns are too far ahead: claim again from then.
+    Until(Instant),
+    /// Its queue was found empty when its queued count was this; claim again when something
+    /// is queued here, or after [`HAND_OVER_RECHECK`] (retries come due, other processes).
+    Drained { queued_at: u64, since: Instant },
 }
 
 impl InFlight {
@@ -155,6 +167,53 @@ impl InFlight {
             .collect()
     }
 
+    /// Whether a throttled webhook has nothing to claim for now.
+    fn pace_waits(&self, webhook: WebhookId, now: Instant) -> bool {
+        match self.paced.get(&webhook) {
+            None => false,
+            Some(PaceWait::Until(at)) => now < *at,
+            Some(PaceWait::Drained { queued_at, since }) => {
+                *queued_at == self.queued_count(webhook)
+                    && now.duration_since(*since) < HAND_OVER_RECHECK
+            }
+        }
+    }
+
+    /// A paced claim of `webhook` took `claimed` of the `asked` slots it reserved, when the
+    /// pace allowed `allowed` with the next turn `turn_in` from now. Gives back the unused
+    /// slots and decides when to claim it again: once its queue has something
+    /// (it ran dry), when its next turns come near (the pace stopped it), or as soon as
+    /// slots free up (they stopped it).
+    fn paced_claim_done(
+        &mut self,
+        webhook: WebhookId,
+        asked: usize,
+        claimed: usize,
+        allowed: usize,
+        turn_in: Duration,
+        queued_before: u64,
+    ) {
+        self.give_back(webhook, asked - claimed);
+        let now = Instant::now();
+        let wait = if claimed < allowed {
+            Some(PaceWait::Drained {
+                queued_at: queued_before,
+                since: now,
+            })
+        } else if allowed < asked {
+            // Claim the next turns half a horizon ahead: batches, not one claim per turn.
+            Some(PaceWait::Until(
+                now + turn_in.saturating_sub(lwh_domain::throttle::HORIZON / 2),
+            ))
+        } else {
+            None
+        };
+        match wait {
+            Some(wait) => self.paced.insert(webhook, wait),
+            None => self.paced.remove(&webhook),
+        };
+    }
+
     /// A claim of `webhook` returned `claimed` of the `asked` slots it reserved; `queued_before`
     /// is the webhook's queued count read before the claim. A claim that left slots unused
     /// drained the queue as it saw it, and hand-overs may start.
@@ -220,7 +279,9 @@ struct Ready {
 impl Ready {
     fn new(targets: HashMap<WebhookId, Arc<Target>>) -> Self {
         let mut by_event: HashMap<String, Vec<WebhookId>> = HashMap::new();
-        for (id, target) in &targets {
+        // A throttled webhook's deliveries wait for their turn in the queue: none is handed
+        // over.
+        for (id, target) in targets.iter().filter(|(_, t)| t.throttle.is_none()) {
             for event in target.events.iter() {
                 by_event.entry(event.clone()).or_default().push(*id);
             }
@@ -417,6 +478,10 @@ impl Worker {
             let Some(target) = targets.get(&webhook) else {
                 continue;
             };
+            if target.throttle.is_some() {
+                claimed_total += self.claim_paced(webhook, &target).await?;
+                continue;
+            }
             // Reserve the free slots first, so hand-overs during the claim cannot overfill.
             let (free, queued_before) = {
                 let Ok(mut f) = self.in_flight.lock() else {
@@ -468,11 +533,72 @@ impl Worker {
         Ok(claimed_total)
     }
 
-    /// Sends one delivery whose slot is already taken, then frees the slot.
+    /// Claims a throttled webhook's deliveries whose turn is near; returns how many.
+    async fn claim_paced(
+        self: &Arc<Self>,
+        webhook: WebhookId,
+        target: &Arc<Target>,
+    ) -> Result<usize, lwh_storage::StoreError> {
+        let (free, queued_before) = {
+            let Ok(mut f) = self.in_flight.lock() else {
+                return Ok(0);
+            };
+            if f.pace_waits(webhook, Instant::now()) {
+                return Ok(0);
+            }
+            let free = f.free(webhook, self.per_webhook).min(MAX_CLAIM_PER_ROUND);
+            if free > 0 {
+                f.take(webhook, free);
+            }
+            (free, f.queued_count(webhook))
+        };
+        if free == 0 {
+            return Ok(0);
+        }
+        let now = Timestamp::now();
+        let paced = match self
+            .app
+            .store()
+            .claim_paced(webhook, free, &self.owner, now, self.lease)
+            .await
+        {
+            Ok(paced) => paced,
+            Err(e) => {
+                self.give_back_slots(webhook, free);
+                return Err(e);
+            }
+        };
+        let turn_in =
+            Duration::from_millis((paced.next_turn.millis() - now.millis()).max(0) as u64);
+        if let Ok(mut f) = self.in_flight.lock() {
+            f.paced_claim_done(
+                webhook,
+                free,
+                paced.claimed.len(),
+                paced.allowed,
+                turn_in,
+                queued_before,
+            );
+        }
+        let claimed = paced.claimed.len();
+        for delivery in paced.claimed {
+            self.spawn_attempt(target.clone(), delivery);
+        }
+        Ok(claimed)
+    }
+
+    /// Sends one delivery whose slot is already taken (at its turn, for a throttled webhook),
+    /// then frees the slot.
     fn spawn_attempt(self: &Arc<Self>, target: Arc<Target>, delivery: ClaimedDelivery) {
         let worker = self.clone();
         tokio::spawn(async move {
             let webhook_id = delivery.webhook_id;
+            if let Some(turn) = delivery.send_at {
+                let wait = turn.millis() - Timestamp::now().millis();
+                if wait > 0 {
+                    tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                }
+            }
             worker.attempt(&target, delivery).await;
             worker.give_back_slots(webhook_id, 1);
         });
@@ -646,6 +772,37 @@ mod tests {
         };
         f.settle(&reservation, &used, &queued);
         got
+    }
+
+    #[test]
+    fn a_throttled_webhook_is_claimed_again_when_its_turns_near_or_something_is_queued() {
+        let w = WebhookId::generate();
+        let mut f = InFlight::default();
+        let now = Instant::now();
+        assert!(!f.pace_waits(w, now), "never claimed: claim it");
+        // The pace stopped the claim (3 allowed of 8 slots), the next turn 2 s away: wait
+        // until half a horizon before it.
+        let before = f.queued_count(w);
+        f.take(w, 8);
+        f.paced_claim_done(w, 8, 3, 3, Duration::from_secs(2), before);
+        assert_eq!(f.per_webhook[&w], 3, "the unused slots are given back");
+        assert!(f.pace_waits(w, Instant::now()));
+        assert!(f.pace_waits(w, Instant::now() + Duration::from_millis(1_400)));
+        assert!(!f.pace_waits(w, Instant::now() + Duration::from_millis(1_600)));
+        // Slots stopped it (all 8 taken and allowed): claim again as soon as they free up.
+        f.take(w, 8);
+        f.paced_claim_done(w, 8, 8, 8, Duration::from_secs(2), before);
+        assert!(!f.pace_waits(w, Instant::now()));
+        // The queue ran dry (2 of 8 allowed): wait, until a delivery is queued here.
+        f.take(w, 8);
+        f.paced_claim_done(w, 8, 2, 8, Duration::ZERO, f.queued_count(w));
+        assert!(f.pace_waits(w, Instant::now()));
+        f.mark_queued(w);
+        assert!(!f.pace_waits(w, Instant::now()));
+        // …or until the recheck, for what other processes queue and retries coming due.
+        f.paced_claim_done(w, 0, 0, 8, Duration::ZERO, f.queued_count(w));
+        assert!(f.pace_waits(w, Instant::now()));
+        assert!(!f.pace_waits(w, Instant::now() + HAND_OVER_RECHECK));
     }
 
     #[test]

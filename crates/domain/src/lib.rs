@@ -15,6 +15,7 @@ pub mod retry;
 pub mod rotation;
 pub mod secret;
 pub mod signing;
+pub mod throttle;
 pub mod timestamp;
 pub mod validation;
 pub mod webhook;

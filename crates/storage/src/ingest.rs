@@ -187,6 +187,7 @@ pub(crate) fn plan(
                         payload: event.payload.clone(),
                         attempts: 0,
                         series_start: 0,
+                        send_at: None,
                     });
                 }
                 // Held (Paused, Failed) deliveries are due too: a claim only takes

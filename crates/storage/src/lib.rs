@@ -36,6 +36,6 @@ pub use error::StoreError;
 pub use ingest::{IngestClaim, Ingested, IDEMPOTENCY_WINDOW_MS};
 pub use model::{
     ApiTokenRecord, AttemptRecord, AttemptRow, ClaimedDelivery, DeliverySummary, FailureRules,
-    IngestOutcome, NewApiToken, NewEvent, NewWebhook, QueueStats, SessionRecord, UserRecord,
-    WebhookChanges, WebhookRecord,
+    IngestOutcome, NewApiToken, NewEvent, NewWebhook, PacedClaim, QueueStats, SessionRecord,
+    UserRecord, WebhookChanges, WebhookRecord,
 };

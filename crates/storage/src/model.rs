@@ -1,5 +1,6 @@
 //! Plain data passed in and out of the store.
 
+use lwh_domain::throttle::Throttle;
 use lwh_domain::{Timestamp, TokenId, UserId, WebhookId, WebhookStatus};
 
 /// A webhook as stored, including its encrypted secret (never leaves the server).
@@ -32,6 +33,8 @@ pub struct WebhookRecord {
     pub rotation_ends_at: Option<Timestamp>,
     /// The custom request headers, sealed (`None`: none).
     pub headers_ciphertext: Option<Vec<u8>>,
+    /// At most this many attempts a second (`None`: unlimited).
+    pub throttle: Option<Throttle>,
 }
 
 /// What creating a webhook stores.
@@ -47,6 +50,8 @@ pub struct NewWebhook {
     pub secret_ciphertext: Vec<u8>,
     /// Sealed custom headers, if any.
     pub headers_ciphertext: Option<Vec<u8>>,
+    /// Its throttle, if any.
+    pub throttle: Option<Throttle>,
     /// Creation time.
     pub now: Timestamp,
 }
@@ -62,6 +67,8 @@ pub struct WebhookChanges {
     pub status: Option<WebhookStatus>,
     /// New sealed custom headers (`Some(None)` removes them all).
     pub headers_ciphertext: Option<Option<Vec<u8>>>,
+    /// New throttle (`Some(None)` removes it).
+    pub throttle: Option<Option<Throttle>>,
 }
 
 /// A console user.
@@ -166,6 +173,19 @@ pub struct ClaimedDelivery {
     pub attempts: i64,
     /// Attempts made before the current series began (redelivery starts a new series).
     pub series_start: i64,
+    /// A throttled webhook's delivery: not to be sent before this turn (`None`: at once).
+    pub send_at: Option<Timestamp>,
+}
+
+/// What a throttled webhook's claim took, and what stopped it.
+#[derive(Debug, Clone)]
+pub struct PacedClaim {
+    /// The deliveries, each with its turn.
+    pub claimed: Vec<ClaimedDelivery>,
+    /// How many the pace allowed (fewer claimed: the queue ran dry).
+    pub allowed: usize,
+    /// The webhook's next free turn.
+    pub next_turn: Timestamp,
 }
 
 impl ClaimedDelivery {

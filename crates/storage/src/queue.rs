@@ -24,14 +24,76 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use lwh_domain::throttle::{Pacing, Throttle};
 use lwh_domain::{EventId, Timestamp, WebhookId};
 
 use crate::connect::{HotPath, Store};
 use crate::decode;
 use crate::dialect::{keep_prepared, placeholders};
 use crate::error::StoreError;
-use crate::model::{ClaimedDelivery, QueueStats};
+use crate::model::{ClaimedDelivery, PacedClaim, QueueStats};
 use crate::payload_cache::Payload;
+
+/// A throttled webhook's limit and clock, read before its claim (on PostgreSQL, with the row
+/// locked: `postgres/queue.rs`).
+pub(crate) const PACE: &str = "SELECT max_per_second, next_send_us FROM webhooks \
+     WHERE id = $1 AND status = 'active'";
+
+/// Moves webhook $1's throttle clock to $2 (not an edit: `updated_at` stays).
+pub(crate) const MOVE_CLOCK: &str = "UPDATE webhooks SET next_send_us = $2 WHERE id = $1";
+
+/// The end of a lease taken at `from` for `lease`.
+pub(crate) fn lease_after(from: Timestamp, lease: Duration) -> Timestamp {
+    from.plus_millis(lease.as_millis() as i64)
+}
+
+/// A stored `max_per_second`.
+pub(crate) fn throttle_of(rate: Option<i64>) -> Result<Option<Throttle>, StoreError> {
+    rate.map(|r| {
+        Throttle::new(r).map_err(|_| StoreError::Corrupt(format!("max_per_second holds {r}")))
+    })
+    .transpose()
+}
+
+/// A paced claim as a backend made it.
+pub(crate) struct PacedRows {
+    pub(crate) rows: Vec<ClaimedRow>,
+    /// How many the pace allowed.
+    pub(crate) allowed: usize,
+    /// The clock after the claim (microseconds).
+    pub(crate) clock_us: i64,
+}
+
+impl PacedRows {
+    /// The webhook is no longer Active: nothing claimed, as if its queue were empty.
+    pub(crate) fn inactive(now: Timestamp, limit: usize) -> Self {
+        Self::unpaced(Vec::new(), now, limit)
+    }
+
+    /// The throttle was removed: an ordinary claim.
+    pub(crate) fn unpaced(rows: Vec<ClaimedRow>, now: Timestamp, limit: usize) -> Self {
+        Self {
+            rows,
+            allowed: limit,
+            clock_us: now.millis().saturating_mul(1000),
+        }
+    }
+
+    /// Gives the claimed rows their turns in creation order.
+    pub(crate) fn paced(mut rows: Vec<ClaimedRow>, pacing: &Pacing) -> Self {
+        rows.sort_by_key(|r| r.id);
+        for (turn, row) in rows.iter_mut().enumerate() {
+            row.send_at = Some(pacing.send_at(turn));
+        }
+        Self {
+            clock_us: pacing.clock_after(rows.len()),
+            allowed: pacing.count,
+            rows,
+        }
+    }
+}
 
 /// A claimed delivery as the claim statement returns it.
 pub(crate) struct ClaimedRow {
@@ -39,6 +101,8 @@ pub(crate) struct ClaimedRow {
     pub(crate) event_id: EventId,
     pub(crate) attempts: i64,
     pub(crate) series_start: i64,
+    /// A throttled webhook's turn for it.
+    pub(crate) send_at: Option<Timestamp>,
 }
 
 impl Store {
@@ -76,10 +140,45 @@ impl Store {
                 crate::postgres::queue::claim(self, webhook, limit, owner, now, lease_until).await?
             }
         };
+        self.with_payloads(webhook, claimed).await
+    }
+
+    /// Claims a throttled webhook's due deliveries whose turn comes within the horizon
+    /// ([`lwh_domain::throttle`]), at most `limit`, each with its turn in `send_at` and leased
+    /// until `lease` after it; the webhook's clock moves past them in the same transaction
+    /// (on PostgreSQL under the webhook row's lock, so every process shares one pace).
+    pub async fn claim_paced(
+        &self,
+        webhook: WebhookId,
+        limit: usize,
+        owner: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<PacedClaim, StoreError> {
+        let paced = match &self.hot {
+            HotPath::Sqlite(writer) => {
+                crate::sqlite::queue::claim_paced(writer, webhook, limit, owner, now, lease).await?
+            }
+            HotPath::Postgres => {
+                crate::postgres::queue::claim_paced(self, webhook, limit, owner, now, lease).await?
+            }
+        };
+        Ok(PacedClaim {
+            allowed: paced.allowed,
+            next_turn: Timestamp::from_millis(paced.clock_us.div_euclid(1000)),
+            claimed: self.with_payloads(webhook, paced.rows).await?,
+        })
+    }
+
+    /// Claimed rows with their events' payloads (from memory for events ingested lately).
+    async fn with_payloads(
+        &self,
+        webhook: WebhookId,
+        claimed: Vec<ClaimedRow>,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
-        // Payloads of events ingested lately come from memory; the others are read.
         let mut events: HashMap<EventId, Payload> = HashMap::new();
         let mut event_ids: Vec<String> = Vec::new();
         for row in &claimed {
@@ -114,6 +213,7 @@ impl Store {
                     payload: payload.clone(),
                     attempts: row.attempts,
                     series_start: row.series_start,
+                    send_at: row.send_at,
                 })
             })
             .collect())

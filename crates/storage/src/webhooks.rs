@@ -15,7 +15,7 @@ use crate::model::{NewWebhook, WebhookChanges, WebhookRecord};
 
 const WEBHOOK_COLUMNS: &str = "id, url, status, status_reason, status_changed_at, \
      last_triggered_at, created_at, updated_at, secret_ciphertext, previous_secret_ciphertext, \
-     rotation_ends_at, headers_ciphertext";
+     rotation_ends_at, headers_ciphertext, max_per_second";
 
 /// [`StatusEffect::CancelQueued`]: the webhook's ($1) queued deliveries end Failed at $2 with
 /// the reason $3.
@@ -52,8 +52,8 @@ impl Store {
         }
         let inserted = sqlx::query(self.backend.sql(
             "INSERT INTO webhooks (id, url, secret_ciphertext, status, status_changed_at, \
-             created_at, updated_at, headers_ciphertext) \
-             SELECT $1, $2, $3, 'active', $4, $4, $4, $6 \
+             created_at, updated_at, headers_ciphertext, max_per_second) \
+             SELECT $1, $2, $3, 'active', $4, $4, $4, $6, $7 \
              WHERE (SELECT COUNT(*) FROM webhooks) < $5",
         ))
         .bind(new.id.to_string())
@@ -62,6 +62,7 @@ impl Store {
         .bind(new.now.millis())
         .bind(limit.map_or(i64::MAX, |l| l as i64))
         .bind(new.headers_ciphertext.clone())
+        .bind(new.throttle.map(|t| i64::from(t.per_second())))
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -198,6 +199,16 @@ impl Store {
             )
             .bind(id.to_string())
             .bind(headers.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(throttle) = changes.throttle {
+            sqlx::query(
+                self.backend
+                    .sql("UPDATE webhooks SET max_per_second = $2 WHERE id = $1"),
+            )
+            .bind(id.to_string())
+            .bind(throttle.map(|t| i64::from(t.per_second())))
             .execute(&mut *tx)
             .await?;
         }
@@ -402,6 +413,7 @@ fn decode_webhook(row: &AnyRow) -> Result<WebhookRecord, StoreError> {
         previous_secret_ciphertext: decode::opt_bytes(row, "previous_secret_ciphertext")?,
         rotation_ends_at: decode::opt_time(row, "rotation_ends_at")?,
         headers_ciphertext: decode::opt_bytes(row, "headers_ciphertext")?,
+        throttle: crate::queue::throttle_of(decode::opt_int(row, "max_per_second")?)?,
     })
 }
 

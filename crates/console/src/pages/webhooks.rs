@@ -69,6 +69,9 @@ pub struct WebhookForm {
     /// Names of saved custom headers to remove.
     #[serde(default)]
     remove_header: Vec<String>,
+    /// The throttle; blank for unlimited.
+    #[serde(default)]
+    max_per_second: String,
 }
 
 impl WebhookForm {
@@ -93,6 +96,21 @@ impl WebhookForm {
         let removed = self.remove_header.iter().map(|name| (name.clone(), None));
         removed.chain(added).collect()
     }
+
+    /// The throttle the form asks for: `None` when blank (unlimited). Text that is not a whole
+    /// number is passed on as 0, which is refused with the field's message ("must be a whole
+    /// number from 1 to 10000").
+    fn max_per_second(&self) -> Option<i64> {
+        let text = self.max_per_second.trim();
+        (!text.is_empty()).then(|| text.parse().unwrap_or(0))
+    }
+}
+
+/// A webhook's throttle as the form shows it (blank: unlimited).
+fn throttle_text(w: &WebhookRecord) -> String {
+    w.throttle
+        .map(|t| t.per_second().to_string())
+        .unwrap_or_default()
 }
 
 /// Empty rows the form offers for new custom headers.
@@ -115,6 +133,8 @@ struct FormModel {
     secret: String,
     /// Names of the saved custom headers (values are never shown).
     header_names: Vec<String>,
+    /// The throttle as typed (blank: unlimited).
+    max_per_second: String,
     errors: Vec<FieldError>,
 }
 
@@ -126,6 +146,7 @@ impl FormModel {
             events: Vec::new(),
             secret: WebhookSecret::generate().expose().to_owned(),
             header_names: Vec::new(),
+            max_per_second: String::new(),
             errors: Vec::new(),
         }
     }
@@ -174,6 +195,7 @@ pub async fn show(
                     Ok(h) => h.names().map(str::to_owned).collect(),
                     Err(e) => return super::error_response(e),
                 };
+                form.max_per_second = throttle_text(&w);
                 form.editing = Some(w);
             }
             Err(e) => return super::error_response(e),
@@ -242,6 +264,7 @@ pub async fn create(
             &form.events,
             secret,
             &form.header_changes(),
+            form.max_per_second(),
         )
         .await
     {
@@ -259,6 +282,7 @@ pub async fn create(
                 events: form.events,
                 secret: form.secret.unwrap_or_default(),
                 header_names: Vec::new(),
+                max_per_second: form.max_per_second,
                 errors: Vec::new(),
             };
             refused_form(&state, &session, model, e).await
@@ -282,6 +306,7 @@ pub async fn update(
         events: Some(form.events.clone()),
         status: None,
         headers: Some(form.header_changes()).filter(|c| !c.is_empty()),
+        max_per_second: Some(form.max_per_second()),
     };
     match state.app.update_webhook(id, edit).await {
         Ok(_) => Redirect::to("/admin/webhooks?notice=updated").into_response(),
@@ -303,6 +328,7 @@ pub async fn update(
                 events: form.events,
                 secret: String::new(),
                 header_names,
+                max_per_second: form.max_per_second,
                 errors: Vec::new(),
             };
             refused_form(&state, &session, model, e).await
@@ -531,6 +557,14 @@ fn form_view(session: &Session, f: &FormModel, catalogue: &[CatalogueEntry]) -> 
                     }
                     @if let Some(e) = f.header_error() { p #headers-error .field-error role="alert" { (e) } }
                 }
+                div.field {
+                    label for="max_per_second" { "Max deliveries per second " span.muted { "(optional)" } }
+                    input #max_per_second name="max_per_second" type="number" min="1" max="10000" step="1" inputmode="numeric"
+                        value=(f.max_per_second) placeholder="Unlimited"
+                        aria-describedby="max-per-second-help max-per-second-error" aria-invalid=[f.error("max_per_second").map(|_| "true")];
+                    p #max-per-second-help .help { "For a receiver that cannot take bursts. Deliveries beyond the limit wait their turn; none is dropped. Leave blank for no limit." }
+                    @if let Some(e) = f.error("max_per_second") { p #max-per-second-error .field-error role="alert" { (e) } }
+                }
                 @if let Some(w) = &f.editing {
                     p.help { "The secret key of " span.mono { (truncate(&w.url, URL_SHOWN)) } " is preserved; editing does not change it." }
                 } @else {
@@ -608,7 +642,10 @@ fn row_view(
         tr id={"row-" (w.id)} data-webhook=(w.id) {
             td.url data-label="URL" { span title=(w.url) { (wrappable_url(&truncate(&w.url, URL_SHOWN))) } }
             td data-label="Events" { (events_view(&w.events, plan, catalogue)) }
-            td.status data-label="Status" { (status_view(w, activity, now)) (super::rotation::row_note(session, w, now)) }
+            td.status data-label="Status" {
+                (status_view(w, activity, now)) (super::rotation::row_note(session, w, now))
+                @if let Some(t) = w.throttle { p.status-note.throttle { "At most " (thousands(u64::from(t.per_second()))) " deliveries a second" } }
+            }
             td.when data-label="Last Triggered" { (when(w.last_triggered_at)) }
             td data-label="Actions" {
                 div.row-actions {

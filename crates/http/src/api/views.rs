@@ -61,6 +61,9 @@ pub struct WebhookView {
     /// Its custom headers by name; values are never returned (shown as `••••••••`).
     #[schema(example = json!({"Authorization": "••••••••"}))]
     pub headers: BTreeMap<String, &'static str>,
+    /// At most this many attempts a second; `null`: unlimited.
+    #[schema(example = 50)]
+    pub max_per_second: Option<u32>,
     /// What its recent deliveries say about the receiver.
     pub activity: ActivityView,
 }
@@ -84,6 +87,7 @@ impl WebhookView {
             updated_at: w.updated_at.to_rfc3339(),
             rotation_ends_at: w.rotation_ends_at.map(|t| t.to_rfc3339()),
             headers: header_names.map(|n| (n.to_owned(), MASK)).collect(),
+            max_per_second: w.throttle.map(|t| t.per_second()),
             activity: ActivityView::from(activity),
         }
     }

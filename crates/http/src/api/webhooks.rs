@@ -37,6 +37,11 @@ pub struct CreateWebhookRequest {
     #[serde(default)]
     #[schema(example = json!({"Authorization": "Bearer s3cr3t"}))]
     pub headers: Option<BTreeMap<String, String>>,
+    /// At most this many attempts a second (1–10000); deliveries beyond it wait, nothing is
+    /// dropped. Omit or `null` for unlimited.
+    #[serde(default)]
+    #[schema(example = 50, minimum = 1, maximum = 10000)]
+    pub max_per_second: Option<i64>,
 }
 
 /// A status an admin may set.
@@ -80,6 +85,20 @@ pub struct UpdateWebhookRequest {
     #[serde(default)]
     #[schema(example = json!({"Authorization": "Bearer n3w", "X-Old": null}))]
     pub headers: Option<BTreeMap<String, Option<String>>>,
+    /// New throttle in attempts a second (1–10000); `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, example = 50, minimum = 1, maximum = 10000)]
+    pub max_per_second: Option<Option<i64>>,
+}
+
+/// A field that may be sent as `null` on purpose: `Some(None)` when it is, `None` when the
+/// field is absent (with `#[serde(default)]`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// The webhook as the API shows it: with its activity and its custom headers' names.
@@ -159,6 +178,7 @@ pub async fn create_webhook(
                 .into_iter()
                 .map(|(name, value)| (name, Some(value)))
                 .collect::<Vec<_>>(),
+            body.max_per_second,
         )
         .await?;
     let view = CreatedWebhookView {
@@ -223,6 +243,7 @@ pub async fn update_webhook(
         events: body.events,
         status: body.status.map(Into::into),
         headers: body.headers.map(|h| h.into_iter().collect()),
+        max_per_second: body.max_per_second,
     };
     let webhook = state.app.update_webhook(id, edit).await?;
     Ok(Json(Data::new(view(&state, &webhook).await?)))

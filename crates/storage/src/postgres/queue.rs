@@ -1,21 +1,44 @@
 //! PostgreSQL's claims: `FOR UPDATE SKIP LOCKED`, so any number of processes claim side by
 //! side without waiting on each other.
 
-use lwh_domain::{Timestamp, WebhookId};
+use std::time::Duration;
 
-use crate::connect::{Durability, Store};
+use lwh_domain::{Timestamp, WebhookId};
+use sqlx::any::AnyRow;
+
+use crate::connect::{Durability, Store, WriteTx};
 use crate::decode;
 use crate::error::StoreError;
-use crate::queue::ClaimedRow;
+use crate::queue::{lease_after, throttle_of, ClaimedRow, PacedRows, MOVE_CLOCK};
 
 /// Claims a webhook's due deliveries, earliest due first, through `(webhook_id, due_at)`
-/// (PostgreSQL: rows another process is claiming are skipped, not waited for).
-const CLAIM_POSTGRES: &str = "WITH due AS (SELECT id FROM deliveries WHERE webhook_id = $1 \
+/// (PostgreSQL: rows another process is claiming are skipped, not waited for). `$throttle`
+/// tells which claim it is: the ordinary one takes nothing of a throttled webhook (a cached
+/// target may not know yet that it was throttled), the paced one nothing of an unthrottled one.
+macro_rules! claim_postgres {
+    ($throttle:literal) => {
+        concat!(
+            "WITH due AS (SELECT id FROM deliveries WHERE webhook_id = $1 \
        AND due_at IS NOT NULL AND due_at <= $2 AND EXISTS (SELECT 1 FROM webhooks \
-       WHERE id = $1 AND status = 'active') ORDER BY due_at LIMIT $3 \
-       FOR UPDATE SKIP LOCKED) \
+       WHERE id = $1 AND status = 'active' AND max_per_second ",
+            $throttle,
+            ") \
+       ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
      UPDATE deliveries d SET due_at = $4, claimed_by = $5 FROM due WHERE d.id = due.id \
-     RETURNING d.id, d.event_id, d.attempts, d.series_start";
+     RETURNING d.id, d.event_id, d.attempts, d.series_start"
+        )
+    };
+}
+
+/// The claim of an unthrottled webhook.
+const CLAIM_POSTGRES: &str = claim_postgres!("IS NULL");
+/// The claim of a throttled webhook, within its paced claim.
+const CLAIM_PACED_POSTGRES: &str = claim_postgres!("IS NOT NULL");
+
+/// [`crate::queue::PACE`] with the webhook row locked until the claim commits.
+/// `FOR NO KEY UPDATE` leaves ingestion's foreign-key checks on the row unblocked.
+const PACE_LOCKED: &str = "SELECT max_per_second, next_send_us FROM webhooks \
+     WHERE id = $1 AND status = 'active' FOR NO KEY UPDATE";
 
 /// Leases up to `limit` of `webhook`'s due deliveries to `owner` until `lease_until`.
 pub(crate) async fn claim(
@@ -27,24 +50,110 @@ pub(crate) async fn claim(
     lease_until: Timestamp,
 ) -> Result<Vec<ClaimedRow>, StoreError> {
     let mut tx = store.begin_write_with(Durability::Relaxed).await?;
-    let found = sqlx::query(CLAIM_POSTGRES)
+    let claimed = claim_in(
+        &mut tx,
+        CLAIM_POSTGRES,
+        webhook,
+        limit,
+        owner,
+        now,
+        lease_until,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+/// The claim statement within a transaction.
+async fn claim_in(
+    tx: &mut WriteTx,
+    sql: &'static str,
+    webhook: WebhookId,
+    limit: usize,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Vec<ClaimedRow>, StoreError> {
+    let found = sqlx::query(sql)
         .bind(webhook.to_string())
         .bind(now.millis())
         .bind(limit as i64)
         .bind(lease_until.millis())
         .bind(owner)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?;
+    found.iter().map(claimed_row).collect()
+}
+
+fn claimed_row(row: &AnyRow) -> Result<ClaimedRow, StoreError> {
+    Ok(ClaimedRow {
+        id: decode::parsed(row, "id")?,
+        event_id: decode::parsed(row, "event_id")?,
+        attempts: decode::int(row, "attempts")?,
+        series_start: decode::int(row, "series_start")?,
+        send_at: None,
+    })
+}
+
+/// A throttled webhook's claim. The webhook row is locked first, so the processes sharing
+/// the database take turns on its clock: each reads it, claims what the pace allows from it
+/// and moves it on before the next one reads it.
+pub(crate) async fn claim_paced(
+    store: &Store,
+    webhook: WebhookId,
+    limit: usize,
+    owner: &str,
+    now: Timestamp,
+    lease: Duration,
+) -> Result<PacedRows, StoreError> {
+    let mut tx = store.begin_write_with(Durability::Relaxed).await?;
+    let pace = sqlx::query(PACE_LOCKED)
+        .bind(webhook.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(pace) = pace else {
+        return Ok(PacedRows::inactive(now, limit));
+    };
+    let clock = decode::opt_int(&pace, "next_send_us")?;
+    let Some(throttle) = throttle_of(decode::opt_int(&pace, "max_per_second")?)? else {
+        // The throttle was just removed: an ordinary claim.
+        let rows = claim_in(
+            &mut tx,
+            CLAIM_POSTGRES,
+            webhook,
+            limit,
+            owner,
+            now,
+            lease_after(now, lease),
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(PacedRows::unpaced(rows, now, limit));
+    };
+    let pacing = throttle.plan(clock, now, limit);
+    let last_turn = pacing.send_at(pacing.count.saturating_sub(1));
+    let rows = if pacing.count == 0 {
+        Vec::new()
+    } else {
+        claim_in(
+            &mut tx,
+            CLAIM_PACED_POSTGRES,
+            webhook,
+            pacing.count,
+            owner,
+            now,
+            lease_after(last_turn, lease),
+        )
+        .await?
+    };
+    let paced = PacedRows::paced(rows, &pacing);
+    if !paced.rows.is_empty() {
+        sqlx::query(MOVE_CLOCK)
+            .bind(webhook.to_string())
+            .bind(paced.clock_us)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
-    found
-        .iter()
-        .map(|row| {
-            Ok(ClaimedRow {
-                id: decode::parsed(row, "id")?,
-                event_id: decode::parsed(row, "event_id")?,
-                attempts: decode::int(row, "attempts")?,
-                series_start: decode::int(row, "series_start")?,
-            })
-        })
-        .collect()
+    Ok(paced)
 }

@@ -1,28 +1,46 @@
 //! SQLite's claims, on the writer thread (which holds the only write lock).
 
+use std::time::Duration;
+
 use lwh_domain::{Timestamp, WebhookId};
+use rusqlite::OptionalExtension;
 
 use crate::connect::Durability;
 use crate::decode;
 use crate::dialect::Backend;
 use crate::error::StoreError;
-use crate::queue::ClaimedRow;
+use crate::queue::{lease_after, throttle_of, ClaimedRow, PacedRows, MOVE_CLOCK, PACE};
 use crate::sqlite::writer::SqliteWriter;
 
 /// The same on SQLite, where the writer holds the only write lock and a queued delivery is in
 /// two B-trees: pending ones are found in id (creation) order through the log index, passing
 /// over the few in flight (leased, due later); retries through their partial due-time index.
-/// Of the two candidate lists, the earliest due are claimed.
-const CLAIM_SQLITE: &str = "UPDATE deliveries SET due_at = $4, claimed_by = $5 WHERE id IN ( \
+/// Of the two candidate lists, the earliest due are claimed. `$throttle` tells which claim it
+/// is: the ordinary one takes nothing of a throttled webhook (a cached target may not know yet
+/// that it was throttled), the paced one nothing of an unthrottled one.
+macro_rules! claim_sqlite {
+    ($throttle:literal) => {
+        concat!(
+            "UPDATE deliveries SET due_at = $4, claimed_by = $5 WHERE id IN ( \
        SELECT id FROM ( \
          SELECT id, due_at FROM (SELECT id, due_at FROM deliveries WHERE webhook_id = $1 \
            AND status = 'pending' AND due_at <= $2 ORDER BY id LIMIT $3) \
          UNION ALL \
          SELECT id, due_at FROM (SELECT id, due_at FROM deliveries WHERE webhook_id = $1 \
            AND status = 'retrying' AND due_at <= $2 ORDER BY due_at LIMIT $3)) \
-       WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = $1 AND status = 'active') \
-       ORDER BY due_at LIMIT $3) \
-     RETURNING id, event_id, attempts, series_start";
+       WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = $1 AND status = 'active' \
+         AND max_per_second ",
+            $throttle,
+            ") ORDER BY due_at LIMIT $3) \
+     RETURNING id, event_id, attempts, series_start"
+        )
+    };
+}
+
+/// The claim of an unthrottled webhook.
+const CLAIM_SQLITE: &str = claim_sqlite!("IS NULL");
+/// The claim of a throttled webhook, within its paced claim.
+const CLAIM_PACED_SQLITE: &str = claim_sqlite!("IS NOT NULL");
 
 /// Leases up to `limit` of `webhook`'s due deliveries to `owner` until `lease_until`.
 pub(crate) async fn claim(
@@ -36,24 +54,100 @@ pub(crate) async fn claim(
     let owner = owner.to_owned();
     writer
         .transaction(Durability::Relaxed, move |tx| {
-            let mut claim = tx.prepare_cached(Backend::Sqlite.sql(CLAIM_SQLITE))?;
-            let mut cursor = claim.query(rusqlite::params![
-                webhook.to_string(),
-                now.millis(),
-                limit as i64,
-                lease_until.millis(),
-                owner,
-            ])?;
-            let mut claimed = Vec::with_capacity(limit);
-            while let Some(row) = cursor.next()? {
-                claimed.push(ClaimedRow {
-                    id: decode::sqlite_parsed(row, 0)?,
-                    event_id: decode::sqlite_parsed(row, 1)?,
-                    attempts: row.get(2)?,
-                    series_start: row.get(3)?,
-                });
+            claim_in(tx, CLAIM_SQLITE, webhook, limit, &owner, now, lease_until)
+        })
+        .await
+}
+
+/// The claim statement within a transaction.
+fn claim_in(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &'static str,
+    webhook: WebhookId,
+    limit: usize,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Vec<ClaimedRow>, StoreError> {
+    let mut claim = tx.prepare_cached(Backend::Sqlite.sql(sql))?;
+    let mut cursor = claim.query(rusqlite::params![
+        webhook.to_string(),
+        now.millis(),
+        limit as i64,
+        lease_until.millis(),
+        owner,
+    ])?;
+    let mut claimed = Vec::with_capacity(limit);
+    while let Some(row) = cursor.next()? {
+        claimed.push(ClaimedRow {
+            id: decode::sqlite_parsed(row, 0)?,
+            event_id: decode::sqlite_parsed(row, 1)?,
+            attempts: row.get(2)?,
+            series_start: row.get(3)?,
+            send_at: None,
+        });
+    }
+    Ok(claimed)
+}
+
+/// A throttled webhook's claim: its limit and clock are read, the deliveries whose turn
+/// comes within the horizon are claimed and given their turns, and the clock is moved past
+/// them — one transaction on the writer thread, which holds the only write lock.
+pub(crate) async fn claim_paced(
+    writer: &SqliteWriter,
+    webhook: WebhookId,
+    limit: usize,
+    owner: &str,
+    now: Timestamp,
+    lease: Duration,
+) -> Result<PacedRows, StoreError> {
+    let owner = owner.to_owned();
+    writer
+        .transaction(Durability::Relaxed, move |tx| {
+            let pace: Option<(Option<i64>, Option<i64>)> = tx
+                .prepare_cached(Backend::Sqlite.sql(PACE))?
+                .query_row(rusqlite::params![webhook.to_string()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            let pace = match pace {
+                None => return Ok(PacedRows::inactive(now, limit)),
+                Some((rate, clock)) => throttle_of(rate)?.map(|t| (t, clock)),
+            };
+            let Some((throttle, clock)) = pace else {
+                // The throttle was just removed: an ordinary claim.
+                let rows = claim_in(
+                    tx,
+                    CLAIM_SQLITE,
+                    webhook,
+                    limit,
+                    &owner,
+                    now,
+                    lease_after(now, lease),
+                )?;
+                return Ok(PacedRows::unpaced(rows, now, limit));
+            };
+            let pacing = throttle.plan(clock, now, limit);
+            let last_turn = pacing.send_at(pacing.count.saturating_sub(1));
+            let rows = if pacing.count == 0 {
+                Vec::new()
+            } else {
+                claim_in(
+                    tx,
+                    CLAIM_PACED_SQLITE,
+                    webhook,
+                    pacing.count,
+                    &owner,
+                    now,
+                    lease_after(last_turn, lease),
+                )?
+            };
+            let paced = PacedRows::paced(rows, &pacing);
+            if !paced.rows.is_empty() {
+                tx.prepare_cached(Backend::Sqlite.sql(MOVE_CLOCK))?
+                    .execute(rusqlite::params![webhook.to_string(), paced.clock_us])?;
             }
-            Ok(claimed)
+            Ok(paced)
         })
         .await
 }
