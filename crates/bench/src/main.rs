@@ -8,6 +8,7 @@ mod login_burst;
 mod receiver;
 mod report;
 mod service;
+mod throttle;
 
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,10 @@ struct Args {
     /// ms, one per line), to see when slow requests happen.
     #[arg(long, value_name = "FILE")]
     latency_trace: Option<std::path::PathBuf>,
+    /// Measure the throttle scenario only (a webhook limited to 50/s sent 5,000 events at
+    /// once, beside an unthrottled one).
+    #[arg(long, conflicts_with_all = ["throughput_only", "isolation_only", "latency_only"])]
+    throttle_only: bool,
     /// Measure only the API's latency alone and during bursts of 50 console logins (written to
     /// target/bench-partial/login-burst.md unless --out says otherwise).
     #[arg(long, conflicts_with_all = ["throughput_only", "isolation_only", "latency_only"])]
@@ -78,6 +83,7 @@ struct Plan {
     latency_secs: u64,
     backlog: usize,
     isolation_events: usize,
+    throttle_events: usize,
 }
 
 /// One throughput measurement.
@@ -125,6 +131,9 @@ pub struct BackendReport {
     pub metrics_scrape_empty_ms: Option<(f64, f64)>,
     #[serde(default)]
     pub metrics_scrape_backlog_ms: Option<(f64, f64)>,
+    /// The throttle scenario (absent in older reports).
+    #[serde(default)]
+    pub throttle: Option<throttle::ThrottleReport>,
 }
 
 /// `n` scrapes of `/metrics`, one after another: (p50, max) in ms. `/metrics` needs no
@@ -168,7 +177,7 @@ fn event_body(event: &str, i: usize) -> Bytes {
     ))
 }
 
-fn batch_body(event: &str, start: usize, n: usize) -> Bytes {
+pub(crate) fn batch_body(event: &str, start: usize, n: usize) -> Bytes {
     let events: Vec<String> = (start..start + n)
         .map(|i| String::from_utf8_lossy(&event_body(event, i)).into_owned())
         .collect();
@@ -274,6 +283,11 @@ async fn measure_backend(
         svc.webhook(&format!("http://{}/ten/{i}", rx.addr), "lesson_completed")
             .await?;
     }
+    if args.throttle_only {
+        report.throttle = Some(measure_throttle(&svc, &load, plan).await?);
+        svc.stop().await;
+        return Ok(report);
+    }
     for run in (0..plan.runs).filter(|_| !args.isolation_only && !args.latency_only) {
         let t = throughput(&svc, rx, &load, 1, plan.fanout1_events, run).await?;
         eprintln!(
@@ -378,6 +392,10 @@ async fn measure_backend(
     report.isolation_beside_dead_per_s = beside;
     eprintln!("  {backend:?} isolation: {alone:.0}/s alone, {beside:.0}/s beside a dead endpoint");
 
+    if !args.isolation_only {
+        report.throttle = Some(measure_throttle(&svc, &load, plan).await?);
+    }
+
     // Backlog: held for a paused webhook, then resumed.
     if plan.backlog > 0 && !args.isolation_only {
         report.metrics_scrape_empty_ms = Some(scrape_times(&svc, 50).await?);
@@ -432,6 +450,22 @@ async fn measure_backend(
     Ok(report)
 }
 
+/// The throttle scenario with the plan's sizes.
+async fn measure_throttle(
+    svc: &Service,
+    load: &Load,
+    plan: &Plan,
+) -> anyhow::Result<throttle::ThrottleReport> {
+    throttle::measure(
+        svc,
+        load,
+        plan.throttle_events,
+        plan.isolation_events,
+        plan.runs,
+    )
+    .await
+}
+
 /// Writes back what earlier scenarios left dirty in the page cache (the throughput runs write
 /// gigabytes), then lets the service's own background work (checkpoints) finish: otherwise
 /// that writeback lands in the latency run's window and every commit's flush waits behind it,
@@ -470,7 +504,7 @@ async fn healthy_rate(
     Ok(rate)
 }
 
-async fn throughput_on(
+pub(crate) async fn throughput_on(
     svc: &Service,
     rx: &Receiver,
     load: &Load,
@@ -584,6 +618,7 @@ async fn main() -> anyhow::Result<()> {
             latency_secs: 3,
             backlog: 10_000,
             isolation_events: 1_000,
+            throttle_events: 500,
         }
     } else {
         Plan {
@@ -596,6 +631,7 @@ async fn main() -> anyhow::Result<()> {
             latency_secs: 20,
             backlog: 1_000_000,
             isolation_events: 20_000,
+            throttle_events: 5_000,
         }
     };
     if let Some(backlog) = args.backlog {
@@ -640,12 +676,12 @@ async fn main() -> anyhow::Result<()> {
         machine: machine(),
         ..Default::default()
     };
-    for _ in (0..plan.runs).filter(|_| !args.latency_only) {
+    for _ in (0..plan.runs).filter(|_| !args.latency_only && !args.throttle_only) {
         let c = ceiling(&load, &rx, plan.ceiling_requests).await?;
         eprintln!("loopback ceiling: {c:.0} requests/s");
         report.ceiling_per_s.push(c);
     }
-    if !args.throughput_only && !args.isolation_only {
+    if !args.throughput_only && !args.isolation_only && !args.throttle_only {
         let (p50, p99) = loopback_latency(&load, &rx, plan.latency_secs, &args).await?;
         eprintln!("loopback latency at 1,000 requests/s: p50 {p50:.2} ms, p99 {p99:.2} ms");
         report.loopback_latency_ms = Some((p50, p99));
@@ -666,6 +702,7 @@ async fn main() -> anyhow::Result<()> {
     }
     // A partial run never replaces the published report unless asked to by --out.
     let partial = args.throughput_only
+        || args.throttle_only
         || args.isolation_only
         || args.latency_only
         || args.latency_secs.is_some()

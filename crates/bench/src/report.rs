@@ -156,12 +156,46 @@ pub fn write(report: &Report, dir: &Path) -> anyhow::Result<()> {
             );
         }
     }
+    throttle_section(&mut md, report);
     goals(&mut md, report);
     let _ = writeln!(md, "\nWhat each optimisation bought, and where the time goes now: [performance.md](performance.md).");
     let _ = writeln!(md, "\nThe peer figures quoted in the project's issue (Svix on this machine kind: ~900 deliveries/s at fan-out 1, ~2,700/s at fan-out 10, loopback ceiling ~116,000 requests/s) were not re-measured here.");
     std::fs::write(dir.join("benchmarks.md"), md)?;
     std::fs::write(dir.join("benchmarks.svg"), svg(&bars))?;
     Ok(())
+}
+
+/// The throttle scenario: the rate the throttled webhook's receiver measured, and the
+/// unthrottled neighbour's rate beside it.
+fn throttle_section(md: &mut String, report: &Report) {
+    let measured: Vec<_> = report
+        .backends
+        .iter()
+        .filter_map(|b| b.throttle.as_ref().map(|t| (&b.backend, t)))
+        .collect();
+    let Some((_, first)) = measured.first() else {
+        return;
+    };
+    let _ = writeln!(md, "\n## Throttle\n");
+    let _ = writeln!(md, "A webhook with `max_per_second: {}` is sent {} events at once (batches of 500); its receiver measures the rate from the first arrival to the last, and the most arrivals within any one second. An unthrottled webhook on another event is measured alone first (the throttled one idle), then while the throttled backlog drains ({} events per run, one per request, concurrency 32).\n", first.limit, first.events, first.neighbour_events);
+    let _ = writeln!(md, "| backend | received | rate measured | vs limit | busiest second | duplicates | neighbour alone | neighbour beside | kept |");
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (backend, t) in &measured {
+        let _ = writeln!(
+            md,
+            "| {} | {} of {} | {:.2}/s | {:+.1} % | {} | {} | {:.0}/s | {:.0}/s | {:.0} % |",
+            backend,
+            t.received,
+            t.events,
+            t.rate_per_s,
+            100.0 * (t.rate_per_s / f64::from(t.limit) - 1.0),
+            t.busiest_second,
+            t.duplicates,
+            t.neighbour_alone_per_s,
+            t.neighbour_beside_per_s,
+            100.0 * t.neighbour_beside_per_s / t.neighbour_alone_per_s.max(1.0),
+        );
+    }
 }
 
 /// The loopback ceiling (requests/s) of the machine on which the issue's goals were set.
@@ -261,6 +295,22 @@ fn goals(md: &mut String, report: &Report) {
             format!("{kept:.0} %"),
             kept >= 90.0,
         );
+        if let Some(t) = &b.throttle {
+            let off = 100.0 * (t.rate_per_s / f64::from(t.limit) - 1.0);
+            row(
+                format!("{} throttle: rate vs the limit, none lost", b.backend),
+                "± 10 %, 0 lost",
+                format!("{off:+.1} %, {} lost", t.events - t.received.min(t.events)),
+                off.abs() <= 10.0 && t.received >= t.events,
+            );
+            let kept = 100.0 * t.neighbour_beside_per_s / t.neighbour_alone_per_s.max(1.0);
+            row(
+                format!("{} throttle: unthrottled neighbour's rate kept", b.backend),
+                "≥ 90 %",
+                format!("{kept:.0} %"),
+                kept >= 90.0,
+            );
+        }
         let missing: usize = b.fanout1.iter().chain(&b.fanout10).map(|t| t.missing).sum();
         row(
             format!("{} accepted deliveries missing", b.backend),

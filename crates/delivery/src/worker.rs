@@ -180,10 +180,10 @@ impl InFlight {
     }
 
     /// A paced claim of `webhook` took `claimed` of the `asked` slots it reserved, when the
-    /// pace allowed `allowed` with the next turn `turn_in` from now. Gives back the unused
-    /// slots and decides when to claim it again: once its queue has something
-    /// (it ran dry), when its next turns come near (the pace stopped it), or as soon as
-    /// slots free up (they stopped it).
+    /// pace allowed `allowed` with the next free turn `turn_in` from now. Gives back the unused
+    /// slots and decides when to claim it again: once its queue has something (it ran dry),
+    /// or when half the time to its next free turn has passed (the pace or its slots stopped
+    /// it) — so a claim takes a batch of turns rather than one turn per freed slot.
     fn paced_claim_done(
         &mut self,
         webhook: WebhookId,
@@ -196,22 +196,14 @@ impl InFlight {
         self.give_back(webhook, asked - claimed);
         let now = Instant::now();
         let wait = if claimed < allowed {
-            Some(PaceWait::Drained {
+            PaceWait::Drained {
                 queued_at: queued_before,
                 since: now,
-            })
-        } else if allowed < asked {
-            // Claim the next turns half a horizon ahead: batches, not one claim per turn.
-            Some(PaceWait::Until(
-                now + turn_in.saturating_sub(lwh_domain::throttle::HORIZON / 2),
-            ))
+            }
         } else {
-            None
+            PaceWait::Until(now + turn_in / 2)
         };
-        match wait {
-            Some(wait) => self.paced.insert(webhook, wait),
-            None => self.paced.remove(&webhook),
-        };
+        self.paced.insert(webhook, wait);
     }
 
     /// A claim of `webhook` returned `claimed` of the `asked` slots it reserved; `queued_before`
@@ -780,19 +772,17 @@ mod tests {
         let mut f = InFlight::default();
         let now = Instant::now();
         assert!(!f.pace_waits(w, now), "never claimed: claim it");
-        // The pace stopped the claim (3 allowed of 8 slots), the next turn 2 s away: wait
-        // until half a horizon before it.
+        // The pace (3 allowed of 8 slots) or the slots (8 of 8) stopped the claim, the next
+        // free turn 2 s away: claim again halfway there, not at every freed slot.
         let before = f.queued_count(w);
-        f.take(w, 8);
-        f.paced_claim_done(w, 8, 3, 3, Duration::from_secs(2), before);
-        assert_eq!(f.per_webhook[&w], 3, "the unused slots are given back");
-        assert!(f.pace_waits(w, Instant::now()));
-        assert!(f.pace_waits(w, Instant::now() + Duration::from_millis(1_400)));
-        assert!(!f.pace_waits(w, Instant::now() + Duration::from_millis(1_600)));
-        // Slots stopped it (all 8 taken and allowed): claim again as soon as they free up.
-        f.take(w, 8);
-        f.paced_claim_done(w, 8, 8, 8, Duration::from_secs(2), before);
-        assert!(!f.pace_waits(w, Instant::now()));
+        for (claimed, allowed) in [(3, 3), (8, 8)] {
+            f.take(w, 8);
+            f.paced_claim_done(w, 8, claimed, allowed, Duration::from_secs(2), before);
+            assert!(f.pace_waits(w, Instant::now()));
+            assert!(f.pace_waits(w, Instant::now() + Duration::from_millis(900)));
+            assert!(!f.pace_waits(w, Instant::now() + Duration::from_millis(1_100)));
+        }
+        assert_eq!(f.per_webhook[&w], 11, "the unused slots were given back");
         // The queue ran dry (2 of 8 allowed): wait, until a delivery is queued here.
         f.take(w, 8);
         f.paced_claim_done(w, 8, 2, 8, Duration::ZERO, f.queued_count(w));

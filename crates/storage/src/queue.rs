@@ -45,7 +45,7 @@ pub(crate) const PACE: &str = "SELECT max_per_second, next_send_us FROM webhooks
 pub(crate) const MOVE_CLOCK: &str = "UPDATE webhooks SET next_send_us = $2 WHERE id = $1";
 
 /// The end of a lease taken at `from` for `lease`.
-pub(crate) fn lease_after(from: Timestamp, lease: Duration) -> Timestamp {
+fn lease_after(from: Timestamp, lease: Duration) -> Timestamp {
     from.plus_millis(lease.as_millis() as i64)
 }
 
@@ -57,42 +57,97 @@ pub(crate) fn throttle_of(rate: Option<i64>) -> Result<Option<Throttle>, StoreEr
     .transpose()
 }
 
+/// A paced claim's plan, decided from the webhook's limit and clock as its transaction read
+/// them (`max_per_second`, `next_send_us`; `None`: the webhook is not Active).
+pub(crate) enum PaceStep {
+    /// Not Active any more: claim nothing, as if its queue were empty.
+    Inactive,
+    /// The throttle was just removed: an ordinary claim.
+    Unpaced { lease_until: Timestamp },
+    /// Claim what `pacing` allows, each delivery at its turn.
+    Paced {
+        pacing: Pacing,
+        lease_until: Timestamp,
+    },
+}
+
+impl PaceStep {
+    pub(crate) fn new(
+        found: Option<(Option<i64>, Option<i64>)>,
+        now: Timestamp,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Self, StoreError> {
+        let Some((rate, clock)) = found else {
+            return Ok(Self::Inactive);
+        };
+        Ok(match throttle_of(rate)? {
+            None => Self::Unpaced {
+                lease_until: lease_after(now, lease),
+            },
+            Some(throttle) => {
+                let pacing = throttle.plan(clock, now, limit);
+                let last_turn = pacing.send_at(pacing.count.saturating_sub(1));
+                Self::Paced {
+                    pacing,
+                    lease_until: lease_after(last_turn, lease),
+                }
+            }
+        })
+    }
+
+    /// The claim statement to run, if any: (for a throttled webhook, how many, lease end).
+    pub(crate) fn claim(&self, limit: usize) -> Option<(bool, usize, Timestamp)> {
+        match self {
+            Self::Inactive => None,
+            Self::Unpaced { lease_until } => Some((false, limit, *lease_until)),
+            Self::Paced {
+                pacing,
+                lease_until,
+            } => (pacing.count > 0).then_some((true, pacing.count, *lease_until)),
+        }
+    }
+
+    /// What the claim took, with each delivery's turn (in creation order) and the clock
+    /// to store.
+    pub(crate) fn finish(
+        &self,
+        mut rows: Vec<ClaimedRow>,
+        now: Timestamp,
+        limit: usize,
+    ) -> PacedRows {
+        let now_us = now.millis().saturating_mul(1000);
+        let Self::Paced { pacing, .. } = self else {
+            return PacedRows {
+                rows,
+                allowed: limit,
+                next_turn_us: now_us,
+                store_clock: None,
+            };
+        };
+        rows.sort_by_key(|r| r.id);
+        for (turn, row) in rows.iter_mut().enumerate() {
+            row.send_at = Some(pacing.send_at(turn));
+        }
+        let clock = pacing.clock_after(rows.len());
+        PacedRows {
+            store_clock: (!rows.is_empty()).then_some(clock),
+            allowed: pacing.count,
+            next_turn_us: clock,
+            rows,
+        }
+    }
+}
+
 /// A paced claim as a backend made it.
 pub(crate) struct PacedRows {
     pub(crate) rows: Vec<ClaimedRow>,
     /// How many the pace allowed.
     pub(crate) allowed: usize,
-    /// The clock after the claim (microseconds).
-    pub(crate) clock_us: i64,
-}
-
-impl PacedRows {
-    /// The webhook is no longer Active: nothing claimed, as if its queue were empty.
-    pub(crate) fn inactive(now: Timestamp, limit: usize) -> Self {
-        Self::unpaced(Vec::new(), now, limit)
-    }
-
-    /// The throttle was removed: an ordinary claim.
-    pub(crate) fn unpaced(rows: Vec<ClaimedRow>, now: Timestamp, limit: usize) -> Self {
-        Self {
-            rows,
-            allowed: limit,
-            clock_us: now.millis().saturating_mul(1000),
-        }
-    }
-
-    /// Gives the claimed rows their turns in creation order.
-    pub(crate) fn paced(mut rows: Vec<ClaimedRow>, pacing: &Pacing) -> Self {
-        rows.sort_by_key(|r| r.id);
-        for (turn, row) in rows.iter_mut().enumerate() {
-            row.send_at = Some(pacing.send_at(turn));
-        }
-        Self {
-            clock_us: pacing.clock_after(rows.len()),
-            allowed: pacing.count,
-            rows,
-        }
-    }
+    /// The next free turn (microseconds).
+    pub(crate) next_turn_us: i64,
+    /// The clock to store in the same transaction, when turns were given out.
+    pub(crate) store_clock: Option<i64>,
 }
 
 /// A claimed delivery as the claim statement returns it.
@@ -165,7 +220,7 @@ impl Store {
         };
         Ok(PacedClaim {
             allowed: paced.allowed,
-            next_turn: Timestamp::from_millis(paced.clock_us.div_euclid(1000)),
+            next_turn: Timestamp::from_millis(paced.next_turn_us.div_euclid(1000)),
             claimed: self.with_payloads(webhook, paced.rows).await?,
         })
     }

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use crate::connect::{Durability, Store, WriteTx};
 use crate::decode;
 use crate::error::StoreError;
-use crate::queue::{lease_after, throttle_of, ClaimedRow, PacedRows, MOVE_CLOCK};
+use crate::queue::{ClaimedRow, PaceStep, PacedRows, MOVE_CLOCK};
 
 /// Claims a webhook's due deliveries, earliest due first, through `(webhook_id, due_at)`
 /// (PostgreSQL: rows another process is claiming are skipped, not waited for). `$throttle`
@@ -111,46 +111,30 @@ pub(crate) async fn claim_paced(
         .bind(webhook.to_string())
         .fetch_optional(&mut *tx)
         .await?;
-    let Some(pace) = pace else {
-        return Ok(PacedRows::inactive(now, limit));
+    let found = match &pace {
+        Some(row) => Some((
+            decode::opt_int(row, "max_per_second")?,
+            decode::opt_int(row, "next_send_us")?,
+        )),
+        None => None,
     };
-    let clock = decode::opt_int(&pace, "next_send_us")?;
-    let Some(throttle) = throttle_of(decode::opt_int(&pace, "max_per_second")?)? else {
-        // The throttle was just removed: an ordinary claim.
-        let rows = claim_in(
-            &mut tx,
-            CLAIM_POSTGRES,
-            webhook,
-            limit,
-            owner,
-            now,
-            lease_after(now, lease),
-        )
-        .await?;
-        tx.commit().await?;
-        return Ok(PacedRows::unpaced(rows, now, limit));
+    let step = PaceStep::new(found, now, limit, lease)?;
+    let rows = match step.claim(limit) {
+        Some((paced, count, lease_until)) => {
+            let sql = if paced {
+                CLAIM_PACED_POSTGRES
+            } else {
+                CLAIM_POSTGRES
+            };
+            claim_in(&mut tx, sql, webhook, count, owner, now, lease_until).await?
+        }
+        None => Vec::new(),
     };
-    let pacing = throttle.plan(clock, now, limit);
-    let last_turn = pacing.send_at(pacing.count.saturating_sub(1));
-    let rows = if pacing.count == 0 {
-        Vec::new()
-    } else {
-        claim_in(
-            &mut tx,
-            CLAIM_PACED_POSTGRES,
-            webhook,
-            pacing.count,
-            owner,
-            now,
-            lease_after(last_turn, lease),
-        )
-        .await?
-    };
-    let paced = PacedRows::paced(rows, &pacing);
-    if !paced.rows.is_empty() {
+    let paced = step.finish(rows, now, limit);
+    if let Some(clock) = paced.store_clock {
         sqlx::query(MOVE_CLOCK)
             .bind(webhook.to_string())
-            .bind(paced.clock_us)
+            .bind(clock)
             .execute(&mut *tx)
             .await?;
     }

@@ -9,7 +9,7 @@ use crate::connect::Durability;
 use crate::decode;
 use crate::dialect::Backend;
 use crate::error::StoreError;
-use crate::queue::{lease_after, throttle_of, ClaimedRow, PacedRows, MOVE_CLOCK, PACE};
+use crate::queue::{ClaimedRow, PaceStep, PacedRows, MOVE_CLOCK, PACE};
 use crate::sqlite::writer::SqliteWriter;
 
 /// The same on SQLite, where the writer holds the only write lock and a queued delivery is in
@@ -104,48 +104,28 @@ pub(crate) async fn claim_paced(
     let owner = owner.to_owned();
     writer
         .transaction(Durability::Relaxed, move |tx| {
-            let pace: Option<(Option<i64>, Option<i64>)> = tx
+            let found: Option<(Option<i64>, Option<i64>)> = tx
                 .prepare_cached(Backend::Sqlite.sql(PACE))?
                 .query_row(rusqlite::params![webhook.to_string()], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .optional()?;
-            let pace = match pace {
-                None => return Ok(PacedRows::inactive(now, limit)),
-                Some((rate, clock)) => throttle_of(rate)?.map(|t| (t, clock)),
+            let step = PaceStep::new(found, now, limit, lease)?;
+            let rows = match step.claim(limit) {
+                Some((paced, count, lease_until)) => {
+                    let sql = if paced {
+                        CLAIM_PACED_SQLITE
+                    } else {
+                        CLAIM_SQLITE
+                    };
+                    claim_in(tx, sql, webhook, count, &owner, now, lease_until)?
+                }
+                None => Vec::new(),
             };
-            let Some((throttle, clock)) = pace else {
-                // The throttle was just removed: an ordinary claim.
-                let rows = claim_in(
-                    tx,
-                    CLAIM_SQLITE,
-                    webhook,
-                    limit,
-                    &owner,
-                    now,
-                    lease_after(now, lease),
-                )?;
-                return Ok(PacedRows::unpaced(rows, now, limit));
-            };
-            let pacing = throttle.plan(clock, now, limit);
-            let last_turn = pacing.send_at(pacing.count.saturating_sub(1));
-            let rows = if pacing.count == 0 {
-                Vec::new()
-            } else {
-                claim_in(
-                    tx,
-                    CLAIM_PACED_SQLITE,
-                    webhook,
-                    pacing.count,
-                    &owner,
-                    now,
-                    lease_after(last_turn, lease),
-                )?
-            };
-            let paced = PacedRows::paced(rows, &pacing);
-            if !paced.rows.is_empty() {
+            let paced = step.finish(rows, now, limit);
+            if let Some(clock) = paced.store_clock {
                 tx.prepare_cached(Backend::Sqlite.sql(MOVE_CLOCK))?
-                    .execute(rusqlite::params![webhook.to_string(), paced.clock_us])?;
+                    .execute(rusqlite::params![webhook.to_string(), clock])?;
             }
             Ok(paced)
         })
