@@ -222,8 +222,12 @@ both_backends!(webhooks_page_end_to_end_on_free, |backend| async move {
             assert!(b.exists("#pro-notice").await);
             assert!(!b.exists("#webhook-form").await);
             let (all, _) = s.app.list_webhooks().await.unwrap();
-            assert_eq!(all[1].events.len(), 18, "Select all stored every event");
-            // Every event is one line, with the list on demand, not 18 badges.
+            assert_eq!(
+                all[1].events.len(),
+                18 + 3,
+                "Select all stored every event, the service's included"
+            );
+            // Every event is one line, with the list on demand, not 21 badges.
             let second = format!("#row-{}", all[1].id);
             assert_eq!(b.text(&format!("{second} details summary")).await, "All events");
             assert_eq!(

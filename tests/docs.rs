@@ -130,7 +130,12 @@ fn the_wordpress_guide_maps_every_catalogue_event_to_its_hook_and_the_plugin_lis
             .join("wordpress/learnomy-webhooks/includes/class-lrn-webhooks-events.php"),
     )
     .unwrap();
-    for entry in lwh_domain::Catalogue::builtin_entries().unwrap() {
+    // Service events are sent by the service itself: no hook fires them.
+    for entry in lwh_domain::Catalogue::builtin_entries()
+        .unwrap()
+        .into_iter()
+        .filter(|e| !e.service)
+    {
         let hook = if entry.pro {
             format!("learnomy_pro_{}", entry.slug)
         } else {

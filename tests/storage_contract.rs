@@ -45,6 +45,7 @@ fn event(n: u128, slug: &str, key: Option<&str>) -> NewEvent {
         slug: slug.to_owned(),
         payload: Arc::from(format!("{{\"n\":{n}}}").into_bytes()),
         idempotency_key: key.map(str::to_owned),
+        about: None,
     }
 }
 

@@ -420,7 +420,9 @@ both_backends!(catalogue_follows_the_plan, |backend| async move {
             .await
             .unwrap();
         let entries = body["data"].as_array().unwrap();
-        assert_eq!(entries.len(), 18);
+        // 18 LMS events and the 3 service events.
+        assert_eq!(entries.len(), 18 + 3);
+        assert_eq!(entries.iter().filter(|e| e["service"] == true).count(), 3);
         assert!(entries
             .iter()
             .all(|e| e["pro"] == false && e["example"].is_object()));
@@ -441,7 +443,7 @@ both_backends!(catalogue_follows_the_plan, |backend| async move {
             .iter()
             .map(|e| e["slug"].as_str().unwrap())
             .collect();
-        assert_eq!(slugs.len(), 18 + 13 + 1);
+        assert_eq!(slugs.len(), 18 + 3 + 13 + 1);
         assert!(slugs.contains(&"gift_redeemed") && slugs.contains(&"badge_awarded"));
         s.create_webhook(
             "https://hooks.example.com/b",

@@ -50,6 +50,15 @@ impl App {
         let site_url = Some(self.settings().site_url.as_str());
         let mut rows = Vec::with_capacity(events.len());
         for (i, e) in events.into_iter().enumerate() {
+            if lwh_domain::service_events::is_service_event(&e.event) {
+                return Err(AppError::UnknownEvent(FieldError::new(
+                    format!("{}event", prefix(i)),
+                    format!(
+                        "{:?} is a service event: only the service sends it",
+                        e.event
+                    ),
+                )));
+            }
             if !self.catalogue().contains(&e.event) {
                 let message = if lwh_domain::Catalogue::is_builtin_pro_event(&e.event) {
                     format!("{:?} is a Pro event and the plan is Free", e.event)
@@ -81,6 +90,7 @@ impl App {
                 payload: lwh_domain::payload::render(id, &e.event, now, site_url, &e.data).into(),
                 slug: e.event,
                 idempotency_key: e.idempotency_key,
+                about: None,
             });
         }
         // The committer hands deliveries to this process's worker or wakes its claim loop.

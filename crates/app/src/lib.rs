@@ -9,6 +9,7 @@ mod error;
 mod group_commit;
 pub mod ingest;
 mod master_key_file;
+pub mod service_events;
 mod settings;
 mod start_error;
 pub mod tokens;

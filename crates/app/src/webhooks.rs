@@ -1,6 +1,7 @@
 //! Managing webhooks: create, edit, pause/disable/re-activate, delete, list.
 
 use lwh_domain::custom_headers::CustomHeaders;
+use lwh_domain::service_events::Recovery;
 use lwh_domain::throttle::Throttle;
 use lwh_domain::{FieldError, Plan, Timestamp, WebhookId, WebhookSecret, WebhookStatus};
 use lwh_storage::{NewWebhook, Rotation, WebhookChanges, WebhookRecord};
@@ -138,12 +139,31 @@ impl App {
         Ok(CreatedWebhook { webhook, secret })
     }
 
-    /// Edits URL, events and/or status. The secret is never changed by an edit.
+    /// Edits URL, events and/or status. The secret is never changed by an edit. An admin
+    /// re-activating a Failed webhook reports `webhook_recovered` (how: admin).
     pub async fn update_webhook(
         &self,
         id: WebhookId,
         edit: WebhookEdit,
     ) -> Result<WebhookRecord, AppError> {
+        self.update_webhook_as(id, edit, Recovery::Admin).await
+    }
+
+    /// [`App::update_webhook`], saying how a Failed webhook made Active recovered (a probe, a
+    /// Test, an admin) in the `webhook_recovered` it reports.
+    pub async fn update_webhook_as(
+        &self,
+        id: WebhookId,
+        edit: WebhookEdit,
+        how: Recovery,
+    ) -> Result<WebhookRecord, AppError> {
+        // Only a change to Active can be a recovery: read the status it changes from.
+        let was_failed = match edit.status {
+            Some(WebhookStatus::Active) => {
+                self.get_webhook(id).await?.status == WebhookStatus::Failed
+            }
+            _ => false,
+        };
         let mut errors = Vec::new();
         let url = edit
             .url
@@ -214,6 +234,9 @@ impl App {
             .await?
             .ok_or(AppError::NotFound("webhook"))?;
         tracing::info!(webhook_id = %id, status = updated.status.as_str(), "webhook updated");
+        if was_failed && updated.status == WebhookStatus::Active {
+            self.report_recovered(id, &updated.url, how).await;
+        }
         Ok(updated)
     }
 

@@ -108,7 +108,7 @@ async fn probe_loop(app: App, sender: Sender, mut stop: watch::Receiver<bool>) {
                         tracing::warn!(webhook_id = %id, error = %e, "cannot schedule the probe");
                         continue;
                     }
-                    match send_ping(&app, &sender, id).await {
+                    match send_ping(&app, &sender, id, crate::ping::PingKind::Probe).await {
                         Ok(r) if r.reactivated => app.work_signal().notify_one(),
                         Ok(r) => {
                             tracing::info!(webhook_id = %id, result = %r.outcome.summary(), "probe of a Failed webhook did not succeed")

@@ -16,5 +16,5 @@ mod targets;
 mod worker;
 
 pub use engine::{sender_for, start, EngineHandle};
-pub use ping::{send_ping, PingResult};
+pub use ping::{send_ping, PingKind, PingResult};
 pub use sender::Sender;

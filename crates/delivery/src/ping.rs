@@ -4,6 +4,7 @@
 use lwh_app::webhooks::WebhookEdit;
 use lwh_app::{App, AppError};
 use lwh_domain::catalogue::PING_EVENT;
+use lwh_domain::service_events::Recovery;
 use lwh_domain::NextStep;
 use lwh_domain::{AttemptOutcome, DeliveryId, EventId, Timestamp, WebhookId, WebhookStatus};
 use lwh_storage::{AttemptRecord, NewEvent};
@@ -24,12 +25,22 @@ pub struct PingResult {
     pub reactivated: bool,
 }
 
-/// Sends a `ping` to a webhook now and records it. A 2xx makes a Failed webhook Active again
-/// and releases what it held.
+/// Why a ping is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PingKind {
+    /// An admin pressed Test.
+    Test,
+    /// The periodic probe of a Failed webhook.
+    Probe,
+}
+
+/// Sends a `ping` to a webhook now and records it. A 2xx makes a Failed webhook Active again,
+/// releases what it held and reports `webhook_recovered` (how: the ping's kind).
 pub async fn send_ping(
     app: &App,
     sender: &Sender,
     webhook_id: WebhookId,
+    kind: PingKind,
 ) -> Result<PingResult, AppError> {
     let webhook = app.get_webhook(webhook_id).await?;
     let target = targets::load(app, webhook_id)
@@ -50,6 +61,7 @@ pub async fn send_ping(
         slug: PING_EVENT.to_owned(),
         payload: payload.clone(),
         idempotency_key: None,
+        about: None,
     };
     app.store()
         .insert_ping(&event, delivery_id, webhook_id, now)
@@ -79,12 +91,17 @@ pub async fn send_ping(
         .await?;
     let reactivated = delivered && webhook.status == WebhookStatus::Failed;
     if reactivated {
-        app.update_webhook(
+        let how = match kind {
+            PingKind::Test => Recovery::Test,
+            PingKind::Probe => Recovery::Probe,
+        };
+        app.update_webhook_as(
             webhook_id,
             WebhookEdit {
                 status: Some(WebhookStatus::Active),
                 ..WebhookEdit::default()
             },
+            how,
         )
         .await?;
         tracing::info!(webhook_id = %webhook_id, "webhook answered a ping and is Active again");

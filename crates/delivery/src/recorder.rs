@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use lwh_app::App;
-use lwh_domain::Timestamp;
+use lwh_domain::{DeliveryId, NextStep, Timestamp, WebhookId};
 use lwh_storage::{AttemptRecord, FailureRules};
 use tokio::sync::{mpsc, oneshot};
 
@@ -53,6 +53,29 @@ pub fn failure_rules(app: &App) -> FailureRules {
     }
 }
 
+/// Reports what a committed batch changed — webhooks that became Failed, deliveries that used
+/// their last attempt — as service events, off the recording loop (reporting reads and ingests;
+/// results keep being recorded meanwhile).
+fn report(app: &App, failed: Vec<WebhookId>, batch: &[AttemptRecord]) {
+    let exhausted: Vec<DeliveryId> = batch
+        .iter()
+        .filter(|r| r.next == NextStep::GiveUp)
+        .map(|r| r.delivery_id)
+        .collect();
+    if failed.is_empty() && exhausted.is_empty() {
+        return;
+    }
+    let app = app.clone();
+    tokio::spawn(async move {
+        for webhook in failed {
+            app.report_failed(webhook).await;
+        }
+        for delivery in exhausted {
+            app.report_exhausted(delivery).await;
+        }
+    });
+}
+
 async fn write_loop(app: App, mut rx: mpsc::Receiver<(AttemptRecord, oneshot::Sender<()>)>) {
     let rules = failure_rules(&app);
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -77,9 +100,10 @@ async fn write_loop(app: App, mut rx: mpsc::Receiver<(AttemptRecord, oneshot::Se
                 .await
             {
                 Ok(failed) => {
-                    for id in failed {
+                    for id in &failed {
                         tracing::warn!(webhook_id = %id, "webhook is now Failed; its deliveries are held");
                     }
+                    report(&app, failed, &batch);
                     for r in &batch {
                         let outcome = if r.outcome.delivered() {
                             "delivered"

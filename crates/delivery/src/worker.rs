@@ -951,6 +951,7 @@ mod tests {
             slug: "course_completed".into(),
             payload: Arc::from(&b"{}"[..]),
             idempotency_key: None,
+            about: None,
         };
         assert_eq!(
             ready.wanted(&[event.clone(), event]),

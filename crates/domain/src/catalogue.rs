@@ -32,6 +32,9 @@ pub struct CatalogueEntry {
     /// Whether the event belongs to the Pro catalogue.
     #[serde(default)]
     pub pro: bool,
+    /// Whether the service itself sends it (`lwh_domain::service_events`); an LMS may not.
+    #[serde(default)]
+    pub service: bool,
     /// An example `data` object, used by the docs and the Test payload.
     #[serde(default = "empty_object")]
     pub example: serde_json::Value,
@@ -112,6 +115,7 @@ impl Catalogue {
                 description: x.description.clone().unwrap_or_default(),
                 group: "Custom".to_owned(),
                 pro: true,
+                service: false,
                 example: empty_object(),
             }));
         }
@@ -214,6 +218,7 @@ mod tests {
         let mut slugs: Vec<&str> = free.entries().iter().map(|e| e.slug.as_str()).collect();
         slugs.sort_unstable();
         let mut want = CORE.to_vec();
+        want.extend(crate::service_events::SERVICE_EVENTS);
         want.sort_unstable();
         assert_eq!(slugs, want);
         assert!(PRO.iter().all(|p| !free.contains(p)));
@@ -227,7 +232,10 @@ mod tests {
             description: None,
         }];
         let pro = Catalogue::for_plan(Plan::Pro, &extra).unwrap();
-        assert_eq!(pro.entries().len(), CORE.len() + PRO.len() + 1);
+        assert_eq!(
+            pro.entries().len(),
+            CORE.len() + crate::service_events::SERVICE_EVENTS.len() + PRO.len() + 1
+        );
         assert!(PRO.iter().all(|p| pro.contains(p)));
         assert_eq!(pro.get("badge_awarded").unwrap().label, "badge_awarded");
         // Extra events never reach the Free catalogue.

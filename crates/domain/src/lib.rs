@@ -14,6 +14,7 @@ pub mod request_headers;
 pub mod retry;
 pub mod rotation;
 pub mod secret;
+pub mod service_events;
 pub mod signing;
 pub mod throttle;
 pub mod timestamp;

@@ -171,9 +171,18 @@ pub(crate) fn plan(
         if !targets_of.contains_key(event.slug.as_str()) {
             targets_of.insert(event.slug.as_str(), subscribers(&event.slug)?);
         }
-        let targets = &targets_of[event.slug.as_str()];
-        plan.events.push((index, targets.len() as i64));
-        for (webhook_id, status) in targets {
+        // A service event is never delivered to the webhook it is about.
+        let all = &targets_of[event.slug.as_str()];
+        let targets = || {
+            all.iter()
+                .filter(|(webhook_id, _)| event.about != Some(*webhook_id))
+        };
+        let count = match event.about {
+            Some(_) => targets().count(),
+            None => all.len(),
+        };
+        plan.events.push((index, count as i64));
+        for (webhook_id, status) in targets() {
             let id = DeliveryId::generate();
             match claim {
                 Some(c) if status.sends() && take_slot(&mut slots, *webhook_id) => {
@@ -206,7 +215,7 @@ pub(crate) fn plan(
         }
         plan.outcomes.push(IngestOutcome {
             event_id: event.id,
-            deliveries: targets.len() as u64,
+            deliveries: count as u64,
             duplicate: false,
         });
     }
@@ -227,3 +236,36 @@ fn take_slot(slots: &mut HashMap<WebhookId, usize>, webhook: WebhookId) -> bool 
 pub(crate) const EVENTS_INSERT: &str =
     "INSERT INTO events (id, event, payload, idempotency_key, deliveries, created_at) VALUES ";
 pub(crate) const DELIVERIES_INSERT: &str = "INSERT INTO deliveries (id, webhook_id, event_id, due_at, claimed_by, created_at, updated_at, status) VALUES ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_event_is_never_planned_for_the_webhook_it_is_about() {
+        let (about, other) = (WebhookId::generate(), WebhookId::generate());
+        let event = NewEvent {
+            id: lwh_domain::EventId::generate(),
+            slug: "webhook_failed".into(),
+            payload: std::sync::Arc::from(&b"{}"[..]),
+            idempotency_key: None,
+            about: Some(about),
+        };
+        let planned = plan(
+            &[event],
+            Timestamp::from_millis(0),
+            None,
+            |_| Ok(None),
+            |_| {
+                Ok(vec![
+                    (about, WebhookStatus::Active),
+                    (other, WebhookStatus::Active),
+                ])
+            },
+        )
+        .unwrap();
+        let to: Vec<WebhookId> = planned.deliveries.iter().map(|d| d.1).collect();
+        assert_eq!(to, [other]);
+        assert_eq!(planned.events[0].1, 1, "the event counts one delivery");
+    }
+}

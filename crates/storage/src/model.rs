@@ -143,6 +143,8 @@ pub struct NewEvent {
     pub payload: std::sync::Arc<[u8]>,
     /// Client key making a retried request harmless for 24 h.
     pub idempotency_key: Option<String>,
+    /// For a service event: the webhook it is about, which never receives it.
+    pub about: Option<WebhookId>,
 }
 
 /// What ingestion did with one event.

@@ -398,7 +398,8 @@ pub async fn test(
         Ok(id) => id,
         Err(refused) => return *refused,
     };
-    match lwh_delivery::send_ping(&state.app, &state.sender, id).await {
+    match lwh_delivery::send_ping(&state.app, &state.sender, id, lwh_delivery::PingKind::Test).await
+    {
         Ok(r) => Json(json!({
             "delivered": r.outcome.delivered(),
             "status_code": r.outcome.status_code,

@@ -24,6 +24,9 @@ pub struct CatalogueEntryView {
     pub group: String,
     /// Whether it is a Pro event.
     pub pro: bool,
+    /// Whether the service itself sends it (`webhook_failed`, `webhook_recovered`,
+    /// `delivery_exhausted`): subscribe to it, but `POST /api/v1/events` refuses it.
+    pub service: bool,
     /// An example `data` object.
     #[schema(value_type = Object)]
     pub example: serde_json::Value,
@@ -37,6 +40,7 @@ impl From<&CatalogueEntry> for CatalogueEntryView {
             description: e.description.clone(),
             group: e.group.clone(),
             pro: e.pro,
+            service: e.service,
             example: e.example.clone(),
         }
     }

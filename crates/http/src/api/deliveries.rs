@@ -393,7 +393,9 @@ pub async fn test_webhook(
     Path(id): Path<String>,
 ) -> Result<Json<Data<TestResult>>, ApiError> {
     let id = parse_id(&id)?;
-    let result = lwh_delivery::send_ping(&state.app, &state.sender, id).await?;
+    let result =
+        lwh_delivery::send_ping(&state.app, &state.sender, id, lwh_delivery::PingKind::Test)
+            .await?;
     let o = result.outcome;
     Ok(Json(Data::new(TestResult {
         delivered: o.delivered(),
