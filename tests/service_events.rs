@@ -178,6 +178,26 @@ both_backends!(
                 watcher.received().is_empty(),
                 "not subscribed to webhook_failed"
             );
+            // The Webhooks page names it in a banner, with why.
+            let console = s.console_session().await;
+            let page = console.page("/admin/webhooks").await;
+            let banner = page
+                .split("id=\"failed-banner\"")
+                .nth(1)
+                .expect("the Failed banner")
+                .split("</section>")
+                .next()
+                .unwrap()
+                .to_owned();
+            let reason = s.get_json(&format!("/api/v1/webhooks/{id}")).await["data"]
+                ["status_reason"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(banner.contains("1 webhook is Failed"), "{banner}");
+            assert!(banner.contains(&broken.url("/down")), "{banner}");
+            assert!(banner.contains(&reason), "{banner}");
+            assert!(banner.contains("failing since"), "{banner}");
             let res = s
                 .manage(reqwest::Method::PATCH, &format!("/api/v1/webhooks/{id}"))
                 .json(&json!({"status": "active"}))
@@ -187,6 +207,13 @@ both_backends!(
             assert_eq!(res.status(), 200);
             let recovered = wait_for_event(&watcher, "webhook_recovered").await;
             assert_eq!(recovered.json()["data"]["how"], "admin");
+            assert!(
+                !console
+                    .page("/admin/webhooks")
+                    .await
+                    .contains("failed-banner"),
+                "no banner once it is Active"
+            );
             assert_eq!(recovered.json()["data"]["webhook_id"], id.as_str());
         })
         .await

@@ -471,6 +471,7 @@ fn view(state: &ConsoleState, session: &Session, m: &PageModel) -> Markup {
         @if let Some(e) = m.form.error("form") {
             p.notice.notice-error #form-error role="alert" tabindex="-1" { (e) }
         }
+        (failed_banner(&m.webhooks, Timestamp::now()))
         @if m.form.editing.is_some() || m.usage.can_add() {
             (form_view(session, &m.form, catalogue))
         } @else {
@@ -481,6 +482,36 @@ fn view(state: &ConsoleState, session: &Session, m: &PageModel) -> Markup {
             }
         }
         (table_view(session, &m.webhooks, plan, catalogue))
+    }
+}
+
+/// The banner naming every Failed webhook, with since when and why, so a broken endpoint is
+/// seen on arrival rather than found in the table.
+fn failed_banner(webhooks: &[(WebhookRecord, WebhookActivity)], now: Timestamp) -> Markup {
+    let failed: Vec<_> = webhooks
+        .iter()
+        .filter(|(w, _)| w.status == WebhookStatus::Failed)
+        .collect();
+    html! {
+        @if !failed.is_empty() {
+            section.notice.notice-error #failed-banner role="alert" {
+                h2 {
+                    @if failed.len() == 1 { "1 webhook is Failed" }
+                    @else { (failed.len()) " webhooks are Failed" }
+                }
+                ul {
+                    @for (w, activity) in &failed {
+                        li {
+                            a href={"#row-" (w.id)} { span.mono { (truncate(&w.url, URL_SHOWN)) } }
+                            " — failing since " (ago_markup(activity.failing_since.unwrap_or(w.status_changed_at), now))
+                            @if let Some(reason) = &w.status_reason { ": " (reason) }
+                            "."
+                        }
+                    }
+                }
+                p { "Their deliveries are held and each is probed regularly. Fix the endpoint, then press Test or Re-activate to release what they hold." }
+            }
+        }
     }
 }
 
