@@ -28,6 +28,7 @@ struct Inner {
     committer: std::sync::OnceLock<crate::group_commit::GroupCommit>,
     hand_over: crate::group_commit::HandOverSlot,
     token_cache: crate::tokens::TokenCache,
+    mailer: Option<crate::mail::Mailer>,
 }
 
 impl App {
@@ -83,6 +84,8 @@ impl App {
         let catalogue = Catalogue::for_plan(settings.plan, &settings.extra_events)
             .map_err(|e| StartError::Settings(e.to_string()))?;
         let policy = UrlPolicy::new(settings.allow_http, settings.allowed_networks.clone());
+        let mailer = crate::mail::Mailer::from_settings(&settings)
+            .map_err(|p| StartError::Settings(p.join("; ")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
@@ -95,8 +98,14 @@ impl App {
                 committer: std::sync::OnceLock::new(),
                 hand_over: Default::default(),
                 token_cache: Default::default(),
+                mailer,
             }),
         })
+    }
+
+    /// The notification mailer, when `smtp_url` and `notify_emails` are set.
+    pub(crate) fn mailer(&self) -> Option<crate::mail::Mailer> {
+        self.inner.mailer.clone()
     }
 
     /// The settings in force.

@@ -17,6 +17,16 @@ use lwh_storage::NewEvent;
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::mail::Notice;
+
+/// A JSON value as mail text (`-` for null).
+fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
 
 impl App {
     /// Reports that `webhook` became Failed: why, and failing since when.
@@ -32,7 +42,23 @@ impl App {
             ))
         };
         match found.await {
-            Ok(data) => self.send_service_event(WEBHOOK_FAILED, webhook, data).await,
+            Ok(data) => {
+                let notice = Notice {
+                    subject: format!("Webhook failed: {}", text(&data["url"])),
+                    lines: vec![
+                        format!("The webhook to {} is Failed.", text(&data["url"])),
+                        String::new(),
+                        format!("Why: {}", text(&data["reason"])),
+                        format!("Failing since: {}", text(&data["since"])),
+                        String::new(),
+                        "Its deliveries are held, none is lost, and it is probed regularly. Fix \
+                         the endpoint, then press Test or Re-activate to release what it holds."
+                            .to_owned(),
+                    ],
+                };
+                self.send_service_event(WEBHOOK_FAILED, webhook, data).await;
+                self.notify_by_mail(webhook, notice).await;
+            }
             Err(e) => self.service_event_failed(WEBHOOK_FAILED, webhook, &e.to_string()),
         }
     }
@@ -42,6 +68,22 @@ impl App {
         let data = recovered_data(webhook, url, how);
         self.send_service_event(WEBHOOK_RECOVERED, webhook, data)
             .await;
+        let notice = Notice {
+            subject: format!("Webhook recovered: {url}"),
+            lines: vec![
+                format!(
+                    "The webhook to {url} is Active again ({}).",
+                    match how {
+                        Recovery::Probe => "its endpoint answered the periodic probe",
+                        Recovery::Test => "its endpoint answered a Test",
+                        Recovery::Admin => "an admin re-activated it",
+                    }
+                ),
+                String::new(),
+                "The deliveries it held are being sent, oldest first.".to_owned(),
+            ],
+        };
+        self.notify_by_mail(webhook, notice).await;
     }
 
     /// Reports that `delivery` used its last attempt — unless it carried a service event or a
@@ -69,8 +111,28 @@ impl App {
         };
         match found.await {
             Ok(Some((webhook, data))) => {
+                let notice = Notice {
+                    subject: format!("Delivery failed for good: {}", text(&data["url"])),
+                    lines: vec![
+                        format!(
+                            "A {} delivery to {} used its last attempt ({} in all) without success.",
+                            text(&data["event"]),
+                            text(&data["url"]),
+                            data["attempts"]
+                        ),
+                        String::new(),
+                        format!("Last answer: {}", match data["last_status_code"].as_i64() {
+                            Some(code) => format!("HTTP {code}"),
+                            None => text(&data["last_error"]),
+                        }),
+                        format!("Delivery: {}", text(&data["delivery_id"])),
+                        String::new(),
+                        "It stays in the Delivery Log, where it can be redelivered.".to_owned(),
+                    ],
+                };
                 self.send_service_event(DELIVERY_EXHAUSTED, webhook, data)
-                    .await
+                    .await;
+                self.notify_by_mail(webhook, notice).await;
             }
             Ok(None) => {}
             Err(e) => {

@@ -70,6 +70,31 @@ pub struct Settings {
     pub http_max_connections: usize,
     /// After SIGTERM, how long requests in flight get before the process exits.
     pub shutdown_timeout: Dur,
+    /// The console's address as admins reach it, for links in mails; empty: `http://{listen}`.
+    pub public_url: String,
+    /// `smtp://`, `smtps://` (TLS) or `smtp://…?tls=required` (STARTTLS) server for
+    /// notification mails; empty: no mail. May hold a user name and password: never logged.
+    pub smtp_url: SmtpUrl,
+    /// Who gets a mail when a webhook fails, recovers or exhausts a delivery.
+    pub notify_emails: Vec<String>,
+    /// The mails' sender.
+    pub notify_from: String,
+}
+
+/// The SMTP server's URL, with any password kept out of `Debug` output.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SmtpUrl(pub String);
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(u) if u.password().is_some() => {
+                write!(f, "{}://…@{}", u.scheme(), u.host_str().unwrap_or(""))
+            }
+            _ => write!(f, "{:?}", self.0),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -98,6 +123,10 @@ impl Default for Settings {
             http_request_timeout: Dur::secs(30),
             http_max_connections: 4096,
             shutdown_timeout: Dur::secs(30),
+            public_url: String::new(),
+            smtp_url: SmtpUrl::default(),
+            notify_emails: Vec::new(),
+            notify_from: "Learnomy Webhooks <learnomy-webhooks@localhost>".to_owned(),
         }
     }
 }
@@ -144,6 +173,10 @@ impl Settings {
         if !self.site_url.is_empty() && url::Url::parse(&self.site_url).is_err() {
             problems.push(format!("site_url {:?} is not a URL", self.site_url));
         }
+        if !self.public_url.is_empty() && url::Url::parse(&self.public_url).is_err() {
+            problems.push(format!("public_url {:?} is not a URL", self.public_url));
+        }
+        problems.extend(crate::mail::check_settings(self));
         if !self.extra_events.is_empty() && self.plan == Plan::Free {
             problems.push(
                 "extra_events are a Pro feature: set plan = \"pro\" or remove them".to_owned(),
@@ -202,6 +235,10 @@ const FIELD_DOCS: &[(&str, &str)] = &[
     ("http_request_timeout", "Time a client gets to send a request's body and receive the answer (408 beyond). Longer than connect_timeout + request_timeout, which a Test may take."),
     ("http_max_connections", "Connections open at once; more wait in the listen backlog until one closes."),
     ("shutdown_timeout", "After SIGTERM, how long requests in flight get; then the process exits (accepted events are already durable)."),
+    ("public_url", "The console's address as admins reach it (e.g. https://webhooks.example.com), for the links in notification mails. Empty: http://<listen>."),
+    ("smtp_url", "SMTP server for notification mails: smtp://host:25, smtps://user:pass@host:465 (TLS) or smtp://user:pass@host:587?tls=required (STARTTLS). Empty: no mail. Never logged."),
+    ("notify_emails", "Who gets a mail when a webhook becomes Failed, recovers, or exhausts a delivery: at most one per webhook per hour, e.g. [\"ops@example.com\"]."),
+    ("notify_from", "The notification mails' sender."),
 ];
 
 fn toml_like(settings: &Settings) -> Vec<String> {

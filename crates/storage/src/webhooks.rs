@@ -292,6 +292,29 @@ pub(crate) fn set_status_sqlite(
     Ok(())
 }
 
+impl Store {
+    /// Takes the webhook's notification turn: true (and the turn is recorded) when no mail
+    /// about it was sent within `gap_ms` before `now`. One conditional update, so processes
+    /// sharing a database never both send.
+    pub async fn take_notification_turn(
+        &self,
+        id: WebhookId,
+        now: Timestamp,
+        gap_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let taken = sqlx::query(self.backend.sql(
+            "UPDATE webhooks SET notified_at = $2 WHERE id = $1 \
+             AND (notified_at IS NULL OR notified_at <= $2 - $3)",
+        ))
+        .bind(id.to_string())
+        .bind(now.millis())
+        .bind(gap_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+}
+
 /// What [`Store::rotate_secret`] found.
 #[derive(Debug)]
 pub enum Rotation {
