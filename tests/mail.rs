@@ -105,6 +105,15 @@ async fn wait_status(s: &TestServer, id: &str, want: &str) {
     }
 }
 
+/// A webhook on `course_completed` whose receiver answers `code`; returns its id.
+async fn failing_webhook(s: &TestServer, rx: &Receiver, path: &str, code: u16) -> String {
+    rx.always(Answer::Status(code));
+    s.create_webhook(&rx.url(path), &["course_completed"]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn mail_settings(smtp_port: u16) -> lwh_app::Settings {
     let mut settings = delivery_settings(Plan::Pro);
     settings.retry_schedule = vec![ms(40); 7];
@@ -122,13 +131,7 @@ both_backends!(
         let sink = SmtpSink::start().await;
         with_server(backend, mail_settings(sink.port), |s| async move {
             let rx = Receiver::start().await;
-            rx.always(Answer::Status(503));
-            let id = s
-                .create_webhook(&rx.url("/crm"), &["course_completed"])
-                .await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+            let id = failing_webhook(&s, &rx, "/crm", 503).await;
             // Failed, back (the probe), Failed again.
             emit(&s, "course_completed").await;
             wait_status(&s, &id, "failed").await;
@@ -186,13 +189,7 @@ both_backends!(
             s.create_webhook(&healthy.url("/ok"), &["quiz_passed"])
                 .await;
             let rx = Receiver::start().await;
-            rx.always(Answer::Status(500));
-            let id = s
-                .create_webhook(&rx.url("/down"), &["course_completed"])
-                .await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+            let id = failing_webhook(&s, &rx, "/down", 500).await;
             emit(&s, "course_completed").await;
             wait_status(&s, &id, "failed").await;
             // The mail about it is stuck; the service event and other deliveries are not.

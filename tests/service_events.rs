@@ -22,6 +22,25 @@ fn ms(n: u64) -> lwh_app::Dur {
     lwh_app::Dur(Duration::from_millis(n))
 }
 
+/// Settings under which a failing endpoint becomes Failed within a second, probed every
+/// `probe`.
+fn failing_fast(plan: Plan, probe: Duration) -> lwh_app::Settings {
+    let mut settings = delivery_settings(plan);
+    settings.retry_schedule = vec![ms(40); 7];
+    settings.failed_after = ms(150);
+    settings.failed_probe_interval = lwh_app::Dur(probe);
+    settings
+}
+
+/// Waits until the webhook has `want` status.
+async fn wait_status(s: &TestServer, id: &str, want: &str) {
+    let deadline = Instant::now() + WAIT;
+    while status(s, id).await != want {
+        assert!(Instant::now() < deadline, "{id} never became {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn emit(s: &TestServer, event: &str) -> reqwest::Response {
     s.client
         .post(s.url("/api/v1/events"))
@@ -96,10 +115,7 @@ both_backends!(
     a_broken_endpoint_is_reported_failed_then_recovered,
     |backend| async move {
         // On Free: service events are not a Pro feature.
-        let mut settings = delivery_settings(Plan::Free);
-        settings.retry_schedule = vec![ms(40); 7];
-        settings.failed_after = ms(150);
-        settings.failed_probe_interval = ms(300);
+        let settings = failing_fast(Plan::Free, Duration::from_millis(300));
         with_server(backend, settings, |s| async move {
             let watcher = Receiver::start().await;
             let watcher_id =
@@ -158,10 +174,7 @@ both_backends!(
 both_backends!(
     an_admin_re_activation_is_reported_as_such,
     |backend| async move {
-        let mut settings = delivery_settings(Plan::Free);
-        settings.retry_schedule = vec![ms(40); 7];
-        settings.failed_after = ms(150);
-        settings.failed_probe_interval = lwh_app::Dur(Duration::from_secs(3600));
+        let settings = failing_fast(Plan::Free, Duration::from_secs(3600));
         with_server(backend, settings, |s| async move {
             let watcher = Receiver::start().await;
             subscribe(&s, &watcher.url("/watch"), &["webhook_recovered"], None).await;
@@ -169,11 +182,7 @@ both_backends!(
             broken.always(Answer::Status(500));
             let id = subscribe(&s, &broken.url("/down"), &["course_completed"], None).await;
             emit(&s, "course_completed").await;
-            let deadline = Instant::now() + WAIT;
-            while status(&s, &id).await != "failed" {
-                assert!(Instant::now() < deadline, "never Failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            wait_status(&s, &id, "failed").await;
             assert!(
                 watcher.received().is_empty(),
                 "not subscribed to webhook_failed"
@@ -286,10 +295,7 @@ both_backends!(
 both_backends!(
     a_watcher_that_fails_itself_is_never_told_about_itself,
     |backend| async move {
-        let mut settings = delivery_settings(Plan::Pro);
-        settings.retry_schedule = vec![ms(40); 7];
-        settings.failed_after = ms(150);
-        settings.failed_probe_interval = lwh_app::Dur(Duration::from_secs(3600));
+        let settings = failing_fast(Plan::Pro, Duration::from_secs(3600));
         with_server(backend, settings, |s| async move {
             // The only webhook subscribed to service events, on an endpoint that is down, and
             // subscribed to an LMS event too, so it fails by itself.
@@ -299,11 +305,7 @@ both_backends!(
             events.push("course_completed");
             let watcher_id = subscribe(&s, &watcher.url("/watch"), &events, None).await;
             emit(&s, "course_completed").await;
-            let deadline = Instant::now() + WAIT;
-            while status(&s, &watcher_id).await != "failed" {
-                assert!(Instant::now() < deadline, "never Failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            wait_status(&s, &watcher_id, "failed").await;
             tokio::time::sleep(Duration::from_millis(500)).await;
             // Everything it was sent is the LMS event; no report of its own failure exists.
             let got = watcher.received();
