@@ -90,7 +90,7 @@ impl App {
     /// ping, or it is not Failed after all (cancelled or redelivered meanwhile).
     pub async fn report_exhausted(&self, delivery: DeliveryId) {
         let found = async {
-            let Some((d, _, _)) = self.store().get_delivery(delivery).await? else {
+            let Some(d) = self.store().delivery_summary(delivery).await? else {
                 return Ok(None);
             };
             if d.status != DeliveryStatus::Failed || !reports_exhaustion(&d.event) {

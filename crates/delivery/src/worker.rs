@@ -464,6 +464,8 @@ impl Worker {
             } else {
                 f.hand_over.retain(|w| ready.contains(w));
             }
+            // Webhooks no longer Active (or deleted) need no pace decision.
+            f.paced.retain(|w, _| ready.contains(w));
         }
         let mut claimed_total = 0;
         for webhook in ready {

@@ -64,6 +64,23 @@ impl Store {
         rows.iter().map(decode_summary).collect()
     }
 
+    /// One delivery's summary alone (no payload, no attempts): what reporting it needs.
+    pub async fn delivery_summary(
+        &self,
+        id: DeliveryId,
+    ) -> Result<Option<DeliverySummary>, StoreError> {
+        sqlx::query(self.backend.sql_owned(format!(
+            "SELECT {SUMMARY_COLUMNS} FROM deliveries d \
+             JOIN events e ON e.id = d.event_id WHERE d.id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(decode_summary)
+        .transpose()
+    }
+
     /// One delivery with its payload and attempts (oldest first).
     pub async fn get_delivery(
         &self,
