@@ -402,17 +402,11 @@ both_backends!(
                 let field = problem["errors"][0]["field"].as_str().unwrap_or_default();
                 assert!(field.starts_with("max_per_second"), "{bad}: {problem}");
             }
-            let res = s
-                .manage(reqwest::Method::POST, "/api/v1/webhooks")
-                .json(&json!({"url": rx.url("/t"), "events": ["course_completed"], "max_per_second": 20}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 201);
-            let created: Value = res.json().await.unwrap();
-            common::logs::remember(created["data"]["secret"].as_str().unwrap());
-            assert_eq!(created["data"]["max_per_second"], 20, "{created}");
-            let id = created["data"]["id"].as_str().unwrap().to_owned();
+            let created = s
+                .post_webhook(json!({"url": rx.url("/t"), "events": ["course_completed"], "max_per_second": 20}))
+                .await;
+            assert_eq!(created["max_per_second"], 20, "{created}");
+            let id = created["id"].as_str().unwrap().to_owned();
             let patch = |body: Value| {
                 s.manage(reqwest::Method::PATCH, &format!("/api/v1/webhooks/{id}"))
                     .json(&body)
@@ -432,19 +426,6 @@ both_backends!(
         .await
     }
 );
-
-/// Arrivals per second at their busiest: the most requests within any one second.
-fn busiest_second(arrivals: &[Instant]) -> usize {
-    let mut busiest = 0;
-    let mut start = 0;
-    for (end, at) in arrivals.iter().enumerate() {
-        while at.duration_since(arrivals[start]) >= Duration::from_secs(1) {
-            start += 1;
-        }
-        busiest = busiest.max(end - start + 1);
-    }
-    busiest
-}
 
 /// A webhook throttled to 50/s receives 500 events at 50/s ± 10 % (as its receiver measures),
 /// none lost or sent twice, while an unthrottled webhook on the same events gets them all at
@@ -512,7 +493,7 @@ async fn throttle_holds_across_processes(backend: lwh_storage::Backend) {
         (RATE * 0.9..=RATE * 1.1).contains(&rate),
         "{rate:.1}/s over {span:.2} s"
     );
-    let busiest = busiest_second(&arrivals);
+    let busiest = lwh_domain::throttle::most_within_a_second(&arrivals);
     eprintln!("{backend:?}: {rate:.2}/s over {span:.2} s, at most {busiest} in one second");
     assert!(busiest as f64 <= RATE * 1.1, "{busiest} in one second");
     // The neighbour was not held back: it had everything long before the throttled one.

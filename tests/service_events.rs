@@ -58,16 +58,10 @@ async fn subscribe(s: &TestServer, url: &str, events: &[&str], secret: Option<&s
         common::logs::remember(secret);
         body["secret"] = json!(secret);
     }
-    let res = s
-        .manage(reqwest::Method::POST, "/api/v1/webhooks")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let created: Value = res.json().await.unwrap();
-    common::logs::remember(created["data"]["secret"].as_str().unwrap());
-    created["data"]["id"].as_str().unwrap().to_owned()
+    s.post_webhook(body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn status(s: &TestServer, id: &str) -> String {

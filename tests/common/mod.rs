@@ -284,7 +284,9 @@ impl TestServer {
             .to_owned()
     }
 
-    async fn post_webhook(&self, request: serde_json::Value) -> serde_json::Value {
+    /// Creates a webhook from a whole request body (asserting 201); returns its `data`, and
+    /// remembers its secret for the log check.
+    pub async fn post_webhook(&self, request: serde_json::Value) -> serde_json::Value {
         let res = self
             .manage(reqwest::Method::POST, "/api/v1/webhooks")
             .json(&request)

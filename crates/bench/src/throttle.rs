@@ -41,19 +41,6 @@ pub struct ThrottleReport {
     pub neighbour_beside_per_s: f64,
 }
 
-/// The most arrivals within any one second of `arrivals` (sorted).
-fn busiest_second(arrivals: &[Instant]) -> usize {
-    let mut busiest = 0;
-    let mut start = 0;
-    for (end, at) in arrivals.iter().enumerate() {
-        while at.duration_since(arrivals[start]) >= Duration::from_secs(1) {
-            start += 1;
-        }
-        busiest = busiest.max(end - start + 1);
-    }
-    busiest
-}
-
 /// Runs the scenario: the neighbour alone `runs` times, then 5,000 (`events`) events for the
 /// throttled webhook and the neighbour `runs` times while they drain.
 pub async fn measure(
@@ -80,17 +67,20 @@ pub async fn measure(
         NEIGHBOUR_EVENT,
     )
     .await?;
-    let mut alone = Vec::new();
-    for run in 0..runs {
-        let rate = throughput_on(
+    // One run of the neighbour's events, ids from `base`: its delivered rate.
+    let neighbour_rate = |base: usize| {
+        throughput_on(
             svc,
             &neighbour,
             load,
             NEIGHBOUR_EVENT,
             neighbour_events,
-            20_000_000 + run * 100_000,
+            base,
         )
-        .await?;
+    };
+    let mut alone = Vec::new();
+    for run in 0..runs {
+        let rate = neighbour_rate(20_000_000 + run * 100_000).await?;
         eprintln!("    neighbour alone: {rate:.0}/s");
         alone.push(rate);
     }
@@ -115,15 +105,7 @@ pub async fn measure(
     );
     let mut beside = Vec::new();
     for run in 0..runs {
-        let rate = throughput_on(
-            svc,
-            &neighbour,
-            load,
-            NEIGHBOUR_EVENT,
-            neighbour_events,
-            40_000_000 + run * 100_000,
-        )
-        .await?;
+        let rate = neighbour_rate(40_000_000 + run * 100_000).await?;
         let draining = throttled.distinct() < events;
         eprintln!("    neighbour beside the throttled backlog: {rate:.0}/s (backlog still draining: {draining})");
         anyhow::ensure!(
@@ -157,7 +139,7 @@ pub async fn measure(
         received: arrivals.len(),
         duplicates,
         rate_per_s: arrivals.len().saturating_sub(1) as f64 / span.max(f64::EPSILON),
-        busiest_second: busiest_second(&arrivals),
+        busiest_second: lwh_domain::throttle::most_within_a_second(&arrivals),
         neighbour_events,
         neighbour_alone_per_s: crate::report::median(alone),
         neighbour_beside_per_s: crate::report::median(beside),
@@ -167,21 +149,4 @@ pub async fn measure(
         report.received, events, report.rate_per_s, report.busiest_second, report.duplicates
     );
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_busiest_second_counts_arrivals_less_than_a_second_apart() {
-        let t0 = Instant::now();
-        let at = |ms: u64| t0 + Duration::from_millis(ms);
-        assert_eq!(busiest_second(&[]), 0);
-        // 0, 20 … 980: 50 within a second; 1000 starts the next one.
-        let even: Vec<Instant> = (0..100).map(|i| at(i * 20)).collect();
-        assert_eq!(busiest_second(&even), 50);
-        let burst: Vec<Instant> = [0, 1, 2, 3, 1500].into_iter().map(at).collect();
-        assert_eq!(busiest_second(&burst), 4);
-    }
 }

@@ -100,12 +100,39 @@ impl Pacing {
     }
 }
 
+/// The most of `instants` (sorted) that fall within any one second: what a receiver of a
+/// throttled webhook sees at the busiest, which the limit bounds (the benchmark and the
+/// throttle's tests measure it).
+pub fn most_within_a_second(instants: &[std::time::Instant]) -> usize {
+    let mut most = 0;
+    let mut start = 0;
+    for (end, at) in instants.iter().enumerate() {
+        while at.duration_since(instants[start]) >= Duration::from_secs(1) {
+            start += 1;
+        }
+        most = most.max(end - start + 1);
+    }
+    most
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn at(ms: i64) -> Timestamp {
         Timestamp::from_millis(ms)
+    }
+
+    #[test]
+    fn the_busiest_second_counts_instants_less_than_a_second_apart() {
+        let t0 = std::time::Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert_eq!(most_within_a_second(&[]), 0);
+        // 0, 20 … 1980 ms: 50 within any second; the one at 1000 starts the next.
+        let even: Vec<_> = (0..100).map(|i| at(i * 20)).collect();
+        assert_eq!(most_within_a_second(&even), 50);
+        let burst: Vec<_> = [0, 1, 2, 3, 1500].into_iter().map(at).collect();
+        assert_eq!(most_within_a_second(&burst), 4);
     }
 
     #[test]
