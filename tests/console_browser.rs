@@ -259,6 +259,23 @@ both_backends!(webhooks_page_end_to_end_on_free, |backend| async move {
                 row.contains("Failing") && row.contains("HTTP 500") && row.contains("failed attempt"),
                 "{row}"
             );
+            // Its health chart (on Free too) draws the failure in red and says it in words.
+            assert!(b.count(&format!("{third} .health svg rect.bad")).await >= 1);
+            let label = b
+                .js(&format!(
+                    "return document.querySelector('{third} .health svg').getAttribute('aria-label');"
+                ))
+                .await;
+            assert!(
+                label.as_str().is_some_and(|l| l.contains("0.0 % delivered")),
+                "{label}"
+            );
+            let drawn = b
+                .js(&format!(
+                    "return document.querySelector('{third} .health svg').getBoundingClientRect().width;"
+                ))
+                .await;
+            assert!(drawn.as_f64().is_some_and(|w| w >= 100.0), "{drawn}");
             b.screenshot("webhooks.png").await;
 
             // A failing Test says the code once, and shows what the receiver answered.
@@ -420,7 +437,33 @@ both_backends!(
                 b.text("#log-table tbody tr").await.contains("Failed"),
                 "newest first"
             );
+            // The health chart: 22 delivered, and 3 failed twice each (one retry).
+            assert_eq!(b.text("#stat-attempts").await, "28");
+            assert_eq!(b.text("#stat-rate").await, "78.5 %");
+            assert!(b.count("#health-chart rect.ok").await >= 1);
+            assert!(b.count("#health-chart rect.bad").await >= 1);
+            let drawn = b
+                .js("return document.querySelector('#health-chart svg').getBoundingClientRect().width;")
+                .await;
+            assert!(drawn.as_f64().is_some_and(|w| w >= 400.0), "{drawn}");
             b.screenshot("delivery-log.png").await;
+            b.click("a[href='?window=7d']").await;
+            wait_js(
+                &b,
+                "return document.querySelector('#health-chart').dataset.window;",
+                json!("7d"),
+                "the week's chart",
+            )
+            .await;
+            assert_eq!(b.text("#stat-attempts").await, "28");
+            b.client.back().await.unwrap();
+            wait_js(
+                &b,
+                "return document.querySelector('#health-chart').dataset.window;",
+                json!("24h"),
+                "back to the day's chart",
+            )
+            .await;
 
             // Filters and paging update the list without a page reload.
             b.client

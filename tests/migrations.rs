@@ -4,12 +4,13 @@
 mod common;
 
 use common::TestDb;
+use lwh_domain::stats::HOUR_MS;
 use lwh_domain::Timestamp;
 use lwh_storage::{Backend, DatabaseTarget, Store};
 use sqlx::Connection;
 
-/// A database as release 0.1 left it (migration 0001 only): an event, a queued delivery and a
-/// finished one with its attempt.
+/// A database as release 0.1 left it (migration 0001 only): an event, a queued delivery, a
+/// finished one with its attempt long ago, and a failed one whose attempt was two hours ago.
 async fn database_at_0001(backend: Backend) -> TestDb {
     let db = TestDb::create(backend).await;
     let folder = match backend {
@@ -43,6 +44,10 @@ async fn database_at_0001(backend: Backend) -> TestDb {
          VALUES ('dlv_01JDZ0000000000000000000AB', 'wh_01JDZ0000000000000000000AA', 'evt_01JDZ0000000000000000000AA', 'delivered', 1, NULL, 204, 1, 2)".to_owned(),
         "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code) \
          VALUES ('dlv_01JDZ0000000000000000000AB', 1, 2, 3, 204)".to_owned(),
+        "INSERT INTO deliveries (id, webhook_id, event_id, status, attempts, due_at, last_status_code, created_at, updated_at) \
+         VALUES ('dlv_01JDZ0000000000000000000AC', 'wh_01JDZ0000000000000000000AA', 'evt_01JDZ0000000000000000000AA', 'failed', 1, NULL, 503, 1, 2)".to_owned(),
+        format!("INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, error_kind) \
+         VALUES ('dlv_01JDZ0000000000000000000AC', 1, {}, 40, 503, 'http_status')", two_hours_ago()),
     ];
     match &db.target {
         DatabaseTarget::Sqlite(path) => {
@@ -66,6 +71,10 @@ async fn database_at_0001(backend: Backend) -> TestDb {
         }
     }
     db
+}
+
+fn two_hours_ago() -> i64 {
+    Timestamp::now().millis() - 2 * HOUR_MS
 }
 
 // Every migration since 0001 runs over existing data (SQLite's 0002 rebuilds events,
@@ -108,7 +117,7 @@ both_backends!(
             .list_deliveries(webhook, None, None, 10)
             .await
             .expect("log");
-        assert_eq!(listed.len(), 2);
+        assert_eq!(listed.len(), 3);
         let delivered = store
             .list_deliveries(
                 webhook,
@@ -119,6 +128,13 @@ both_backends!(
             .await
             .expect("filtered log");
         assert_eq!(delivered.len(), 1);
+        // The health counters were filled from the recent attempt (the old one is past the
+        // longest window): one failed attempt of 40 ms (bucket ≤ 50 ms).
+        let stats = store.webhook_stats(webhook, 0).await.expect("stats");
+        assert_eq!(stats.len(), 1, "{stats:?}");
+        assert_eq!(stats[0].hour, two_hours_ago().div_euclid(HOUR_MS) * HOUR_MS);
+        assert_eq!((stats[0].attempts, stats[0].failures), (1, 1));
+        assert_eq!(stats[0].durations[9], 1);
         store.close().await;
         db.drop_all().await;
     }

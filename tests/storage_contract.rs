@@ -233,7 +233,7 @@ async fn run(backend: Backend) -> Vec<String> {
 /// Every row the fixture touches, as text, with delivery ids (generated at ingestion) replaced
 /// by their (webhook, event) pair.
 async fn dump(target: &DatabaseTarget) -> Vec<String> {
-    const QUERIES: [&str; 5] = [
+    const QUERIES: [&str; 6] = [
         "SELECT id, url, status, COALESCE(status_reason, '-') AS a, status_changed_at AS b, \
          COALESCE(failing_since, -1) AS c, failures_since_success AS d, \
          COALESCE(next_probe_at, -1) AS e, COALESCE(last_triggered_at, -1) AS f \
@@ -251,6 +251,9 @@ async fn dump(target: &DatabaseTarget) -> Vec<String> {
          COALESCE(a.request_headers, '-') AS q, COALESCE(a.response_headers, '-') AS r \
          FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
          ORDER BY d.webhook_id, d.event_id, a.number",
+        "SELECT 'stats ' || webhook_id AS id, hour, CAST(SUM(attempts) AS BIGINT) AS a, \
+         CAST(SUM(failures) AS BIGINT) AS f, CAST(SUM(d04) AS BIGINT) AS d \
+         FROM webhook_stats GROUP BY webhook_id, hour ORDER BY webhook_id, hour",
     ];
     let mut out = Vec::new();
     match target {
@@ -314,6 +317,7 @@ async fn sqlite_and_postgresql_leave_the_same_rows() {
         "| retrying | 1 |",
         "webhook disabled",
         "| key-1 |",
+        "stats wh_",
     ] {
         assert!(all.contains(expected), "{expected:?} not in:\n{all}");
     }

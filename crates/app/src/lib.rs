@@ -7,6 +7,7 @@ pub mod deliveries;
 mod duration;
 mod error;
 mod group_commit;
+mod health;
 pub mod ingest;
 pub mod mail;
 mod master_key_file;

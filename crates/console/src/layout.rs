@@ -167,6 +167,19 @@ pub fn delivery_badge(status: DeliveryStatus) -> Markup {
     html! { span class={"badge delivery-" (status.as_str())} { (status.label()) } }
 }
 
+/// 12345 → "12,345".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +239,14 @@ mod tests {
             shown,
             "https:/<wbr>/<wbr>hooks.<wbr>example/<wbr>a?<wbr>b=<wbr>c<wbr>"
         );
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

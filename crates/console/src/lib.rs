@@ -6,6 +6,7 @@
 //! the session's CSRF token.
 
 mod assets;
+mod charts;
 mod client;
 mod layout;
 mod limiter;

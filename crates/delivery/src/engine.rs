@@ -146,7 +146,7 @@ async fn rotation_loop(app: App, mut stop: watch::Receiver<bool>) {
 }
 
 /// Prunes deliveries (held ones too: they wait within retention only), attempts and payloads
-/// older than `retention_days`, hourly.
+/// older than `retention_days`, and hourly stats past the longest window, hourly.
 async fn retention_loop(app: App, mut stop: watch::Receiver<bool>) {
     let keep = Duration::from_secs(u64::from(app.settings().retention_days) * 24 * 3600);
     while !*stop.borrow() {
@@ -156,6 +156,9 @@ async fn retention_loop(app: App, mut stop: watch::Receiver<bool>) {
             Ok(0) => {}
             Ok(n) => tracing::info!(deliveries = n, "pruned deliveries past retention"),
             Err(e) => tracing::warn!(error = %e, "retention pruning failed"),
+        }
+        if let Err(e) = app.store().prune_stats(now).await {
+            tracing::warn!(error = %e, "pruning hourly stats failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}

@@ -16,6 +16,7 @@ pub mod rotation;
 pub mod secret;
 pub mod service_events;
 pub mod signing;
+pub mod stats;
 pub mod throttle;
 pub mod timestamp;
 pub mod validation;

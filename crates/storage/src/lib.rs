@@ -21,6 +21,7 @@ mod payload_cache;
 mod postgres;
 mod queue;
 mod sqlite;
+mod stats;
 #[cfg(test)]
 mod test_schema;
 mod tokens;
@@ -39,3 +40,4 @@ pub use model::{
     IngestOutcome, NewApiToken, NewEvent, NewWebhook, PacedClaim, QueueStats, SessionRecord,
     UserRecord, WebhookChanges, WebhookRecord,
 };
+pub use stats::STATS_KEPT_MS;

@@ -404,6 +404,7 @@ impl Store {
              (SELECT id FROM deliveries WHERE webhook_id = $1)",
             "DELETE FROM deliveries WHERE webhook_id = $1",
             "DELETE FROM webhook_events WHERE webhook_id = $1",
+            "DELETE FROM webhook_stats WHERE webhook_id = $1",
         ] {
             sqlx::query(self.backend.sql(sql))
                 .bind(&id)

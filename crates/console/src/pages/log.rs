@@ -7,11 +7,13 @@ use axum_extra::extract::Form;
 use base64::Engine as _;
 use lwh_app::deliveries::DeliveryPage;
 use lwh_app::AppError;
+use lwh_domain::stats::Window;
 use lwh_domain::{CatalogueEntry, DeliveryId, DeliveryStatus, WebhookId};
 use lwh_storage::DeliverySummary;
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use crate::charts::chart;
 use crate::layout::{csrf_field, delivery_badge, page, truncate, when, Section};
 use crate::session::{Refusal, Session};
 use crate::ConsoleState;
@@ -29,7 +31,15 @@ pub struct LogQuery {
     /// Set after a replay: how many deliveries were queued again.
     #[serde(default)]
     replayed: Option<u64>,
+    /// The health chart's window: `24h` (default) or `7d`.
+    #[serde(default)]
+    window: Option<String>,
 }
+
+const WINDOWS: [(Window, &str); 2] = [
+    (Window::Day, "Last 24 hours"),
+    (Window::Week, "Last 7 days"),
+];
 
 const FILTERS: [(&str, &str); 5] = [
     ("", "All"),
@@ -97,6 +107,15 @@ pub async fn show(
         Ok(p) => p,
         Err(e) => return super::error_response(e),
     };
+    let window = q
+        .window
+        .as_deref()
+        .and_then(Window::parse)
+        .unwrap_or(Window::Day);
+    let health = match state.app.webhook_stats(id, window).await {
+        Ok(s) => s,
+        Err(e) => return super::error_response(e),
+    };
     let current = q.status.clone().unwrap_or_default();
     let rows_url = format!("/admin/webhooks/{id}/log/rows");
     page(
@@ -112,6 +131,18 @@ pub async fn show(
                 }
             }
             p.endpoint { "Endpoint: " span.mono title=(webhook.url) { (truncate(&webhook.url, 80)) } }
+            section.card aria-labelledby="health-title" {
+                div.card-header {
+                    h2 #health-title { "Health" }
+                    div.filters role="group" aria-label="Chart window" {
+                        @for (w, label) in WINDOWS {
+                            a.button.small href={"?window=" (w.as_str())}
+                                aria-pressed=(if w == window { "true" } else { "false" }) { (label) }
+                        }
+                    }
+                }
+                (chart(&health))
+            }
             div.filters role="group" aria-label="Filter deliveries" data-rows-url=(rows_url) {
                 @for (value, label) in FILTERS {
                     a.button.small.filter href={"?status=" (value)} data-status=(value)

@@ -1,6 +1,8 @@
 //! Learnomy Settings > Webhooks: the usage counter, the Add New Webhook form (or the Pro notice),
 //! the webhooks table and its actions.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Redirect, Response};
@@ -8,6 +10,7 @@ use axum_extra::extract::Form;
 use lwh_app::webhooks::{Usage, WebhookEdit};
 use lwh_app::AppError;
 use lwh_domain::custom_headers::MASK;
+use lwh_domain::stats::{Window, WindowStats};
 use lwh_domain::Timestamp;
 use lwh_domain::{CatalogueEntry, FieldError, Plan, WebhookId, WebhookSecret, WebhookStatus};
 use lwh_storage::{WebhookActivity, WebhookRecord, HELD_COUNT_CAP};
@@ -15,8 +18,9 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::charts::sparkline;
 use crate::layout::{
-    ago_markup, csrf_field, page, truncate, webhook_badge, when, wrappable_url, Section,
+    ago_markup, csrf_field, page, thousands, truncate, webhook_badge, when, wrappable_url, Section,
 };
 use crate::session::{Refusal, Session};
 use crate::ConsoleState;
@@ -174,6 +178,8 @@ impl FormModel {
 struct PageModel {
     /// Each webhook with what its recent deliveries say.
     webhooks: Vec<(WebhookRecord, WebhookActivity)>,
+    /// Each webhook's last 24 hours (absent: no attempts).
+    health: BTreeMap<WebhookId, WindowStats>,
     usage: Usage,
     form: FormModel,
     notice: Option<String>,
@@ -222,8 +228,13 @@ async fn render(
                 }
             }
             let webhooks = rows;
+            let health = match state.app.all_webhook_stats(Window::Day).await {
+                Ok(health) => health,
+                Err(e) => return super::error_response(e),
+            };
             let model = PageModel {
                 webhooks,
+                health,
                 usage,
                 form,
                 notice,
@@ -481,7 +492,7 @@ fn view(state: &ConsoleState, session: &Session, m: &PageModel) -> Markup {
                 p { "Learnomy Pro removes the 3-webhook cap so you can configure as many outgoing webhooks as needed. See the " a href="/admin/pro" { "Pro Features page" } "." }
             }
         }
-        (table_view(session, &m.webhooks, plan, catalogue))
+        (table_view(session, &m.webhooks, &m.health, plan, catalogue))
     }
 }
 
@@ -625,6 +636,7 @@ fn form_view(session: &Session, f: &FormModel, catalogue: &[CatalogueEntry]) -> 
 fn table_view(
     session: &Session,
     webhooks: &[(WebhookRecord, WebhookActivity)],
+    health: &BTreeMap<WebhookId, WindowStats>,
     plan: Plan,
     catalogue: &[CatalogueEntry],
 ) -> Markup {
@@ -651,7 +663,7 @@ fn table_view(
                         } }
                         tbody {
                             @for (w, activity) in webhooks {
-                                (row_view(session, w, activity, plan, catalogue, now))
+                                (row_view(session, w, activity, health.get(&w.id), plan, catalogue, now))
                             }
                         }
                     }
@@ -661,11 +673,12 @@ fn table_view(
     }
 }
 
-/// One webhook's row (also fetched alone by the Test button's script, to refresh it).
+/// One webhook's row.
 fn row_view(
     session: &Session,
     w: &WebhookRecord,
     activity: &WebhookActivity,
+    health: Option<&WindowStats>,
     plan: Plan,
     catalogue: &[CatalogueEntry],
     now: Timestamp,
@@ -678,7 +691,10 @@ fn row_view(
                 (status_view(w, activity, now)) (super::rotation::row_note(session, w, now))
                 @if let Some(t) = w.throttle { p.status-note.throttle { "At most " (thousands(u64::from(t.per_second()))) " deliveries a second" } }
             }
-            td.when data-label="Last Triggered" { (when(w.last_triggered_at)) }
+            td.when data-label="Last Triggered" {
+                (when(w.last_triggered_at))
+                div.health { (sparkline(health)) }
+            }
             td data-label="Actions" {
                 div.row-actions {
                     a.button.small href={"/admin/webhooks?edit=" (w.id) "#webhook-form-card"} { "Edit" }
@@ -783,19 +799,6 @@ fn status_view(w: &WebhookRecord, activity: &WebhookActivity, now: Timestamp) ->
     }
 }
 
-/// 12345 → "12,345".
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn pause_button(session: &Session, w: &WebhookRecord) -> Markup {
     status_button(
         session,
@@ -855,18 +858,4 @@ pub(super) fn checked(session: &Session, csrf: &str, id: &str) -> Result<Webhook
     }
     id.parse::<WebhookId>()
         .map_err(|_| Box::new(super::error_response(AppError::NotFound("webhook"))))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::thousands;
-
-    #[test]
-    fn counts_are_grouped_by_thousands() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(100_000), "100,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
 }

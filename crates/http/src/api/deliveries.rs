@@ -210,7 +210,8 @@ fn delivery_id(text: &str) -> Result<DeliveryId, ApiError> {
     text.parse().map_err(|_| ApiError::not_found("delivery"))
 }
 
-fn field(field: &str, message: &str) -> ApiError {
+/// A 422 naming `field`.
+pub(super) fn field(field: &str, message: &str) -> ApiError {
     ApiError::validation(vec![lwh_domain::FieldError::new(field, message)])
 }
 

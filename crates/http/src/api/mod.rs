@@ -5,6 +5,7 @@ mod catalogue;
 mod deliveries;
 mod events;
 mod rotation;
+mod stats;
 mod token;
 mod views;
 mod webhooks;
@@ -77,6 +78,7 @@ pub fn router_with_openapi() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(deliveries::test_webhook))
         .routes(routes!(deliveries::list_deliveries))
         .routes(routes!(deliveries::recover))
+        .routes(routes!(stats::get_stats))
         .routes(routes!(deliveries::get_delivery))
         .routes(routes!(deliveries::redeliver))
         .routes(routes!(events::ingest_event))
