@@ -1,8 +1,9 @@
 //! Health at a glance: `GET /api/v1/webhooks/{id}/stats` must agree with the attempts the
 //! log shows, recomputed here from scratch (per hour, success rate, nearest-rank percentiles
 //! mapped to the documented buckets) after real deliveries to a loopback receiver that
-//! answers slowly, with errors, and well; the hourly counters behind it are kept per hour,
-//! pruned after eight days and deleted with their webhook — on SQLite and on PostgreSQL.
+//! answers slowly, with errors, and well; the hourly counters behind it are written within a
+//! second, kept per hour, pruned after eight days and deleted with their webhook — on SQLite
+//! and on PostgreSQL.
 
 mod common;
 
@@ -344,6 +345,14 @@ both_backends!(
                 .await
                 .expect("record");
         }
+        // Counted in memory until flushed (every second by the engine); one write for both.
+        assert!(store
+            .webhook_stats(a, base - 10 * HOUR_MS)
+            .await
+            .expect("stats")
+            .is_empty());
+        assert_eq!(store.flush_stats().await.expect("flush"), 3);
+        assert_eq!(store.flush_stats().await.expect("nothing left"), 0);
         let rows = store
             .webhook_stats(a, base - 10 * HOUR_MS)
             .await

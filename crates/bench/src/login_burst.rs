@@ -109,6 +109,36 @@ pub async fn run(bin: &std::path::Path, secs: u64) -> anyhow::Result<String> {
 /// One wrong login through the form (its CSRF cookie and field); whether the password was
 /// checked (401) rather than refused by a limit (429).
 async fn wrong_login(client: &reqwest::Client, base: &str, name: &str) -> anyhow::Result<bool> {
+    let res = login(client, base, name, "wrong password").await?;
+    Ok(res.status() == reqwest::StatusCode::UNAUTHORIZED)
+}
+
+/// Signs in through the form; returns the session cookie (`name=value`) to send back.
+pub async fn sign_in(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let res = login(client, base, name, password).await?;
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|v| !v.starts_with("lwh_login_csrf=") && !v.ends_with('='))
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("sign-in failed: {}", res.status()))
+}
+
+/// A login through the form, with its CSRF cookie and field; the answer (a redirect is not
+/// followed).
+async fn login(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    password: &str,
+) -> anyhow::Result<reqwest::Response> {
     let form = client.get(format!("{base}/admin/login")).send().await?;
     let cookie = form
         .headers()
@@ -132,9 +162,9 @@ async fn wrong_login(client: &reqwest::Client, base: &str, name: &str) -> anyhow
         .form(&[
             ("_csrf", csrf.as_str()),
             ("name", name),
-            ("password", "wrong password"),
+            ("password", password),
         ])
         .send()
         .await?;
-    Ok(res.status() == reqwest::StatusCode::UNAUTHORIZED)
+    Ok(res)
 }

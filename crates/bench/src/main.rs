@@ -3,6 +3,7 @@
 //! latency, backlog behaviour, isolation and CPU cost. Writes docs/benchmarks.{md,json,svg}.
 
 mod disk;
+mod health;
 mod load;
 mod login_burst;
 mod receiver;
@@ -69,6 +70,11 @@ struct Args {
     /// target/bench-partial/login-burst.md unless --out says otherwise).
     #[arg(long, conflicts_with_all = ["throughput_only", "isolation_only", "latency_only"])]
     login_burst: bool,
+    /// Measure only what the health figures cost with a million attempts stored: the stats
+    /// endpoint and the console's chart pages, beside one scan of the attempts (written to
+    /// target/bench-partial/health.md unless --out says otherwise).
+    #[arg(long, conflicts_with_all = ["throughput_only", "isolation_only", "latency_only", "login_burst"])]
+    health: bool,
     /// Measure nothing: write the report again from an earlier run's JSON file.
     #[arg(long, value_name = "JSON")]
     render: Option<std::path::PathBuf>,
@@ -660,13 +666,23 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
         print!("{text}");
-        let out = if args.out.as_os_str() == "docs" {
-            std::path::PathBuf::from("target/bench-partial")
-        } else {
-            args.out.clone()
-        };
-        std::fs::create_dir_all(&out)?;
-        std::fs::write(out.join("login-burst.md"), &text)?;
+        write_partial(&args, "login-burst.md", &text)?;
+        return Ok(());
+    }
+    if args.health {
+        let backends = args
+            .backends
+            .iter()
+            .map(|name| match name.as_str() {
+                "sqlite" => Ok(Backend::Sqlite),
+                "postgres" => Ok(Backend::Postgres),
+                other => anyhow::bail!("unknown backend {other}"),
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let events = if args.quick { 10_000 } else { 100_000 };
+        let text = health::run(&bin, &backends, events).await?;
+        print!("{text}");
+        write_partial(&args, "health.md", &text)?;
         return Ok(());
     }
     let rx = Receiver::start(false).await?;
@@ -714,6 +730,18 @@ async fn main() -> anyhow::Result<()> {
     };
     report::write(&report, &out)?;
     eprintln!("written to {}/benchmarks.md", out.display());
+    Ok(())
+}
+
+/// Writes a partial run's Markdown to `file` under target/bench-partial (or `--out`).
+fn write_partial(args: &Args, file: &str, text: &str) -> anyhow::Result<()> {
+    let out = if args.out.as_os_str() == "docs" {
+        std::path::PathBuf::from("target/bench-partial")
+    } else {
+        args.out.clone()
+    };
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join(file), text)?;
     Ok(())
 }
 

@@ -169,6 +169,38 @@ impl Service {
         Ok(res.json().await.unwrap_or_default())
     }
 
+    /// Creates a console user through `admin create-user`.
+    pub fn create_user(&self, bin: &Path, name: &str, password: &str) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut child = command(bin, &self.env)
+            .args(["admin", "create-user", name, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            writeln!(stdin, "{password}")?;
+        }
+        let out = child.wait_with_output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "admin create-user: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+
+    /// The database's URL, for reading it beside the service.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(name) => format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            None => format!(
+                "sqlite://{}",
+                self._dir.0.join("learnomy-webhooks.db").display()
+            ),
+        }
+    }
+
     /// Creates a webhook and returns its id.
     pub async fn webhook(&self, url: &str, event: &str) -> anyhow::Result<String> {
         let v = self

@@ -70,7 +70,8 @@ pub async fn start(app: App, sender: Sender) -> Result<EngineHandle, StartError>
         tokio::spawn(worker.run(stop_rx.clone())),
         tokio::spawn(probe_loop(app.clone(), sender, stop_rx.clone())),
         tokio::spawn(rotation_loop(app.clone(), stop_rx.clone())),
-        tokio::spawn(retention_loop(app.clone(), stop_rx)),
+        tokio::spawn(retention_loop(app.clone(), stop_rx.clone())),
+        tokio::spawn(stats_loop(app.clone(), stop_rx)),
     ];
     Ok(EngineHandle {
         app,
@@ -91,6 +92,26 @@ impl EngineHandle {
         }
         // Every Recorder clone lived in the tasks above; the writer drains and ends.
         let _ = self.recorder_task.await;
+        // The last results' counts.
+        if let Err(e) = self.app.store().flush_stats().await {
+            tracing::warn!(error = %e, "hourly stats not written at shutdown");
+        }
+    }
+}
+
+/// How often the hourly stats of recorded attempts are written.
+const STATS_FLUSH: Duration = Duration::from_secs(1);
+
+/// Writes the hourly stats of the attempts recorded meanwhile, every [`STATS_FLUSH`].
+async fn stats_loop(app: App, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        tokio::select! {
+            _ = tokio::time::sleep(STATS_FLUSH) => {}
+            _ = stop.changed() => {}
+        }
+        if let Err(e) = app.store().flush_stats().await {
+            tracing::warn!(error = %e, "writing hourly stats failed; retried in a second");
+        }
     }
 }
 

@@ -89,6 +89,10 @@ pub async fn send_ping(
     app.store()
         .record_attempts(&[record], failure_rules(app), Timestamp::now())
         .await?;
+    // Counted now: a ping can come from a process without a delivery engine (the CLI).
+    if let Err(e) = app.store().flush_stats().await {
+        tracing::warn!(error = %e, "hourly stats not written after a ping");
+    }
     let reactivated = delivered && webhook.status == WebhookStatus::Failed;
     if reactivated {
         let how = match kind {

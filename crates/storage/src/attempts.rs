@@ -33,7 +33,8 @@ impl Store {
     /// Stores finished attempts and their consequences atomically: attempt rows, each
     /// delivery's status and next due time (held while its webhook is not Active), and each
     /// webhook's failure record — which can make it Failed (deliveries held, probe scheduled). Returns the webhooks that became Failed. Results for deliveries that
-    /// were cancelled meanwhile leave them cancelled.
+    /// were cancelled meanwhile leave them cancelled. The attempts are then counted in the
+    /// hourly stats, which [`Store::flush_stats`] writes.
     pub async fn record_attempts(
         &self,
         records: &[AttemptRecord],
@@ -43,12 +44,14 @@ impl Store {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        match &self.hot {
+        let became_failed = match &self.hot {
             HotPath::Sqlite(writer) => {
                 crate::sqlite::attempts::run(writer, records, rules, now).await
             }
             HotPath::Postgres => crate::postgres::attempts::run(self, records, rules, now).await,
-        }
+        }?;
+        self.pending_stats.add(records);
+        Ok(became_failed)
     }
 }
 

@@ -83,6 +83,8 @@ pub struct Store {
     pub(crate) hot: HotPath,
     /// SQLite: the database file, whose delivery lock sits beside it.
     sqlite_file: Option<std::path::PathBuf>,
+    /// Hourly counters of recorded attempts not yet written ([`crate::stats`]).
+    pub(crate) pending_stats: Arc<crate::stats::PendingStats>,
 }
 
 /// Where a store's hot writes run — ingestion, claims, attempt results — which is where the
@@ -281,6 +283,7 @@ impl Store {
             backend,
             write_gate,
             payloads: Arc::default(),
+            pending_stats: Arc::default(),
             hot,
             sqlite_file: match target {
                 DatabaseTarget::Sqlite(path) => Some(path.clone()),
@@ -390,6 +393,9 @@ impl Store {
 
     /// Closes every connection (clean shutdown, tests).
     pub async fn close(&self) {
+        if let Err(e) = self.flush_stats().await {
+            tracing::warn!(error = %e, "hourly stats not written at close");
+        }
         self.pool.close().await;
         self.writer.close().await;
     }

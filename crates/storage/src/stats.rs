@@ -1,15 +1,22 @@
-//! Hourly counters per webhook (`webhook_stats`): added to in the transaction that records
-//! attempts, read by the stats endpoint and the console's charts, pruned after eight days.
-//! The figures are computed from them by [`lwh_domain::stats`].
+//! Hourly counters per webhook (`webhook_stats`): read by the stats endpoint and the console's
+//! charts, pruned after eight days; the figures are computed from them by
+//! [`lwh_domain::stats`].
+//!
+//! Recording a batch of attempts adds it to counters kept in memory ([`PendingStats`]);
+//! [`Store::flush_stats`], called every second by the delivery engine (and at close), writes
+//! them in one transaction: one upsert per webhook and hour each second, instead of one per
+//! webhook in every batch of results (the hot path's transaction), and no row lock held by the
+//! recorders of several processes. What a crash can lose is the last second's counts, never
+//! an attempt or a delivery.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use lwh_domain::stats::{hour_of, HourCounters, BUCKETS, HOUR_MS};
 use lwh_domain::{Timestamp, WebhookId};
 use sqlx::any::AnyRow;
 
-use crate::connect::Store;
+use crate::connect::{Durability, HotPath, Store};
 use crate::decode;
 use crate::error::StoreError;
 use crate::model::AttemptRecord;
@@ -76,16 +83,41 @@ pub(crate) fn slot() -> i64 {
     i64::from(std::process::id() % 64)
 }
 
-/// A batch's attempts as counters per (webhook, hour), in lock order.
-pub(crate) fn counters(records: &[AttemptRecord]) -> BTreeMap<(WebhookId, i64), HourCounters> {
-    let mut out: BTreeMap<(WebhookId, i64), HourCounters> = BTreeMap::new();
-    for r in records {
-        let hour = hour_of(r.started_at);
-        out.entry((r.webhook_id, hour))
-            .or_insert_with(|| HourCounters::empty(hour))
-            .add(r.outcome.delivered(), r.outcome.duration_ms);
+/// Counters per (webhook, hour), in lock order.
+pub(crate) type Counters = BTreeMap<(WebhookId, i64), HourCounters>;
+
+/// Counters of recorded attempts that are not written yet.
+#[derive(Debug, Default)]
+pub(crate) struct PendingStats(Mutex<Counters>);
+
+impl PendingStats {
+    /// Counts a recorded batch.
+    pub(crate) fn add(&self, records: &[AttemptRecord]) {
+        let mut pending = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for r in records {
+            let hour = hour_of(r.started_at);
+            pending
+                .entry((r.webhook_id, hour))
+                .or_insert_with(|| HourCounters::empty(hour))
+                .add(r.outcome.delivered(), r.outcome.duration_ms);
+        }
     }
-    out
+
+    /// Takes everything pending.
+    fn take(&self) -> Counters {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Puts counters back after a failed write, to be written with the next ones.
+    fn restore(&self, counters: Counters) {
+        let mut pending = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, c) in counters {
+            pending
+                .entry(key)
+                .or_insert_with(|| HourCounters::empty(c.hour))
+                .merge(&c);
+        }
+    }
 }
 
 fn decode_row(row: &AnyRow) -> Result<(WebhookId, HourCounters), StoreError> {
@@ -100,6 +132,41 @@ fn decode_row(row: &AnyRow) -> Result<(WebhookId, HourCounters), StoreError> {
 }
 
 impl Store {
+    /// Writes the counters of the attempts recorded since the last call, in one transaction;
+    /// returns how many (webhook, hour) rows it added to. On failure they are kept for the
+    /// next call.
+    pub async fn flush_stats(&self) -> Result<usize, StoreError> {
+        let counters = self.pending_stats.take();
+        if counters.is_empty() {
+            return Ok(0);
+        }
+        let rows = counters.len();
+        let written = match &self.hot {
+            HotPath::Sqlite(writer) => {
+                let batch = counters.clone();
+                writer
+                    .transaction(Durability::Relaxed, move |tx| {
+                        crate::sqlite::attempts::add_counters(tx, &batch)
+                    })
+                    .await
+            }
+            HotPath::Postgres => {
+                let mut tx = self.begin_write_with(Durability::Relaxed).await?;
+                match crate::postgres::attempts::add_counters(self, &mut tx, &counters).await {
+                    Ok(()) => tx.commit().await,
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match written {
+            Ok(()) => Ok(rows),
+            Err(e) => {
+                self.pending_stats.restore(counters);
+                Err(e)
+            }
+        }
+    }
+
     /// `webhook`'s counters for every hour from `first_hour` on (one per hour, slots summed).
     pub async fn webhook_stats(
         &self,

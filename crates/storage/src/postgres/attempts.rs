@@ -15,7 +15,7 @@ use crate::decode;
 use crate::dialect::{keep_prepared, placeholders};
 use crate::error::StoreError;
 use crate::model::{AttemptRecord, FailureRules};
-use crate::stats::{counters, slot, ADD_COUNTERS};
+use crate::stats::{slot, Counters, ADD_COUNTERS};
 
 /// Records one batch in one transaction.
 pub(crate) async fn run(
@@ -28,7 +28,6 @@ pub(crate) async fn run(
     ordered.sort_by_key(|r| (r.delivery_id, r.number));
     let mut tx = store.begin_write_with(Durability::Relaxed).await?;
     let became_failed = update_webhooks(store, &mut tx, records, rules, now).await?;
-    add_counters(store, &mut tx, records).await?;
     insert_attempts(store, &mut tx, &ordered).await?;
     update_deliveries(store, &mut tx, &ordered, now).await?;
     tx.commit().await?;
@@ -73,21 +72,20 @@ async fn update_webhooks(
     Ok(became_failed)
 }
 
-/// Adds the batch to its webhooks' hourly counters, in this process's rows (locked in
-/// (webhook, hour) order, after the webhooks' rows).
-async fn add_counters(
+/// Adds pending counters to this process's rows ([`crate::stats`]), in (webhook, hour) order.
+pub(crate) async fn add_counters(
     store: &Store,
     tx: &mut WriteTx,
-    records: &[AttemptRecord],
+    counters: &Counters,
 ) -> Result<(), StoreError> {
-    for ((webhook, hour), c) in counters(records) {
+    for ((webhook, hour), c) in counters {
         let mut query = sqlx::query(store.backend.sql(ADD_COUNTERS.as_str()))
             .bind(webhook.to_string())
-            .bind(hour)
+            .bind(*hour)
             .bind(slot())
             .bind(c.attempts)
             .bind(c.failures);
-        for n in c.durations {
+        for n in c.durations.iter().copied() {
             query = query.bind(n);
         }
         query.execute(&mut **tx).await?;

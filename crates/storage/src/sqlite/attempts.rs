@@ -14,7 +14,7 @@ use crate::dialect::Backend;
 use crate::error::StoreError;
 use crate::model::{AttemptRecord, FailureRules};
 use crate::sqlite::writer::SqliteWriter;
-use crate::stats::{counters, slot, ADD_COUNTERS};
+use crate::stats::{slot, Counters, ADD_COUNTERS};
 use crate::webhooks::set_status_sqlite;
 
 /// Records one batch in one transaction of the writer thread.
@@ -61,7 +61,6 @@ pub(crate) fn record(
             became_failed.push(id);
         }
     }
-    add_counters(tx, records)?;
     let mut ordered: Vec<&AttemptRecord> = records.iter().collect();
     ordered.sort_by_key(|r| (r.delivery_id, r.number));
     let mut insert = tx.prepare_cached(&format!(
@@ -109,17 +108,17 @@ pub(crate) fn record(
     Ok(became_failed)
 }
 
-/// Adds the batch to its webhooks' hourly counters.
-fn add_counters(
+/// Adds pending counters to their rows ([`crate::stats`]).
+pub(crate) fn add_counters(
     tx: &rusqlite::Transaction<'_>,
-    records: &[AttemptRecord],
+    counters: &Counters,
 ) -> Result<(), StoreError> {
     let mut add = tx.prepare_cached(Backend::Sqlite.sql(ADD_COUNTERS.as_str()))?;
-    for ((webhook, hour), c) in counters(records) {
+    for ((webhook, hour), c) in counters {
         let values = [Value::Text(webhook.to_string())].into_iter().chain(
-            [hour, slot(), c.attempts, c.failures]
+            [*hour, slot(), c.attempts, c.failures]
                 .into_iter()
-                .chain(c.durations)
+                .chain(c.durations.iter().copied())
                 .map(Value::Integer),
         );
         add.execute(rusqlite::params_from_iter(values))?;
