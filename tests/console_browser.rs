@@ -720,3 +720,84 @@ both_backends!(rotating_a_secret_in_the_console, |backend| async move {
     )
     .await;
 });
+
+/// Chooses `format` in the form's Body format, as a user's change would.
+async fn choose_format(b: &Browser, format: &str) {
+    b.js(&format!(
+        "const s = document.getElementById('format'); s.value = '{format}';\
+         s.dispatchEvent(new Event('change', {{bubbles: true}})); return true;"
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_formats_with_a_live_preview() {
+    let backend = lwh_storage::Backend::Sqlite;
+    with_server(
+        backend,
+        delivery_settings(Plan::Free),
+        move |s| async move {
+            let rx = Receiver::start().await;
+            let b = Browser::start(backend).await;
+            sign_in(&b, &s).await;
+            // Rendered with the page, then following the format, the template and the event.
+            let first = b.text("#format-preview").await;
+            assert!(first.contains("\"event\": \"course_completed\""), "{first}");
+            assert!(b.exists("#template-field[hidden]").await);
+            choose_format(&b, "teams").await;
+            let teams = b.wait_text("#format-preview", "AdaptiveCard").await;
+            assert!(teams.contains("Jane Doe completed"), "{teams}");
+            b.js(
+                "const e = document.getElementById('preview-event'); e.value = 'quiz_passed';\
+              e.dispatchEvent(new Event('change', {bubbles: true})); return true;",
+            )
+            .await;
+            b.wait_text("#format-preview", "with a score of 85").await;
+
+            // A template: a broken one is explained live and refused on save, with the line.
+            choose_format(&b, "template").await;
+            assert!(!b.exists("#template-field[hidden]").await);
+            b.fill("#template", "{\"text\": {{ sentence }").await;
+            b.wait_text("#format-preview", "line 1").await;
+            add_webhook(&b, &rx.url("/tpl"), &["course_completed"]).await;
+            let error = b.wait_text("#template-error", "line 1").await;
+            assert!(!error.is_empty());
+            assert_eq!(b.value("#template").await, "{\"text\": {{ sentence }");
+            assert!(s.app.list_webhooks().await.unwrap().0.is_empty());
+
+            // Fixed and saved: the receiver gets the template's body, signed.
+            b.fill("#template", "{\"text\": {{ sentence }}}").await;
+            b.wait_text("#format-preview", "Jane Doe completed").await;
+            let secret = b.value("#secret").await;
+            b.click("#webhook-form button[type=submit]").await;
+            b.wait_text("#notice", "Webhook added").await;
+            let (webhooks, _) = s.app.list_webhooks().await.unwrap();
+            assert_eq!(webhooks[0].format, lwh_domain::format::Format::Template);
+            s.app
+            .ingest(
+                vec![lwh_app::ingest::IncomingEvent {
+                    event: "course_completed".into(),
+                    data: json!({"user_id": 7, "user_name": "Ann <b>", "course_title": "Glaze"}),
+                    idempotency_key: None,
+                }],
+                true,
+            )
+            .await
+            .unwrap();
+            let got = rx.wait_for(1, Duration::from_secs(15)).await;
+            got[0].assert_signed(&secret);
+            assert_eq!(got[0].json(), json!({"text": "Ann <b> completed Glaze"}));
+            // For the docs: the form on that webhook, at its Body format.
+            b.client
+                .goto(&s.url(&format!("/admin/webhooks?edit={}", webhooks[0].id)))
+                .await
+                .unwrap();
+            assert_eq!(b.value("#format").await, "template");
+            b.js("document.getElementById('body-format').scrollIntoView(); return true;")
+                .await;
+            b.screenshot("body-format.png").await;
+            b.close().await;
+        },
+    )
+    .await;
+}

@@ -193,6 +193,16 @@ both_backends!(
             let attempts = logged_attempts(&s, &id).await;
             assert!(attempts.len() > events, "retries happened: {attempts:?}");
             assert!(attempts.iter().any(|a| !a.1) && attempts.iter().any(|a| a.2 >= 180));
+            // The counters are written within a second of the attempts.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let day = s.get_json(&format!("/api/v1/webhooks/{id}/stats")).await;
+                if day["data"]["attempts"].as_u64() == Some(attempts.len() as u64) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "stats never caught up: {day}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             for (window, hours) in [("24h", 24), ("7d", 168)] {
                 let now = Timestamp::now().millis();
                 let body = s
@@ -320,6 +330,8 @@ both_backends!(
                         secret_ciphertext: vec![1; 8],
                         headers_ciphertext: None,
                         throttle: None,
+                        format: Default::default(),
+                        template: None,
                         now: Timestamp::from_millis(base),
                     },
                     None,

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::receiver::{Answer, Received, Receiver};
 use common::{delivery_settings, with_server, TestServer};
-use lwh_domain::signing::verify_learnomy_signature;
 use lwh_domain::Plan;
 use serde_json::{json, Value};
 
@@ -87,24 +86,6 @@ async fn wait_for_event(rx: &Receiver, event: &str) -> Received {
     }
 }
 
-/// Checks a request the way a receiver would: our signature and a Standard Webhooks library.
-fn assert_signed(r: &Received, secret: &str) {
-    assert!(verify_learnomy_signature(
-        secret,
-        &r.body,
-        &r.header("x-learnomy-signature")
-    ));
-    let whsec = lwh_domain::signing::standard_webhooks_secret(secret);
-    let mut headers = axum::http::HeaderMap::new();
-    for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
-        headers.insert(name, r.header(name).parse().unwrap());
-    }
-    standardwebhooks::Webhook::new(&whsec)
-        .unwrap()
-        .verify(&r.body, &headers)
-        .expect("Standard Webhooks verifies it");
-}
-
 both_backends!(
     a_broken_endpoint_is_reported_failed_then_recovered,
     |backend| async move {
@@ -121,7 +102,7 @@ both_backends!(
 
             let failed = wait_for_event(&watcher, "webhook_failed").await;
             assert_eq!(status(&s, &broken_id).await, "failed");
-            assert_signed(&failed, WATCHER_SECRET);
+            failed.assert_signed(WATCHER_SECRET);
             let body = failed.json();
             assert_eq!(body["event"], "webhook_failed");
             let data = &body["data"];
@@ -139,7 +120,7 @@ both_backends!(
             // The receiver comes back; the next probe succeeds and says so.
             broken.always(Answer::Status(200));
             let recovered = wait_for_event(&watcher, "webhook_recovered").await;
-            assert_signed(&recovered, WATCHER_SECRET);
+            recovered.assert_signed(WATCHER_SECRET);
             let data = recovered.json()["data"].clone();
             assert_eq!(data["webhook_id"], broken_id.as_str());
             assert_eq!(data["how"], "probe");
@@ -257,7 +238,7 @@ both_backends!(
             let event_id = accepted["data"]["id"].as_str().unwrap().to_owned();
 
             let report = wait_for_event(&watcher, "delivery_exhausted").await;
-            assert_signed(&report, WATCHER_SECRET);
+            report.assert_signed(WATCHER_SECRET);
             let data = report.json()["data"].clone();
             assert_eq!(data["webhook_id"], broken_id.as_str());
             assert_eq!(data["url"], broken.url("/crm"));

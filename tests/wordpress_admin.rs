@@ -770,7 +770,11 @@ async fn the_add_form_works_with_the_keyboard_and_on_a_375_px_screen() {
     assert_eq!(ticked(&b).await, FREE_EVENTS, "Space on Select all");
     b.press(&tab.repeat(FREE_EVENTS + 1)).await;
     let (focused, visible) = focus_outline(&b).await;
-    assert_eq!(focused, "lrn-webhooks-secret", "past every event box");
+    assert_eq!(focused, "lrn-webhooks-format", "past every event box");
+    assert!(visible, "the focused Body format has a visible outline");
+    b.press(&tab.repeat(3)).await; // the preview's event, the preview itself, the secret
+    let (focused, visible) = focus_outline(&b).await;
+    assert_eq!(focused, "lrn-webhooks-secret");
     assert!(visible);
     b.press(&tab.repeat(3)).await; // Regenerate, Copy, Add Webhook
     let (focused, visible) = focus_outline(&b).await;
@@ -802,6 +806,99 @@ async fn the_add_form_works_with_the_keyboard_and_on_a_375_px_screen() {
         widths[0].as_i64().unwrap() <= widths[1].as_i64().unwrap(),
         "horizontal scrolling at 375 px: {widths}"
     );
+
+    b.close().await;
+    wp.assert_clean_debug_log();
+    drop(wp);
+    service.finish().await;
+}
+
+/// Chooses `format` in the form's Body format, as a user's change would.
+async fn choose_format(b: &Browser, format: &str) {
+    b.js(&format!(
+        "const s = document.getElementById('lrn-webhooks-format'); s.value = '{format}';\
+         s.dispatchEvent(new Event('change', {{bubbles: true}})); return true;"
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_format_and_a_template_from_wp_admin() {
+    let service = Service::start(Backend::Sqlite, "free").await;
+    let rx = Receiver::start().await;
+    let wp = WordPress::start(&service.base(), &service.token).await;
+    let b = Browser::start(Backend::Sqlite).await;
+    sign_in(&b, &wp, ADMIN_USER, ADMIN_PASSWORD).await;
+    open(&b, &wp, "").await;
+
+    // The preview is there with the page (asked of the service by PHP), then follows the
+    // format through admin-ajax.
+    let first = b.text("#lrn-webhooks-preview").await;
+    assert!(first.contains("\"event\": \"course_completed\""), "{first}");
+    assert!(b.exists("#lrn-webhooks-template-field[hidden]").await);
+    choose_format(&b, "slack").await;
+    let slack = b.wait_text("#lrn-webhooks-preview", "\"blocks\"").await;
+    assert!(slack.contains("Jane Doe completed"), "{slack}");
+
+    // A broken template: the preview says why, with the line; saving is refused beside the
+    // field and the template is kept.
+    choose_format(&b, "template").await;
+    assert!(!b.exists("#lrn-webhooks-template-field[hidden]").await);
+    b.fill("#lrn-webhooks-template", "{\"text\": {{ sentence }")
+        .await;
+    let broken = b.wait_text("#lrn-webhooks-preview", "line 1").await;
+    assert!(broken.contains("cannot be used"), "{broken}");
+    add_webhook(&b, &rx.url("/chat"), &["course_completed"]).await;
+    let error = b.wait_text("#lrn-webhooks-template-error", "line 1").await;
+    assert!(error.contains("template"), "{error}");
+    assert_eq!(
+        b.value("#lrn-webhooks-template").await,
+        "{\"text\": {{ sentence }"
+    );
+    assert!(service.webhooks().await.is_empty(), "nothing was created");
+
+    // Fixed: saved with its format and template, and the first delivery is the template's
+    // body, signed like any.
+    b.fill("#lrn-webhooks-template", "{\"text\": {{ sentence }}}")
+        .await;
+    b.wait_text("#lrn-webhooks-preview", "Jane Doe completed")
+        .await;
+    let secret = b.value("#lrn-webhooks-secret").await;
+    click(&b, "#lrn-webhooks-submit").await;
+    b.wait_text(".lrn-webhooks-flash", "Webhook added").await;
+    let webhooks = service.webhooks().await;
+    assert_eq!(webhooks.len(), 1);
+    assert_eq!(webhooks[0]["format"], "template");
+    assert_eq!(webhooks[0]["template"], "{\"text\": {{ sentence }}}");
+    wp.fire(&[(
+        "learnomy_course_completed".to_owned(),
+        vec![json!(9), json!(1), json!(42)],
+    )])
+    .await;
+    wp.cron().await;
+    let got = rx.wait_for(1, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 1);
+    assert!(signed_with(&got[0], &secret));
+    let text = got[0].json()["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        text.contains(" completed "),
+        "the sentence, as JSON: {text}"
+    );
+
+    // Edited to Discord: the template goes.
+    let id = webhooks[0]["id"].as_str().unwrap().to_owned();
+    open(&b, &wp, &format!("&edit={id}")).await;
+    assert_eq!(b.value("#lrn-webhooks-format").await, "template");
+    choose_format(&b, "discord").await;
+    b.wait_text("#lrn-webhooks-preview", "\"embeds\"").await;
+    click(&b, "#lrn-webhooks-submit").await;
+    b.wait_text(".lrn-webhooks-flash", "Webhook updated").await;
+    let webhooks = service.webhooks().await;
+    assert_eq!(webhooks[0]["format"], "discord");
+    assert_eq!(webhooks[0]["template"], Value::Null);
 
     b.close().await;
     wp.assert_clean_debug_log();

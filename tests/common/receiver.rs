@@ -52,6 +52,29 @@ impl Received {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("JSON body")
     }
+
+    /// Checks the request the way a receiver would: our signature over the bytes received,
+    /// and a Standard Webhooks library's verification.
+    #[allow(dead_code)] // not every test binary checks signatures
+    pub fn assert_signed(&self, secret: &str) {
+        assert!(
+            lwh_domain::signing::verify_learnomy_signature(
+                secret,
+                &self.body,
+                &self.header("x-learnomy-signature")
+            ),
+            "X-Learnomy-Signature does not verify"
+        );
+        let whsec = lwh_domain::signing::standard_webhooks_secret(secret);
+        let mut headers = HeaderMap::new();
+        for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            headers.insert(name, self.header(name).parse().expect("header"));
+        }
+        standardwebhooks::Webhook::new(&whsec)
+            .expect("whsec")
+            .verify(&self.body, &headers)
+            .expect("Standard Webhooks verifies it");
+    }
 }
 
 #[derive(Default)]

@@ -29,6 +29,7 @@ struct Inner {
     hand_over: crate::group_commit::HandOverSlot,
     token_cache: crate::tokens::TokenCache,
     mailer: Option<crate::mail::Mailer>,
+    wording: Arc<lwh_formats::Wording>,
 }
 
 impl App {
@@ -86,6 +87,7 @@ impl App {
         let policy = UrlPolicy::new(settings.allow_http, settings.allowed_networks.clone());
         let mailer = crate::mail::Mailer::from_settings(&settings)
             .map_err(|p| StartError::Settings(p.join("; ")))?;
+        let wording = Arc::new(lwh_formats::Wording::new(catalogue.entries()));
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
@@ -99,6 +101,7 @@ impl App {
                 hand_over: Default::default(),
                 token_cache: Default::default(),
                 mailer,
+                wording,
             }),
         })
     }
@@ -116,6 +119,11 @@ impl App {
     /// The database.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Each event's label and sentence, for chat bodies and templates.
+    pub fn wording(&self) -> Arc<lwh_formats::Wording> {
+        self.inner.wording.clone()
     }
 
     /// The events offered on the running plan.

@@ -6,6 +6,7 @@ mod app;
 pub mod deliveries;
 mod duration;
 mod error;
+pub mod formats;
 mod group_commit;
 mod health;
 pub mod ingest;

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::formats::{check_format, FormatRequest};
 
 /// Most event slugs a single request may list (the catalogue is far smaller).
 const MAX_EVENTS_IN_REQUEST: usize = 500;
@@ -62,6 +63,8 @@ pub struct WebhookEdit {
     pub headers: Option<Vec<(String, Option<String>)>>,
     /// New throttle in deliveries a second (`Some(None)` removes it).
     pub max_per_second: Option<Option<i64>>,
+    /// New body format and/or template.
+    pub format: FormatRequest,
 }
 
 /// Custom header changes: a value sets (adds or replaces), `None` removes.
@@ -77,7 +80,7 @@ fn check_throttle(max_per_second: Option<i64>) -> Result<Option<Throttle>, Field
 
 impl App {
     /// Creates a webhook after checking the plan cap, the URL (syntax and SSRF, with DNS), the
-    /// events and the optional client secret.
+    /// events and the optional client secret; its body is the Learnomy payload.
     pub async fn create_webhook(
         &self,
         url: &str,
@@ -85,6 +88,27 @@ impl App {
         secret: Option<&str>,
         headers: &HeaderChanges,
         max_per_second: Option<i64>,
+    ) -> Result<CreatedWebhook, AppError> {
+        self.create_webhook_formatted(
+            url,
+            events,
+            secret,
+            headers,
+            max_per_second,
+            &FormatRequest::default(),
+        )
+        .await
+    }
+
+    /// [`App::create_webhook`] with a body format (and template) checked like the rest.
+    pub async fn create_webhook_formatted(
+        &self,
+        url: &str,
+        events: &[String],
+        secret: Option<&str>,
+        headers: &HeaderChanges,
+        max_per_second: Option<i64>,
+        format: &FormatRequest,
     ) -> Result<CreatedWebhook, AppError> {
         let usage = self.usage().await?;
         if !usage.can_add() {
@@ -109,8 +133,15 @@ impl App {
         let throttle = check_throttle(max_per_second)
             .map_err(|e| errors.push(e))
             .ok();
-        let (Some(url_syntax), Some(events), Some(secret), Some(headers), Some(throttle)) =
-            (url_syntax, events, secret, headers, throttle)
+        let body = check_format(format, None).map_err(|e| errors.push(e)).ok();
+        let (
+            Some(url_syntax),
+            Some(events),
+            Some(secret),
+            Some(headers),
+            Some(throttle),
+            Some((format, template)),
+        ) = (url_syntax, events, secret, headers, throttle, body)
         else {
             return Err(AppError::Validation(errors));
         };
@@ -124,6 +155,8 @@ impl App {
             secret_ciphertext: self.master_key().seal(&secret, &id.to_string()),
             headers_ciphertext: self.seal_headers(id, &headers),
             throttle,
+            format,
+            template,
             now: Timestamp::now(),
         };
         // The worker's claim loop reads the Active list again before its next claims.
@@ -209,6 +242,17 @@ impl App {
             .map_err(|e| errors.push(e))
             .ok()
             .flatten();
+        let body = if edit.format.is_empty() {
+            None
+        } else {
+            let current = self.get_webhook(id).await?;
+            check_format(
+                &edit.format,
+                Some((current.format, current.template.as_deref())),
+            )
+            .map_err(|e| errors.push(e))
+            .ok()
+        };
         if !errors.is_empty() {
             return Err(AppError::Validation(errors));
         }
@@ -222,6 +266,7 @@ impl App {
             status: edit.status,
             headers_ciphertext: headers,
             throttle,
+            format: body,
         };
         // No delivery goes to a target the worker cached before the edit; an Active webhook's
         // released deliveries are claimed now.

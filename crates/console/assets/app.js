@@ -198,4 +198,43 @@
       load(link.dataset.cursor);
     });
   }
+  // Body format: the template field shows for a custom template; the preview follows the
+  // format, the template (as it is typed) and the event chosen.
+  var format = document.getElementById("format");
+  if (format) {
+    var templateField = document.getElementById("template-field");
+    var template = document.getElementById("template");
+    var previewEvent = document.getElementById("preview-event");
+    var preview = document.getElementById("format-preview");
+    var timer = null;
+    var asked = 0;
+    var refreshPreview = function () {
+      var mine = ++asked;
+      var body = "_csrf=" + encodeURIComponent(csrf) +
+        "&format=" + encodeURIComponent(format.value) +
+        "&template=" + encodeURIComponent(template.value) +
+        "&event=" + encodeURIComponent(previewEvent.value);
+      fetch("/admin/formats/preview", {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: body,
+        credentials: "same-origin"
+      }).then(function (r) {
+        return r.text().then(function (t) { return { ok: r.ok, text: t }; });
+      }).then(function (o) {
+        if (mine !== asked) return;
+        preview.textContent = o.text;
+        preview.classList.toggle("preview-error", !o.ok);
+      }).catch(function () {});
+    };
+    format.addEventListener("change", function () {
+      templateField.hidden = format.value !== "template";
+      refreshPreview();
+    });
+    previewEvent.addEventListener("change", refreshPreview);
+    template.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(refreshPreview, 250);
+    });
+  }
 })();

@@ -128,6 +128,7 @@ routes! {
     POST "/admin/webhooks/{id}/status" SessionAndCsrf => pages::webhooks::set_status;
     POST "/admin/webhooks/{id}/delete" SessionAndCsrf => pages::webhooks::delete;
     POST "/admin/webhooks/{id}/test" SessionAndCsrf => pages::webhooks::test;
+    POST "/admin/formats/preview" SessionAndCsrf => pages::formats::preview;
     GET "/admin/webhooks/{id}/rotate" Session => pages::rotation::show;
     POST "/admin/webhooks/{id}/rotate" SessionAndCsrf => pages::rotation::submit;
     POST "/admin/webhooks/{id}/rotate/complete" SessionAndCsrf => pages::rotation::complete;

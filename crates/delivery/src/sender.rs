@@ -26,6 +26,7 @@ use lwh_domain::throttle::Throttle;
 use lwh_domain::{
     AttemptOutcome, DeliveryId, ErrorKind, EventId, Timestamp, WebhookId, WebhookSecret,
 };
+use lwh_formats::Renderer;
 use lwh_url_policy::{HostResolver, Rejection, UrlPolicy};
 use tokio::time::timeout_at;
 
@@ -59,6 +60,9 @@ pub struct Target {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Its throttle: its deliveries are claimed paced and never handed over.
     pub throttle: Option<Throttle>,
+    /// Its body format when it is not the stored payload itself (`None`: the Learnomy
+    /// payload, sent as stored).
+    pub renderer: Option<Arc<Renderer>>,
     /// The URL checked against the policy and turned into a request URI, once per target
     /// rather than per attempt (the URL and the policy cannot change under a target; an edit
     /// builds a new one).
@@ -93,8 +97,15 @@ impl Target {
             previous,
             headers,
             throttle: None,
+            renderer: None,
             checked: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The same target, sending bodies in `renderer`'s format.
+    pub fn formatted(mut self, renderer: Renderer) -> Self {
+        self.renderer = (!renderer.is_passthrough()).then(|| Arc::new(renderer));
+        self
     }
 
     /// The same target, limited to `throttle` (`None`: unlimited).
@@ -112,6 +123,7 @@ struct Refusal {
 }
 
 /// One request to make.
+#[derive(Clone, Copy)]
 pub struct Outgoing<'a> {
     /// `X-Learnomy-Delivery`.
     pub delivery_id: DeliveryId,
@@ -188,6 +200,22 @@ impl Sender {
             Err(refusal) => {
                 return failure(refusal.kind, refusal.message.clone(), elapsed(started))
             }
+        };
+        // A chat body or a template is rendered from the stored payload, the same bytes on
+        // every attempt; the signatures cover what is sent.
+        let rendered: Arc<[u8]>;
+        let out = match &target.renderer {
+            None => out,
+            Some(renderer) => match renderer.render(out.payload) {
+                Ok(body) => {
+                    rendered = Arc::from(body);
+                    &Outgoing {
+                        payload: &rendered,
+                        ..*out
+                    }
+                }
+                Err(e) => return failure(ErrorKind::Template, e.to_string(), elapsed(started)),
+            },
         };
         let mut request = Request::new(Full::new(Bytes::from_owner(out.payload.clone())));
         *request.method_mut() = Method::POST;

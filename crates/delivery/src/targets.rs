@@ -55,6 +55,14 @@ pub async fn load(app: &App, id: WebhookId) -> Option<Target> {
             return None;
         }
     };
+    let renderer = match app.renderer(&webhook) {
+        Ok(r) => r,
+        Err(e) => {
+            // Checked when saved; a stored template that no longer compiles is not sent to.
+            tracing::error!(webhook_id = %id, error = %e, "the webhook's format cannot be used");
+            return None;
+        }
+    };
     let secrets = app.webhook_secret(&webhook).and_then(|secret| {
         Ok((
             secret,
@@ -67,7 +75,8 @@ pub async fn load(app: &App, id: WebhookId) -> Option<Target> {
             let previous = previous.zip(webhook.rotation_ends_at);
             Some(
                 Target::new(id, webhook.url, secret, webhook.events, previous, &headers)
-                    .throttled(webhook.throttle),
+                    .throttled(webhook.throttle)
+                    .formatted(renderer),
             )
         }
         Err(e) => {

@@ -29,6 +29,10 @@ pub struct CatalogueEntry {
     pub description: String,
     /// Heading the console groups checkboxes under.
     pub group: String,
+    /// The event as a sentence for chat messages, with `{user}`, `{course}`… standing for
+    /// the data (lwh_formats::sentence); empty: the label.
+    #[serde(default)]
+    pub sentence: String,
     /// Whether the event belongs to the Pro catalogue.
     #[serde(default)]
     pub pro: bool,
@@ -114,6 +118,7 @@ impl Catalogue {
                 label: x.label.clone().unwrap_or_else(|| x.slug.clone()),
                 description: x.description.clone().unwrap_or_default(),
                 group: "Custom".to_owned(),
+                sentence: String::new(),
                 pro: true,
                 service: false,
                 example: empty_object(),

@@ -73,6 +73,9 @@ pub enum ErrorKind {
     /// The receiver answered with a status other than 2xx (including 3xx: redirects are not
     /// followed).
     HttpStatus,
+    /// The webhook's template failed or was stopped (too long, too large); nothing was sent.
+    /// Not retried: the same template fails the same way (fix it, then redeliver).
+    Template,
 }
 
 impl ErrorKind {
@@ -85,6 +88,7 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Blocked => "blocked",
             ErrorKind::HttpStatus => "http_status",
+            ErrorKind::Template => "template",
         }
     }
 
@@ -97,6 +101,7 @@ impl ErrorKind {
             ErrorKind::Tls,
             ErrorKind::Blocked,
             ErrorKind::HttpStatus,
+            ErrorKind::Template,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)

@@ -5,6 +5,7 @@
 pub mod catalogue;
 pub mod custom_headers;
 pub mod delivery;
+pub mod format;
 pub mod ids;
 pub mod lifecycle;
 pub mod master_key;

@@ -67,7 +67,7 @@ pub enum NextStep {
 impl NextStep {
     /// The decision after attempt number `attempt_in_series` (1-based, counted from the start
     /// of the current series: a redelivery starts a new one) ended with `outcome` at `now`:
-    /// a 2xx is Delivered; otherwise the schedule's next delay (with the jitter `unit` picks in
+    /// a 2xx is Delivered; a template that failed gives up at once; otherwise the schedule's next delay (with the jitter `unit` picks in
     /// [0, 1) and the answer's `Retry-After`), or give up when the schedule is used up.
     pub fn after(
         outcome: &crate::AttemptOutcome,
@@ -78,6 +78,10 @@ impl NextStep {
     ) -> Self {
         if outcome.delivered() {
             return NextStep::Delivered;
+        }
+        if outcome.error_kind == Some(crate::ErrorKind::Template) {
+            // Rendering is deterministic: another attempt would fail the same way.
+            return NextStep::GiveUp;
         }
         let retry_after = outcome.retry_after_secs.map(Duration::from_secs);
         match policy.delay_after(attempt_in_series, unit, retry_after) {

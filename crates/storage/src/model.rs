@@ -1,5 +1,6 @@
 //! Plain data passed in and out of the store.
 
+use lwh_domain::format::Format;
 use lwh_domain::throttle::Throttle;
 use lwh_domain::{Timestamp, TokenId, UserId, WebhookId, WebhookStatus};
 
@@ -35,6 +36,10 @@ pub struct WebhookRecord {
     pub headers_ciphertext: Option<Vec<u8>>,
     /// At most this many attempts a second (`None`: unlimited).
     pub throttle: Option<Throttle>,
+    /// The body format.
+    pub format: Format,
+    /// The template's source, with [`Format::Template`].
+    pub template: Option<String>,
 }
 
 /// What creating a webhook stores.
@@ -52,6 +57,10 @@ pub struct NewWebhook {
     pub headers_ciphertext: Option<Vec<u8>>,
     /// Its throttle, if any.
     pub throttle: Option<Throttle>,
+    /// Its body format, with the template's source for [`Format::Template`].
+    pub format: Format,
+    /// The template, validated.
+    pub template: Option<String>,
     /// Creation time.
     pub now: Timestamp,
 }
@@ -69,6 +78,8 @@ pub struct WebhookChanges {
     pub headers_ciphertext: Option<Option<Vec<u8>>>,
     /// New throttle (`Some(None)` removes it).
     pub throttle: Option<Option<Throttle>>,
+    /// New body format with its template (which goes with every other format).
+    pub format: Option<(Format, Option<String>)>,
 }
 
 /// A console user.

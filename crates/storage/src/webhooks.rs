@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::connect::WriteTx;
+use lwh_domain::format::Format;
 use lwh_domain::{StatusEffect, Timestamp, WebhookId, WebhookStatus};
 use sqlx::any::AnyRow;
 
@@ -15,7 +16,7 @@ use crate::model::{NewWebhook, WebhookChanges, WebhookRecord};
 
 const WEBHOOK_COLUMNS: &str = "id, url, status, status_reason, status_changed_at, \
      last_triggered_at, created_at, updated_at, secret_ciphertext, previous_secret_ciphertext, \
-     rotation_ends_at, headers_ciphertext, max_per_second";
+     rotation_ends_at, headers_ciphertext, max_per_second, format, template";
 
 /// [`StatusEffect::CancelQueued`]: the webhook's ($1) queued deliveries end Failed at $2 with
 /// the reason $3.
@@ -52,8 +53,8 @@ impl Store {
         }
         let inserted = sqlx::query(self.backend.sql(
             "INSERT INTO webhooks (id, url, secret_ciphertext, status, status_changed_at, \
-             created_at, updated_at, headers_ciphertext, max_per_second) \
-             SELECT $1, $2, $3, 'active', $4, $4, $4, $6, $7 \
+             created_at, updated_at, headers_ciphertext, max_per_second, format, template) \
+             SELECT $1, $2, $3, 'active', $4, $4, $4, $6, $7, $8, $9 \
              WHERE (SELECT COUNT(*) FROM webhooks) < $5",
         ))
         .bind(new.id.to_string())
@@ -63,6 +64,8 @@ impl Store {
         .bind(limit.map_or(i64::MAX, |l| l as i64))
         .bind(new.headers_ciphertext.clone())
         .bind(new.throttle.map(|t| i64::from(t.per_second())))
+        .bind(new.format.as_str())
+        .bind(new.template.clone())
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -209,6 +212,17 @@ impl Store {
             )
             .bind(id.to_string())
             .bind(throttle.map(|t| i64::from(t.per_second())))
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some((format, template)) = &changes.format {
+            sqlx::query(
+                self.backend
+                    .sql("UPDATE webhooks SET format = $2, template = $3 WHERE id = $1"),
+            )
+            .bind(id.to_string())
+            .bind(format.as_str())
+            .bind(template.clone())
             .execute(&mut *tx)
             .await?;
         }
@@ -438,6 +452,12 @@ fn decode_webhook(row: &AnyRow) -> Result<WebhookRecord, StoreError> {
         rotation_ends_at: decode::opt_time(row, "rotation_ends_at")?,
         headers_ciphertext: decode::opt_bytes(row, "headers_ciphertext")?,
         throttle: crate::queue::throttle_of(decode::opt_int(row, "max_per_second")?)?,
+        format: {
+            let text = decode::text(row, "format")?;
+            Format::parse(&text)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown webhook format {text}")))?
+        },
+        template: decode::opt_text(row, "template")?,
     })
 }
 

@@ -258,4 +258,50 @@
 			});
 		});
 	}
+	// Body format: the template field shows for a custom template; the preview is asked of the
+	// service again (through admin-ajax) when the format, the template or the event changes.
+	var format = document.getElementById('lrn-webhooks-format');
+	var preview = document.getElementById('lrn-webhooks-preview');
+	if (format && preview && window.fetch && window.FormData) {
+		var templateField = document.getElementById('lrn-webhooks-template-field');
+		var template = document.getElementById('lrn-webhooks-template');
+		var previewEvent = document.getElementById('lrn-webhooks-preview-event');
+		var nonce = preview.parentNode.getAttribute('data-lrn-nonce') || '';
+		var asked = 0;
+		var timer = null;
+		var refresh = function () {
+			var mine = ++asked;
+			var data = new FormData();
+			data.append('action', 'lrn_webhooks_preview');
+			data.append('_ajax_nonce', nonce);
+			data.append('format', format.value);
+			data.append('template', template ? template.value : '');
+			data.append('event', previewEvent ? previewEvent.value : '');
+			fetch(i18n.ajaxUrl, { method: 'POST', body: data, credentials: 'same-origin' })
+				.then(function (r) { return r.json(); })
+				.then(function (answer) {
+					if (mine !== asked || !answer || !answer.data) {
+						return;
+					}
+					preview.textContent = answer.data.text || '';
+					preview.className = 'lrn-webhooks-preview-body' + (answer.success ? '' : ' is-bad');
+				})
+				.catch(function () {});
+		};
+		format.addEventListener('change', function () {
+			if (templateField) {
+				templateField.hidden = format.value !== 'template';
+			}
+			refresh();
+		});
+		if (previewEvent) {
+			previewEvent.addEventListener('change', refresh);
+		}
+		if (template) {
+			template.addEventListener('input', function () {
+				window.clearTimeout(timer);
+				timer = window.setTimeout(refresh, 300);
+			});
+		}
+	}
 }());

@@ -254,16 +254,23 @@ class Learnomy_Webhooks_Api {
 	 *
 	 * @param string $url    Delivery URL.
 	 * @param array  $events Event slugs.
-	 * @param string $secret The secret key ('' lets the service choose one).
+	 * @param string $secret   The secret key ('' lets the service choose one).
+	 * @param string $format   The body format (`learnomy`, `slack`, `discord`, `teams`,
+	 *                         `google_chat` or `template`).
+	 * @param string $template The template, with the `template` format.
 	 * @return array|WP_Error The new webhook.
 	 */
-	public static function create( $url, $events, $secret ) {
+	public static function create( $url, $events, $secret, $format = 'learnomy', $template = '' ) {
 		$request = array(
 			'url'    => $url,
 			'events' => array_values( $events ),
+			'format' => '' === $format ? 'learnomy' : $format,
 		);
 		if ( '' !== $secret ) {
 			$request['secret'] = $secret;
+		}
+		if ( 'template' === $format ) {
+			$request['template'] = $template;
 		}
 		$body = self::call( 'POST', '/webhooks', $request );
 		if ( is_wp_error( $body ) ) {
@@ -293,6 +300,30 @@ class Learnomy_Webhooks_Api {
 			return $body;
 		}
 		return isset( $body['data'] ) && is_array( $body['data'] ) ? $body['data'] : array();
+	}
+
+	/**
+	 * The body a format (or a template) would send for an event's example data; nothing is
+	 * sent.
+	 *
+	 * @param string $format   A format name.
+	 * @param string $template The template, with the `template` format.
+	 * @param string $event    An event slug of the catalogue.
+	 * @return string|WP_Error
+	 */
+	public static function preview( $format, $template, $event ) {
+		$request = array(
+			'format' => $format,
+			'event'  => $event,
+		);
+		if ( 'template' === $format ) {
+			$request['template'] = $template;
+		}
+		$body = self::call( 'POST', '/formats/preview', $request );
+		if ( is_wp_error( $body ) ) {
+			return $body;
+		}
+		return isset( $body['data']['body'] ) && is_string( $body['data']['body'] ) ? $body['data']['body'] : '';
 	}
 
 	/**

@@ -35,6 +35,79 @@ class Learnomy_Webhooks_Manage {
 			add_action( 'admin_post_lrn_webhooks_' . $action, array( __CLASS__, 'handle_' . $action ) );
 		}
 		add_action( 'wp_ajax_lrn_webhooks_test', array( __CLASS__, 'ajax_test' ) );
+		add_action( 'wp_ajax_lrn_webhooks_preview', array( __CLASS__, 'ajax_preview' ) );
+	}
+
+	/**
+	 * The body formats the service offers, by name, with their labels.
+	 *
+	 * @return array
+	 */
+	public static function formats() {
+		return array(
+			'learnomy'    => __( 'Learnomy JSON (signed payload)', 'learnomy-webhooks' ),
+			'slack'       => __( 'Slack', 'learnomy-webhooks' ),
+			'discord'     => __( 'Discord', 'learnomy-webhooks' ),
+			'teams'       => __( 'Microsoft Teams', 'learnomy-webhooks' ),
+			'google_chat' => __( 'Google Chat', 'learnomy-webhooks' ),
+			'template'    => __( 'Custom template', 'learnomy-webhooks' ),
+		);
+	}
+
+	/**
+	 * The format of the POST body: a known name, else the Learnomy payload.
+	 *
+	 * @return string
+	 */
+	private static function posted_format() {
+		$format = self::posted( 'format' );
+		return array_key_exists( $format, self::formats() ) ? $format : 'learnomy';
+	}
+
+	/**
+	 * The template of the POST body, as typed (line breaks and quotes kept: the service checks
+	 * it and answers what is wrong, with the line).
+	 *
+	 * @return string
+	 */
+	private static function posted_template() {
+		// phpcs:disable WordPress.Security.NonceVerification.Missing,WordPress.Security.ValidatedSanitizedInput.InputNotSanitized -- checked by the guard; a template must reach the service as typed (sanitize_textarea_field would drop tags), which validates it and inserts values as JSON.
+		if ( ! isset( $_POST['template'] ) || ! is_string( $_POST['template'] ) ) {
+			return '';
+		}
+		return substr( str_replace( "\0", '', wp_unslash( $_POST['template'] ) ), 0, 16384 );
+		// phpcs:enable
+	}
+
+	/**
+	 * The body preview (admin-ajax): what the chosen format sends for an event's example data.
+	 */
+	public static function ajax_preview() {
+		self::ajax_guard( 'lrn_webhooks_preview' );
+		$event = self::posted( 'event' );
+		if ( ! preg_match( '/^[a-z][a-z0-9_]{0,63}$/', $event ) ) {
+			$event = 'course_completed';
+		}
+		$body = Learnomy_Webhooks_Api::preview( self::posted_format(), self::posted_template(), $event );
+		if ( is_wp_error( $body ) ) {
+			wp_send_json_error( array( 'text' => self::preview_error( $body ) ), 200 );
+		}
+		wp_send_json_success( array( 'text' => $body ) );
+	}
+
+	/**
+	 * Why a preview cannot be shown, in the words of the service.
+	 *
+	 * @param WP_Error $error The API's error.
+	 * @return string
+	 */
+	private static function preview_error( $error ) {
+		$lines = array();
+		foreach ( Learnomy_Webhooks_Api::field_errors( $error ) as $problem ) {
+			/* translators: 1: the field (format, template), 2: what is wrong */
+			$lines[] = sprintf( __( 'The %1$s cannot be used: %2$s', 'learnomy-webhooks' ), $problem['field'], $problem['message'] );
+		}
+		return $lines ? implode( "\n", $lines ) : $error->get_error_message();
 	}
 
 	/**
@@ -167,10 +240,12 @@ class Learnomy_Webhooks_Manage {
 			return null;
 		}
 		return array(
-			'url'     => isset( $state['url'] ) && is_string( $state['url'] ) ? $state['url'] : '',
-			'events'  => isset( $state['events'] ) && is_array( $state['events'] ) ? $state['events'] : array(),
-			'errors'  => isset( $state['errors'] ) && is_array( $state['errors'] ) ? $state['errors'] : array(),
-			'general' => isset( $state['general'] ) && is_string( $state['general'] ) ? $state['general'] : '',
+			'url'      => isset( $state['url'] ) && is_string( $state['url'] ) ? $state['url'] : '',
+			'events'   => isset( $state['events'] ) && is_array( $state['events'] ) ? $state['events'] : array(),
+			'format'   => isset( $state['format'] ) && is_string( $state['format'] ) ? $state['format'] : 'learnomy',
+			'template' => isset( $state['template'] ) && is_string( $state['template'] ) ? $state['template'] : '',
+			'errors'   => isset( $state['errors'] ) && is_array( $state['errors'] ) ? $state['errors'] : array(),
+			'general'  => isset( $state['general'] ) && is_string( $state['general'] ) ? $state['general'] : '',
 		);
 	}
 
@@ -203,6 +278,10 @@ class Learnomy_Webhooks_Manage {
 					__( 'Events: %s.', 'learnomy-webhooks' ),
 					rtrim( $message, '.' )
 				);
+			} elseif ( 'format' === $field || 'template' === $field ) {
+				$key = $field;
+				/* translators: %s: what is wrong, e.g. "line 2: unexpected end of input" */
+				$text = 'template' === $field ? sprintf( __( 'The template cannot be used: %s', 'learnomy-webhooks' ), $message ) : ucfirst( $message );
 			} elseif ( 'secret' === $field ) {
 				$key = 'secret';
 				/* translators: %s: what is wrong with the key, e.g. "must be between 16 and 128 characters long" */
@@ -244,19 +323,21 @@ class Learnomy_Webhooks_Manage {
 			}
 		}
 		$state = array(
-			'mode'    => 'add',
-			'id'      => '',
-			'url'     => substr( $url, 0, 4096 ),
-			'events'  => $events,
-			'errors'  => array(),
-			'general' => '',
+			'mode'     => 'add',
+			'id'       => '',
+			'url'      => substr( $url, 0, 4096 ),
+			'events'   => $events,
+			'format'   => self::posted_format(),
+			'template' => self::posted_template(),
+			'errors'   => array(),
+			'general'  => '',
 		);
 		if ( '' === $secret ) {
 			$state['errors']['secret'] = __( 'The secret key is empty. A new key has been filled in: copy it, then click Add Webhook again.', 'learnomy-webhooks' );
 			self::keep_form( $state );
 			self::redirect( self::url( array(), 'lrn-webhooks-form-panel' ) );
 		}
-		$created = Learnomy_Webhooks_Api::create( $url, $events, $secret );
+		$created = Learnomy_Webhooks_Api::create( $url, $events, $secret, $state['format'], $state['template'] );
 		if ( is_wp_error( $created ) ) {
 			if ( 'plan_limit_reached' === Learnomy_Webhooks_Api::problem_code( $created ) ) {
 				Learnomy_Webhooks_Admin::flash( 'error', $created->get_error_message() . ' ' . __( 'Upgrade to Learnomy Pro for unlimited webhooks.', 'learnomy-webhooks' ) );
@@ -298,13 +379,16 @@ class Learnomy_Webhooks_Manage {
 				$events = wp_list_pluck( $catalogue, 'slug' );
 			}
 		}
-		$updated = Learnomy_Webhooks_Api::update(
-			$id,
-			array(
-				'url'    => $url,
-				'events' => $events,
-			)
+		$format = self::posted_format();
+		$fields = array(
+			'url'    => $url,
+			'events' => $events,
+			'format' => $format,
 		);
+		if ( 'template' === $format ) {
+			$fields['template'] = self::posted_template();
+		}
+		$updated = Learnomy_Webhooks_Api::update( $id, $fields );
 		if ( is_wp_error( $updated ) ) {
 			$code = Learnomy_Webhooks_Api::problem_code( $updated );
 			if ( 'not_found' === $code ) {
@@ -314,12 +398,14 @@ class Learnomy_Webhooks_Manage {
 			$sorted = self::sort_errors( $updated );
 			self::keep_form(
 				array(
-					'mode'    => 'edit',
-					'id'      => $id,
-					'url'     => substr( $url, 0, 4096 ),
-					'events'  => $events,
-					'errors'  => $sorted['errors'],
-					'general' => $sorted['general'],
+					'mode'     => 'edit',
+					'id'       => $id,
+					'url'      => substr( $url, 0, 4096 ),
+					'events'   => $events,
+					'format'   => $format,
+					'template' => self::posted_template(),
+					'errors'   => $sorted['errors'],
+					'general'  => $sorted['general'],
 				)
 			);
 			self::redirect( self::url( array( 'edit' => $id ), 'lrn-webhooks-form-panel' ) );
@@ -707,6 +793,13 @@ class Learnomy_Webhooks_Manage {
 		$url   = null !== $state ? $state['url'] : ( null === $editing ? '' : $editing['url'] );
 		$ticks = null !== $state ? $state['events'] : ( null === $editing ? array() : $editing['events'] );
 		$errs  = null !== $state ? $state['errors'] : array();
+		if ( null !== $state ) {
+			$format   = $state['format'];
+			$template = $state['template'];
+		} else {
+			$format   = null !== $editing && isset( $editing['format'] ) && is_string( $editing['format'] ) ? $editing['format'] : 'learnomy';
+			$template = null !== $editing && isset( $editing['template'] ) && is_string( $editing['template'] ) ? $editing['template'] : '';
+		}
 		$error = function ( $field ) use ( $errs ) {
 			return isset( $errs[ $field ] ) && is_string( $errs[ $field ] ) ? $errs[ $field ] : '';
 		};
@@ -767,6 +860,8 @@ class Learnomy_Webhooks_Manage {
 		}
 		echo '</div></fieldset></td></tr>';
 
+		self::render_format_row( $format, $template, $error( 'format' ), $error( 'template' ), $catalogue, $ticks );
+
 		// Secret Key.
 		echo '<tr><th scope="row">';
 		if ( 'add' === $mode ) {
@@ -798,6 +893,55 @@ class Learnomy_Webhooks_Manage {
 		}
 		echo '</p>';
 		echo '</form></section>';
+	}
+
+	/**
+	 * The Body format row: the format, the template (shown for a custom template) and a preview
+	 * of the body with an event's example data, asked of the service — again by the script
+	 * whenever the format, the template or the event changes.
+	 *
+	 * @param string $format         The format chosen.
+	 * @param string $template       The template typed.
+	 * @param string $format_error   What is wrong with the format ('' if nothing).
+	 * @param string $template_error What is wrong with the template ('' if nothing).
+	 * @param array  $catalogue      The catalogue.
+	 * @param array  $ticks          The events checked.
+	 */
+	private static function render_format_row( $format, $template, $format_error, $template_error, $catalogue, $ticks ) {
+		$slugs = wp_list_pluck( $catalogue, 'slug' );
+		$event = 'course_completed';
+		foreach ( $ticks as $slug ) {
+			if ( in_array( $slug, $slugs, true ) ) {
+				$event = $slug;
+				break;
+			}
+		}
+		$preview = Learnomy_Webhooks_Api::preview( $format, $template, $event );
+		$failed  = is_wp_error( $preview );
+		echo '<tr><th scope="row"><label for="lrn-webhooks-format">' . esc_html__( 'Body format', 'learnomy-webhooks' ) . '</label></th><td>';
+		echo '<select id="lrn-webhooks-format" name="format" aria-describedby="lrn-webhooks-format-help"' . ( '' !== $format_error ? ' aria-invalid="true"' : '' ) . '>';
+		foreach ( self::formats() as $name => $label ) {
+			echo '<option value="' . esc_attr( $name ) . '"' . selected( $format, $name, false ) . '>' . esc_html( $label ) . '</option>';
+		}
+		echo '</select>';
+		self::field_error( 'lrn-webhooks-format-error', $format_error );
+		echo '<p class="description" id="lrn-webhooks-format-help">' . esc_html__( 'Learnomy JSON is the signed payload your own endpoint verifies. For Slack, Discord, Microsoft Teams or Google Chat, paste that app\'s incoming webhook URL above: it gets a readable message ("Jane Doe completed Introduction to Pottery") in its own format. A custom template builds any body.', 'learnomy-webhooks' ) . '</p>';
+		echo '<div id="lrn-webhooks-template-field"' . ( 'template' !== $format && '' === $template_error ? ' hidden="hidden"' : '' ) . '>';
+		echo '<p><label for="lrn-webhooks-template">' . esc_html__( 'Template', 'learnomy-webhooks' ) . '</label></p>';
+		echo '<textarea id="lrn-webhooks-template" name="template" class="large-text code" rows="8" spellcheck="false" maxlength="16384" aria-describedby="lrn-webhooks-template-help"' . ( '' !== $template_error ? ' aria-invalid="true"' : '' ) . '>' . esc_textarea( $template ) . '</textarea>';
+		self::field_error( 'lrn-webhooks-template-error', $template_error );
+		echo '<p class="description" id="lrn-webhooks-template-help">' . esc_html__( 'MiniJinja over the event: id, event, created_at, site_url, data, label, sentence, link. Values are inserted as JSON, quotes included, e.g. {"text": {{ sentence }}}.', 'learnomy-webhooks' ) . '</p>';
+		echo '</div>';
+		echo '<div class="lrn-webhooks-preview" data-lrn-nonce="' . esc_attr( wp_create_nonce( 'lrn_webhooks_preview' ) ) . '">';
+		echo '<p><label for="lrn-webhooks-preview-event">' . esc_html__( 'Preview with the example data of', 'learnomy-webhooks' ) . '</label> ';
+		echo '<select id="lrn-webhooks-preview-event">';
+		foreach ( $catalogue as $entry ) {
+			echo '<option value="' . esc_attr( $entry['slug'] ) . '"' . selected( $event, $entry['slug'], false ) . '>' . esc_html( $entry['label'] ) . '</option>';
+		}
+		echo '</select></p>';
+		echo '<pre id="lrn-webhooks-preview" class="lrn-webhooks-preview-body' . ( $failed ? ' is-bad' : '' ) . '" tabindex="0" aria-live="polite">' . esc_html( $failed ? self::preview_error( $preview ) : $preview ) . '</pre>';
+		echo '</div>';
+		echo '</td></tr>';
 	}
 
 	/**

@@ -263,6 +263,7 @@ pub async fn detail(
         Ok(found) => found,
         Err(e) => return super::error_response(e),
     };
+    let body = state.app.body_for(d.webhook_id, &payload).await;
     let pretty = serde_json::from_slice::<serde_json::Value>(&payload)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| String::from_utf8_lossy(&payload).into_owned());
@@ -336,6 +337,13 @@ pub async fn detail(
                             }
                         } }
                     } }
+                }
+            }
+            @if let Some(body) = &body {
+                section.card #body-sent {
+                    h2 { "Body sent" }
+                    p.help { "This webhook's body format turns the payload below into this body (shown with its current format)." }
+                    pre.payload { (body) }
                 }
             }
             section.card {

@@ -1,6 +1,7 @@
 //! One module per console page.
 
 pub mod api_reference;
+pub mod formats;
 pub mod log;
 pub mod login;
 pub mod pro;

@@ -22,6 +22,7 @@ use crate::charts::sparkline;
 use crate::layout::{
     ago_markup, csrf_field, page, thousands, truncate, webhook_badge, when, wrappable_url, Section,
 };
+use crate::pages::formats::{field as format_field, preview_event, preview_text, FormatFields};
 use crate::session::{Refusal, Session};
 use crate::ConsoleState;
 
@@ -76,6 +77,9 @@ pub struct WebhookForm {
     /// The throttle; blank for unlimited.
     #[serde(default)]
     max_per_second: String,
+    /// The body format and template.
+    #[serde(flatten)]
+    body: FormatFields,
 }
 
 impl WebhookForm {
@@ -139,6 +143,8 @@ struct FormModel {
     header_names: Vec<String>,
     /// The throttle as typed (blank: unlimited).
     max_per_second: String,
+    /// The body format and template as chosen.
+    body: FormatFields,
     errors: Vec<FieldError>,
 }
 
@@ -151,6 +157,7 @@ impl FormModel {
             secret: WebhookSecret::generate().expose().to_owned(),
             header_names: Vec::new(),
             max_per_second: String::new(),
+            body: FormatFields::default(),
             errors: Vec::new(),
         }
     }
@@ -202,6 +209,7 @@ pub async fn show(
                     Err(e) => return super::error_response(e),
                 };
                 form.max_per_second = throttle_text(&w);
+                form.body = FormatFields::of(w.format, w.template.as_deref());
                 form.editing = Some(w);
             }
             Err(e) => return super::error_response(e),
@@ -270,12 +278,13 @@ pub async fn create(
         .filter(|s| !s.is_empty());
     match state
         .app
-        .create_webhook(
+        .create_webhook_formatted(
             form.url.trim(),
             &form.events,
             secret,
             &form.header_changes(),
             form.max_per_second(),
+            &form.body.request(),
         )
         .await
     {
@@ -294,6 +303,7 @@ pub async fn create(
                 secret: form.secret.unwrap_or_default(),
                 header_names: Vec::new(),
                 max_per_second: form.max_per_second,
+                body: form.body,
                 errors: Vec::new(),
             };
             refused_form(&state, &session, model, e).await
@@ -318,6 +328,7 @@ pub async fn update(
         status: None,
         headers: Some(form.header_changes()).filter(|c| !c.is_empty()),
         max_per_second: Some(form.max_per_second()),
+        format: form.body.request(),
     };
     match state.app.update_webhook(id, edit).await {
         Ok(_) => Redirect::to("/admin/webhooks?notice=updated").into_response(),
@@ -340,6 +351,7 @@ pub async fn update(
                 secret: String::new(),
                 header_names,
                 max_per_second: form.max_per_second,
+                body: form.body,
                 errors: Vec::new(),
             };
             refused_form(&state, &session, model, e).await
@@ -484,7 +496,7 @@ fn view(state: &ConsoleState, session: &Session, m: &PageModel) -> Markup {
         }
         (failed_banner(&m.webhooks, Timestamp::now()))
         @if m.form.editing.is_some() || m.usage.can_add() {
-            (form_view(session, &m.form, catalogue))
+            (form_view(state, session, &m.form, catalogue))
         } @else {
             section.card.pro-notice #pro-notice {
                 span.pro-badge { "Pro" }
@@ -526,7 +538,14 @@ fn failed_banner(webhooks: &[(WebhookRecord, WebhookActivity)], now: Timestamp) 
     }
 }
 
-fn form_view(session: &Session, f: &FormModel, catalogue: &[CatalogueEntry]) -> Markup {
+fn form_view(
+    state: &ConsoleState,
+    session: &Session,
+    f: &FormModel,
+    catalogue: &[CatalogueEntry],
+) -> Markup {
+    let event = preview_event(&f.events, catalogue);
+    let preview = preview_text(state, &f.body, event);
     let (title, action, submit) = match &f.editing {
         Some(w) => (
             "Edit Webhook",
@@ -608,6 +627,7 @@ fn form_view(session: &Session, f: &FormModel, catalogue: &[CatalogueEntry]) -> 
                     p #max-per-second-help .help { "For a receiver that cannot take bursts. Deliveries beyond the limit wait their turn; none is dropped. Leave blank for no limit." }
                     @if let Some(e) = f.error("max_per_second") { p #max-per-second-error .field-error role="alert" { (e) } }
                 }
+                (format_field(&f.body, (f.error("format"), f.error("template")), catalogue, event, &preview))
                 @if let Some(w) = &f.editing {
                     p.help { "The secret key of " span.mono { (truncate(&w.url, URL_SHOWN)) } " is preserved; editing does not change it." }
                 } @else {

@@ -105,7 +105,8 @@ pub struct AttemptView {
     pub duration_ms: i64,
     /// HTTP status, if an answer came.
     pub status_code: Option<i64>,
-    /// `timeout`, `connect`, `dns`, `tls`, `blocked` or `http_status`.
+    /// `timeout`, `connect`, `dns`, `tls`, `blocked`, `http_status` or `template` (the
+    /// webhook's template failed; nothing was sent).
     pub error_kind: Option<String>,
     /// Error detail.
     pub error: Option<String>,
@@ -162,6 +163,9 @@ pub struct DeliveryDetail {
     pub payload: serde_json::Value,
     /// Every attempt, oldest first.
     pub attempts_log: Vec<AttemptView>,
+    /// When the webhook's format is not `learnomy`: the body it POSTs for this payload
+    /// (rendered with its current format); `null` when the payload itself is the body.
+    pub body: Option<String>,
 }
 
 /// A page of the log.
@@ -287,10 +291,12 @@ pub async fn get_delivery(
     Path(id): Path<String>,
 ) -> Result<Json<Data<DeliveryDetail>>, ApiError> {
     let (summary, payload, attempts) = state.app.delivery(delivery_id(&id)?).await?;
+    let body = state.app.body_for(summary.webhook_id, &payload).await;
     Ok(Json(Data::new(DeliveryDetail {
         delivery: DeliveryView::from(&summary),
         payload: serde_json::from_slice(&payload).unwrap_or(serde_json::Value::Null),
         attempts_log: attempts.iter().map(AttemptView::from).collect(),
+        body,
     })))
 }
 

@@ -4,6 +4,7 @@
 mod catalogue;
 mod deliveries;
 mod events;
+mod formats;
 mod rotation;
 mod stats;
 mod token;
@@ -79,6 +80,7 @@ pub fn router_with_openapi() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(deliveries::list_deliveries))
         .routes(routes!(deliveries::recover))
         .routes(routes!(stats::get_stats))
+        .routes(routes!(formats::preview))
         .routes(routes!(deliveries::get_delivery))
         .routes(routes!(deliveries::redeliver))
         .routes(routes!(events::ingest_event))

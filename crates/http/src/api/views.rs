@@ -64,6 +64,11 @@ pub struct WebhookView {
     /// At most this many attempts a second; `null`: unlimited.
     #[schema(example = 50)]
     pub max_per_second: Option<u32>,
+    /// The body format: `learnomy`, `slack`, `discord`, `teams`, `google_chat` or `template`.
+    #[schema(example = "learnomy")]
+    pub format: &'static str,
+    /// The MiniJinja template, with `format` `template`; `null` otherwise.
+    pub template: Option<String>,
     /// What its recent deliveries say about the receiver.
     pub activity: ActivityView,
 }
@@ -88,6 +93,8 @@ impl WebhookView {
             rotation_ends_at: w.rotation_ends_at.map(|t| t.to_rfc3339()),
             headers: header_names.map(|n| (n.to_owned(), MASK)).collect(),
             max_per_second: w.throttle.map(|t| t.per_second()),
+            format: w.format.as_str(),
+            template: w.template.clone(),
             activity: ActivityView::from(activity),
         }
     }

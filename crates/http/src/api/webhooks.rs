@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use lwh_app::formats::FormatRequest;
 use lwh_app::webhooks::WebhookEdit;
 use lwh_domain::{WebhookId, WebhookStatus};
 use lwh_storage::WebhookRecord;
@@ -42,6 +43,18 @@ pub struct CreateWebhookRequest {
     #[serde(default)]
     #[schema(example = 50, minimum = 1, maximum = 10000)]
     pub max_per_second: Option<i64>,
+    /// The body format: `learnomy` (default: the signed Learnomy payload), `slack`,
+    /// `discord`, `teams`, `google_chat` (the body that app's incoming webhooks accept, with a
+    /// readable sentence per event) or `template`.
+    #[serde(default)]
+    #[schema(example = "slack")]
+    pub format: Option<String>,
+    /// With `format` `template`: a MiniJinja template over the event (`id`, `event`,
+    /// `created_at`, `site_url`, `data`, `label`, `sentence`, `link`); values are inserted as
+    /// JSON. Checked when saved (`422` naming `template` with the line).
+    #[serde(default)]
+    #[schema(example = "{\"text\": {{ sentence }}}")]
+    pub template: Option<String>,
 }
 
 /// A status an admin may set.
@@ -89,6 +102,12 @@ pub struct UpdateWebhookRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, example = 50, minimum = 1, maximum = 10000)]
     pub max_per_second: Option<Option<i64>>,
+    /// New body format; another format than `template` drops the stored template.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// New template (the format must be, or become, `template`).
+    #[serde(default)]
+    pub template: Option<String>,
 }
 
 /// A field that may be sent as `null` on purpose: `Some(None)` when it is, `None` when the
@@ -168,7 +187,7 @@ pub async fn create_webhook(
 ) -> Result<(StatusCode, Json<Data<CreatedWebhookView>>), ApiError> {
     let created = state
         .app
-        .create_webhook(
+        .create_webhook_formatted(
             &body.url,
             &body.events,
             body.secret.as_deref(),
@@ -179,6 +198,10 @@ pub async fn create_webhook(
                 .map(|(name, value)| (name, Some(value)))
                 .collect::<Vec<_>>(),
             body.max_per_second,
+            &FormatRequest {
+                format: body.format,
+                template: body.template,
+            },
         )
         .await?;
     let view = CreatedWebhookView {
@@ -244,6 +267,10 @@ pub async fn update_webhook(
         status: body.status.map(Into::into),
         headers: body.headers.map(|h| h.into_iter().collect()),
         max_per_second: body.max_per_second,
+        format: FormatRequest {
+            format: body.format,
+            template: body.template,
+        },
     };
     let webhook = state.app.update_webhook(id, edit).await?;
     Ok(Json(Data::new(view(&state, &webhook).await?)))
