@@ -48,6 +48,8 @@ pub struct PreviewView {
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Token scope too narrow", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 256 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed` naming `format`, `template` (with the line, or why rendering stopped) or `event`", body = Problem, content_type = "application/problem+json")
     )
 )]
