@@ -242,6 +242,7 @@ both_backends!(webhooks_page_end_to_end_on_free, |backend| async move {
                 event: "quiz_passed".into(),
                 data: json!({"user_id": 7}),
                 idempotency_key: None,
+                ordering_key: None,
             };
             s.app.ingest(vec![quiz()], true).await.unwrap();
             bad.wait_for(1, Duration::from_secs(10)).await;
@@ -399,6 +400,7 @@ both_backends!(
                         event: event.into(),
                         data: json!({"i": i}),
                         idempotency_key: None,
+                        ordering_key: None,
                     })
                     .collect()
             };
@@ -779,6 +781,7 @@ async fn body_formats_with_a_live_preview() {
                     event: "course_completed".into(),
                     data: json!({"user_id": 7, "user_name": "Ann <b>", "course_title": "Glaze"}),
                     idempotency_key: None,
+                    ordering_key: None,
                 }],
                 true,
             )

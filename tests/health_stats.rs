@@ -302,6 +302,7 @@ fn record(webhook: WebhookId, at: i64, delivered: bool, duration_ms: i64) -> Att
         } else {
             NextStep::GiveUp
         },
+        ordering_key: None,
     }
 }
 
@@ -332,6 +333,7 @@ both_backends!(
                         throttle: None,
                         format: Default::default(),
                         template: None,
+                        ordering: Default::default(),
                         now: Timestamp::from_millis(base),
                     },
                     None,

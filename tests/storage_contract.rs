@@ -46,6 +46,7 @@ fn event(n: u128, slug: &str, key: Option<&str>) -> NewEvent {
         payload: Arc::from(format!("{{\"n\":{n}}}").into_bytes()),
         idempotency_key: key.map(str::to_owned),
         about: None,
+        ordering_key: None,
     }
 }
 
@@ -98,6 +99,7 @@ async fn run(backend: Backend) -> Vec<String> {
                     throttle: None,
                     format: Default::default(),
                     template: None,
+                    ordering: Default::default(),
                     now: at(0),
                 },
                 Some(10),
@@ -197,12 +199,14 @@ async fn run(backend: Backend) -> Vec<String> {
             started_at: at(50),
             outcome: result,
             next,
+            ordering_key: None,
         });
     }
     let became_failed = store
         .record_attempts(&records, rules, at(100))
         .await
-        .expect("record");
+        .expect("record")
+        .became_failed;
 
     // Status changes after: one held webhook is released, the other disabled (its held
     // deliveries are cancelled) and then re-activated (they stay cancelled).
@@ -363,6 +367,7 @@ async fn paced_claims(backend: Backend) {
                 throttle: Some(Throttle::new(10).expect("10/s")),
                 format: Default::default(),
                 template: None,
+                ordering: Default::default(),
                 now: at(0),
             },
             None,

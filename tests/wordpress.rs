@@ -10,7 +10,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use common::receiver::{Received, Receiver};
+use common::receiver::{Answer, Received, Receiver};
 use common::wordpress::{lint_plugin, Admin, Service, WordPress};
 use hmac::{Hmac, Mac};
 use lwh_storage::Backend;
@@ -449,6 +449,80 @@ async fn a_refused_event_is_set_aside_shown_and_never_blocks_the_rest() {
     assert_eq!(status, 302);
     let state = wp.state().await;
     assert_eq!(state["outbox_refused"], 0, "{state}");
+    wp.assert_clean_debug_log();
+    drop(wp);
+    service.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learners_events_reach_an_in_order_webhook_in_the_order_they_happened() {
+    let service = Service::start(Backend::Sqlite, "pro").await;
+    let rx = Receiver::start().await;
+    // The enrolment fails twice before it is taken; the completion must wait for it.
+    rx.script(&[Answer::Status(503), Answer::Status(503)]);
+    common::logs::remember(SECRET);
+    let (status, created) = service
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": rx.url("/crm"), "events": ["student_enrolled", "course_completed"],
+                   "secret": SECRET, "ordering": "by_key"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let webhook = created["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let wp = WordPress::start(&service.base(), &service.token).await;
+    let made = wp
+        .fixtures(
+            json!([{"login": "jane", "email": "jane@example.com", "display_name": "Jane Doe"}]),
+            json!([{"title": "Intro to Pottery & Clay", "type": "lrn_course"}]),
+        )
+        .await;
+    let (user, course) = (
+        made["users"][0].as_i64().unwrap(),
+        made["posts"][0].as_i64().unwrap(),
+    );
+    wp.fire(&[
+        (
+            "learnomy_student_enrolled".to_owned(),
+            vec![json!(31), json!(user), json!(course), json!("purchase")],
+        ),
+        (
+            "learnomy_course_completed".to_owned(),
+            vec![json!(31), json!(user), json!(course)],
+        ),
+    ])
+    .await;
+    wp.cron().await;
+    let got = exactly(&rx, 4).await;
+    let order: Vec<String> = got.iter().map(|r| r.header("x-learnomy-event")).collect();
+    assert_eq!(
+        order,
+        [
+            "student_enrolled",
+            "student_enrolled",
+            "student_enrolled",
+            "course_completed"
+        ],
+        "the completion waited until the enrolment was delivered"
+    );
+    assert_signed(&got[3]);
+    let (_, log) = service
+        .get(&format!("/api/v1/webhooks/{webhook}/deliveries"))
+        .await;
+    let keys: Vec<&Value> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["ordering_key"])
+        .collect();
+    assert_eq!(
+        keys,
+        [&json!(format!("user:{user}")); 2],
+        "keyed by the learner: {log}"
+    );
     wp.assert_clean_debug_log();
     drop(wp);
     service.finish().await;

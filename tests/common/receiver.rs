@@ -27,6 +27,8 @@ pub enum Answer {
     /// 200 when `X-Learnomy-Signature` or `X-Learnomy-Signature-Next` is the body's
     /// signature under one of these secrets (a receiver in the middle of a rotation), else 401.
     Verify(Vec<String>),
+    /// 500 at random this many times in a hundred (recorded as refused), else 200.
+    Flaky(u32),
 }
 
 /// One request as received.
@@ -35,7 +37,7 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
-    /// Whether an `Answer::Verify` refused it (401).
+    /// Whether an `Answer::Verify` refused it (401) or an `Answer::Flaky` failed it (500).
     pub refused: bool,
 }
 
@@ -203,7 +205,13 @@ async fn handle(
                     .filter_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
                     .any(|sig| lwh_domain::signing::verify_learnomy_signature(secret, &body, sig))
             }),
+            Answer::Flaky(percent) => rand::random::<u32>() % 100 < *percent,
             _ => false,
+        };
+        let failed = if matches!(answer, Answer::Flaky(_)) {
+            500
+        } else {
+            401
         };
         inner.received.push(Received {
             headers,
@@ -212,7 +220,7 @@ async fn handle(
             refused,
         });
         if refused {
-            Answer::Status(401)
+            Answer::Status(failed)
         } else {
             answer
         }
@@ -235,7 +243,7 @@ async fn handle(
             tokio::time::sleep(Duration::from_millis(ms)).await;
             StatusCode::OK.into_response()
         }
-        Answer::Verify(_) => StatusCode::OK.into_response(),
+        Answer::Verify(_) | Answer::Flaky(_) => StatusCode::OK.into_response(),
         Answer::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             StatusCode::OK.into_response()

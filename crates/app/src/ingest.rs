@@ -19,6 +19,9 @@ pub struct IncomingEvent {
     pub data: serde_json::Value,
     /// Optional idempotency key (24 h).
     pub idempotency_key: Option<String>,
+    /// Optional ordering key: `by_key` webhooks receive the events with the same key one at a
+    /// time, in acceptance order.
+    pub ordering_key: Option<String>,
 }
 
 impl App {
@@ -84,6 +87,13 @@ impl App {
                     ));
                 }
             }
+            if let Some(key) = &e.ordering_key {
+                lwh_domain::ordering::check_ordering_key(
+                    &format!("{}ordering_key", prefix(i)),
+                    key,
+                )
+                .map_err(|e| AppError::Validation(vec![e]))?;
+            }
             let id = EventId::generate();
             rows.push(NewEvent {
                 id,
@@ -91,6 +101,7 @@ impl App {
                 slug: e.event,
                 idempotency_key: e.idempotency_key,
                 about: None,
+                ordering_key: e.ordering_key,
             });
         }
         // The committer hands deliveries to this process's worker or wakes its claim loop.

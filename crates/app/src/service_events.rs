@@ -158,6 +158,7 @@ impl App {
             slug: slug.to_owned(),
             idempotency_key: None,
             about: Some(about),
+            ordering_key: None,
         };
         match self.committer().ingest(vec![event]).await {
             Ok(outcomes) => {

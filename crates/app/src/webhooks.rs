@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::error::AppError;
 use crate::formats::{check_format, FormatRequest};
+use lwh_domain::ordering::DeliveryOrder;
 
 /// Most event slugs a single request may list (the catalogue is far smaller).
 const MAX_EVENTS_IN_REQUEST: usize = 500;
@@ -65,6 +66,17 @@ pub struct WebhookEdit {
     pub max_per_second: Option<Option<i64>>,
     /// New body format and/or template.
     pub format: FormatRequest,
+    /// New delivery order.
+    pub ordering: Option<DeliveryOrder>,
+}
+
+/// How a new webhook's deliveries are shaped and ordered (both have defaults).
+#[derive(Debug, Clone, Default)]
+pub struct WebhookOptions {
+    /// Body format and template.
+    pub format: FormatRequest,
+    /// Delivery order.
+    pub ordering: DeliveryOrder,
 }
 
 /// Custom header changes: a value sets (adds or replaces), `None` removes.
@@ -95,12 +107,13 @@ impl App {
             secret,
             headers,
             max_per_second,
-            &FormatRequest::default(),
+            &WebhookOptions::default(),
         )
         .await
     }
 
-    /// [`App::create_webhook`] with a body format (and template) checked like the rest.
+    /// [`App::create_webhook`] with a body format (and template), checked like the rest, and a
+    /// delivery order.
     pub async fn create_webhook_formatted(
         &self,
         url: &str,
@@ -108,7 +121,7 @@ impl App {
         secret: Option<&str>,
         headers: &HeaderChanges,
         max_per_second: Option<i64>,
-        format: &FormatRequest,
+        options: &WebhookOptions,
     ) -> Result<CreatedWebhook, AppError> {
         let usage = self.usage().await?;
         if !usage.can_add() {
@@ -133,7 +146,9 @@ impl App {
         let throttle = check_throttle(max_per_second)
             .map_err(|e| errors.push(e))
             .ok();
-        let body = check_format(format, None).map_err(|e| errors.push(e)).ok();
+        let body = check_format(&options.format, None)
+            .map_err(|e| errors.push(e))
+            .ok();
         let (
             Some(url_syntax),
             Some(events),
@@ -157,6 +172,7 @@ impl App {
             throttle,
             format,
             template,
+            ordering: options.ordering,
             now: Timestamp::now(),
         };
         // The worker's claim loop reads the Active list again before its next claims.
@@ -267,6 +283,7 @@ impl App {
             headers_ciphertext: headers,
             throttle,
             format: body,
+            ordering: edit.ordering,
         };
         // No delivery goes to a target the worker cached before the edit; an Active webhook's
         // released deliveries are claimed now.

@@ -167,7 +167,8 @@ async fn rotation_loop(app: App, mut stop: watch::Receiver<bool>) {
 }
 
 /// Prunes deliveries (held ones too: they wait within retention only), attempts and payloads
-/// older than `retention_days`, and hourly stats past the longest window, hourly.
+/// older than `retention_days`, and hourly stats past the longest window, hourly; then releases
+/// any delivery left waiting in an ordering key's line with nothing ahead of it.
 async fn retention_loop(app: App, mut stop: watch::Receiver<bool>) {
     let keep = Duration::from_secs(u64::from(app.settings().retention_days) * 24 * 3600);
     while !*stop.borrow() {
@@ -180,6 +181,15 @@ async fn retention_loop(app: App, mut stop: watch::Receiver<bool>) {
         }
         if let Err(e) = app.store().prune_stats(now).await {
             tracing::warn!(error = %e, "pruning hourly stats failed");
+        }
+        // A delivery waiting in an ordering key's line whose predecessor retention deleted.
+        match app.store().release_stranded(now).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(deliveries = n, "released deliveries left waiting in a line");
+                app.work_signal().notify_one();
+            }
+            Err(e) => tracing::warn!(error = %e, "releasing stranded waiting deliveries failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}

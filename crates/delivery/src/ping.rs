@@ -62,6 +62,7 @@ pub async fn send_ping(
         payload: payload.clone(),
         idempotency_key: None,
         about: None,
+        ordering_key: None,
     };
     app.store()
         .insert_ping(&event, delivery_id, webhook_id, now)
@@ -85,6 +86,7 @@ pub async fn send_ping(
         started_at: now,
         outcome: outcome.clone(),
         next: NextStep::after_ping(&outcome),
+        ordering_key: None,
     };
     app.store()
         .record_attempts(&[record], failure_rules(app), Timestamp::now())

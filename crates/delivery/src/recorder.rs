@@ -18,7 +18,7 @@ const MAX_BATCH: usize = 512;
 /// Sends results to the writer task.
 #[derive(Clone)]
 pub struct Recorder {
-    tx: mpsc::Sender<(AttemptRecord, oneshot::Sender<()>)>,
+    tx: mpsc::Sender<(AttemptRecord, oneshot::Sender<bool>)>,
 }
 
 impl Recorder {
@@ -31,16 +31,18 @@ impl Recorder {
 
     /// Queues a result for the next batch and waits until it is committed. Workers hold the
     /// attempt's in-flight slot until then, so "in flight" means "sent and not yet recorded" —
-    /// exactly what a crash can turn into a duplicate.
-    pub async fn record(&self, record: AttemptRecord) {
+    /// exactly what a crash can turn into a duplicate. Returns true when the batch made a
+    /// delivery of the same webhook due that was waiting in an ordering key's line: its queue
+    /// has work again.
+    pub async fn record(&self, record: AttemptRecord) -> bool {
         let (done, committed) = oneshot::channel();
         if self.tx.send((record, done)).await.is_err() {
             tracing::error!(
                 "the attempt recorder has stopped; the result will be retried after the lease"
             );
-            return;
+            return false;
         }
-        let _ = committed.await;
+        committed.await.unwrap_or(false)
     }
 }
 
@@ -76,7 +78,7 @@ fn report(app: &App, failed: Vec<WebhookId>, batch: &[AttemptRecord]) {
     });
 }
 
-async fn write_loop(app: App, mut rx: mpsc::Receiver<(AttemptRecord, oneshot::Sender<()>)>) {
+async fn write_loop(app: App, mut rx: mpsc::Receiver<(AttemptRecord, oneshot::Sender<bool>)>) {
     let rules = failure_rules(&app);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut acks = Vec::with_capacity(MAX_BATCH);
@@ -93,17 +95,17 @@ async fn write_loop(app: App, mut rx: mpsc::Receiver<(AttemptRecord, oneshot::Se
             }
         }
         let mut backoff = Duration::from_millis(50);
-        loop {
+        let released = loop {
             match app
                 .store()
                 .record_attempts(&batch, rules, Timestamp::now())
                 .await
             {
-                Ok(failed) => {
-                    for id in &failed {
+                Ok(recorded) => {
+                    for id in &recorded.became_failed {
                         tracing::warn!(webhook_id = %id, "webhook is now Failed; its deliveries are held");
                     }
-                    report(&app, failed, &batch);
+                    report(&app, recorded.became_failed, &batch);
                     for r in &batch {
                         let outcome = if r.outcome.delivered() {
                             "delivered"
@@ -113,7 +115,7 @@ async fn write_loop(app: App, mut rx: mpsc::Receiver<(AttemptRecord, oneshot::Se
                         metrics::counter!("learnomy_webhooks_attempts_total", "outcome" => outcome)
                             .increment(1);
                     }
-                    break;
+                    break recorded.released;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, results = batch.len(), "cannot record attempts; retrying");
@@ -121,10 +123,9 @@ async fn write_loop(app: App, mut rx: mpsc::Receiver<(AttemptRecord, oneshot::Se
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
-        }
-        batch.clear();
-        for ack in acks.drain(..) {
-            let _ = ack.send(());
+        };
+        for (record, ack) in batch.drain(..).zip(acks.drain(..)) {
+            let _ = ack.send(released.contains(&record.webhook_id));
         }
     }
 }

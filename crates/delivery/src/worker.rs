@@ -593,12 +593,21 @@ impl Worker {
                     tokio::time::sleep(Duration::from_millis(wait as u64)).await;
                 }
             }
-            worker.attempt(&target, delivery).await;
+            if worker.attempt(&target, delivery).await {
+                // A delivery waiting behind this one became due: claim it, even if the queue
+                // was last seen drained.
+                if let Ok(mut f) = worker.in_flight.lock() {
+                    f.mark_queued(webhook_id);
+                }
+                worker.app.work_signal().notify_one();
+            }
             worker.give_back_slots(webhook_id, 1);
         });
     }
 
-    async fn attempt(&self, target: &Target, delivery: ClaimedDelivery) {
+    /// Sends and records one attempt; true when recording it made a delivery of the same
+    /// webhook due that waited in an ordering key's line.
+    async fn attempt(&self, target: &Target, delivery: ClaimedDelivery) -> bool {
         let started_at = Timestamp::now();
         let outgoing = Outgoing {
             delivery_id: delivery.id,
@@ -646,8 +655,9 @@ impl Worker {
                 started_at,
                 outcome,
                 next,
+                ordering_key: delivery.ordering_key,
             })
-            .await;
+            .await
     }
 }
 
@@ -954,6 +964,7 @@ mod tests {
             payload: Arc::from(&b"{}"[..]),
             idempotency_key: None,
             about: None,
+            ordering_key: None,
         };
         assert_eq!(
             ready.wanted(&[event.clone(), event]),

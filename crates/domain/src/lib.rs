@@ -9,6 +9,7 @@ pub mod format;
 pub mod ids;
 pub mod lifecycle;
 pub mod master_key;
+pub mod ordering;
 pub mod payload;
 pub mod plan;
 pub mod request_headers;

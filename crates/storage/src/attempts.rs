@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use lwh_domain::lifecycle::{failure_reason, FailureRecord};
+use lwh_domain::ordering::releases_key;
 use lwh_domain::{NextStep, Timestamp, WebhookId, WebhookStatus};
 
 use crate::connect::{HotPath, Store};
@@ -29,30 +30,56 @@ pub(crate) struct WebhookSummary {
     gone: bool,
 }
 
+/// What recording a batch changed beyond the attempts themselves.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// Webhooks that became Failed.
+    pub became_failed: Vec<WebhookId>,
+    /// Webhooks of which a delivery waiting in an ordering key's line became due, because the
+    /// one ahead of it finished: their queue has work again.
+    pub released: Vec<WebhookId>,
+}
+
 impl Store {
     /// Stores finished attempts and their consequences atomically: attempt rows, each
-    /// delivery's status and next due time (held while its webhook is not Active), and each
-    /// webhook's failure record — which can make it Failed (deliveries held, probe scheduled). Returns the webhooks that became Failed. Results for deliveries that
-    /// were cancelled meanwhile leave them cancelled. The attempts are then counted in the
-    /// hourly stats, which [`Store::flush_stats`] writes.
+    /// delivery's status and next due time (held while its webhook is not Active), each
+    /// webhook's failure record — which can make it Failed (deliveries held, probe
+    /// scheduled) — and, for each delivery that finished in an ordering key's line, the next
+    /// one of the line made due. Results for deliveries that were cancelled meanwhile leave
+    /// them cancelled. The attempts are then counted in the hourly stats, which
+    /// [`Store::flush_stats`] writes.
     pub async fn record_attempts(
         &self,
         records: &[AttemptRecord],
         rules: FailureRules,
         now: Timestamp,
-    ) -> Result<Vec<WebhookId>, StoreError> {
+    ) -> Result<Recorded, StoreError> {
         if records.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Recorded::default());
         }
-        let became_failed = match &self.hot {
+        let recorded = match &self.hot {
             HotPath::Sqlite(writer) => {
                 crate::sqlite::attempts::run(writer, records, rules, now).await
             }
             HotPath::Postgres => crate::postgres::attempts::run(self, records, rules, now).await,
         }?;
         self.pending_stats.add(records);
-        Ok(became_failed)
+        Ok(recorded)
     }
+}
+
+/// The (webhook, ordering key) lines in which a delivery of the batch finished, each once:
+/// the next delivery of each may go.
+pub(crate) fn finished_lines(records: &[AttemptRecord]) -> Vec<(WebhookId, &str)> {
+    let mut lines: Vec<(WebhookId, &str)> = Vec::new();
+    for r in records {
+        if let Some(key) = r.ordering_key.as_deref() {
+            if releases_key(r.next) && !lines.contains(&(r.webhook_id, key)) {
+                lines.push((r.webhook_id, key));
+            }
+        }
+    }
+    lines
 }
 
 pub(crate) const WEBHOOK_AFTER_SUCCESS: &str = "UPDATE webhooks SET \

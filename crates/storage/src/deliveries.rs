@@ -13,7 +13,9 @@ const SUMMARY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, e.event, d.status
      d.series_start, d.last_status_code, d.last_error, \
      CASE WHEN (SELECT w.status FROM webhooks w WHERE w.id = d.webhook_id) = 'active' \
      THEN d.due_at END AS due_at, d.created_at, d.updated_at, \
-     (SELECT MAX(a.started_at) FROM attempts a WHERE a.delivery_id = d.id) AS last_attempt_at";
+     (SELECT MAX(a.started_at) FROM attempts a WHERE a.delivery_id = d.id) AS last_attempt_at, \
+     d.ordering_key, CASE WHEN d.status = 'pending' AND d.ordering_key IS NOT NULL \
+     AND d.due_at IS NULL THEN 1 ELSE 0 END AS waiting";
 
 /// How much longer than its deliveries an event is kept by [`Store::prune`]: far more than
 /// any request waits between an event's id and its deliveries' commit.
@@ -132,11 +134,12 @@ impl Store {
 
     /// Starts a new attempt series for a finished delivery: Pending, due now (held while the
     /// webhook is not Active), with a fresh retry budget. Returns false if the delivery does
-    /// not exist or is still queued.
+    /// not exist or is still queued. A redelivery is sent at once, outside its ordering key's
+    /// line: it is an old event sent again by hand.
     pub async fn redeliver(&self, id: DeliveryId, now: Timestamp) -> Result<bool, StoreError> {
         let done = sqlx::query(self.backend.sql(
             "UPDATE deliveries SET status = 'pending', series_start = attempts, \
-             due_at = $2, \
+             due_at = $2, ordering_key = NULL, ordering_seq = NULL, \
              claimed_by = NULL, last_error = NULL, updated_at = $2 \
              WHERE id = $1 AND status IN ('delivered', 'failed')",
         ))
@@ -148,7 +151,8 @@ impl Store {
     }
 
     /// Starts a new attempt series, due at once, for every Failed delivery of `webhook`
-    /// created in `[since, until)` (`until`: none means up to now). Returns how many.
+    /// created in `[since, until)` (`until`: none means up to now), outside any ordering key's
+    /// line, like a redelivery. Returns how many.
     pub async fn recover(
         &self,
         webhook: WebhookId,
@@ -158,7 +162,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let done = sqlx::query(self.backend.sql(
             "UPDATE deliveries SET status = 'pending', series_start = attempts, \
-             due_at = created_at, \
+             due_at = created_at, ordering_key = NULL, ordering_seq = NULL, \
              claimed_by = NULL, last_error = NULL, updated_at = $3 \
              WHERE webhook_id = $1 AND status = 'failed' AND id >= $2 AND id < $4",
         ))
@@ -341,6 +345,8 @@ fn decode_summary(row: &AnyRow) -> Result<DeliverySummary, StoreError> {
         },
         created_at: decode::time(row, "created_at")?,
         updated_at: decode::time(row, "updated_at")?,
+        ordering_key: decode::opt_text(row, "ordering_key")?,
+        waiting: decode::int(row, "waiting")? == 1,
     })
 }
 

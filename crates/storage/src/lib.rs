@@ -17,6 +17,7 @@ mod error;
 mod ingest;
 mod meta;
 mod model;
+mod ordering;
 mod payload_cache;
 mod postgres;
 mod queue;
@@ -30,6 +31,7 @@ mod webhooks;
 pub use webhooks::Rotation;
 
 pub use activity::{LastFailure, WebhookActivity, HELD_COUNT_CAP};
+pub use attempts::Recorded;
 pub use connect::{create_private_dir, DatabaseTarget, DeliveryLock, Store};
 pub use deliveries::EVENT_MARGIN_MS;
 pub use dialect::Backend;

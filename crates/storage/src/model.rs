@@ -1,6 +1,7 @@
 //! Plain data passed in and out of the store.
 
 use lwh_domain::format::Format;
+use lwh_domain::ordering::DeliveryOrder;
 use lwh_domain::throttle::Throttle;
 use lwh_domain::{Timestamp, TokenId, UserId, WebhookId, WebhookStatus};
 
@@ -40,6 +41,8 @@ pub struct WebhookRecord {
     pub format: Format,
     /// The template's source, with [`Format::Template`].
     pub template: Option<String>,
+    /// Whether deliveries with the same ordering key go one at a time, in order.
+    pub ordering: DeliveryOrder,
 }
 
 /// What creating a webhook stores.
@@ -61,6 +64,8 @@ pub struct NewWebhook {
     pub format: Format,
     /// The template, validated.
     pub template: Option<String>,
+    /// Its delivery order.
+    pub ordering: DeliveryOrder,
     /// Creation time.
     pub now: Timestamp,
 }
@@ -80,6 +85,8 @@ pub struct WebhookChanges {
     pub throttle: Option<Option<Throttle>>,
     /// New body format with its template (which goes with every other format).
     pub format: Option<(Format, Option<String>)>,
+    /// New delivery order (leaving `by_key` releases every waiting delivery at once).
+    pub ordering: Option<DeliveryOrder>,
 }
 
 /// A console user.
@@ -156,6 +163,8 @@ pub struct NewEvent {
     pub idempotency_key: Option<String>,
     /// For a service event: the webhook it is about, which never receives it.
     pub about: Option<WebhookId>,
+    /// Deliveries to `by_key` webhooks with the same key go one at a time, in acceptance order.
+    pub ordering_key: Option<String>,
 }
 
 /// What ingestion did with one event.
@@ -188,6 +197,8 @@ pub struct ClaimedDelivery {
     pub series_start: i64,
     /// A throttled webhook's delivery: not to be sent before this turn (`None`: at once).
     pub send_at: Option<Timestamp>,
+    /// Its ordering key, when the next one of the key waits for it to finish.
+    pub ordering_key: Option<String>,
 }
 
 /// What a throttled webhook's claim took, and what stopped it.
@@ -228,6 +239,8 @@ pub struct AttemptRecord {
     pub outcome: lwh_domain::AttemptOutcome,
     /// What happens next (decided by [`lwh_domain::NextStep::after`]).
     pub next: lwh_domain::NextStep,
+    /// The delivery's ordering key: when it finishes, the next one of the key is made due.
+    pub ordering_key: Option<String>,
 }
 
 /// The automatic-Failed rules, from settings.
@@ -264,8 +277,13 @@ pub struct DeliverySummary {
     pub last_status_code: Option<i64>,
     /// Error of the latest attempt (or why it was cancelled).
     pub last_error: Option<String>,
-    /// When the next attempt is due (`None` when finished or held by the webhook's status).
+    /// When the next attempt is due (`None` when finished, held by the webhook's status, or
+    /// waiting behind an earlier delivery of its ordering key).
     pub next_attempt_at: Option<Timestamp>,
+    /// Its ordering key (deliveries to `by_key` webhooks only).
+    pub ordering_key: Option<String>,
+    /// Waiting until an earlier delivery with the same ordering key is finished.
+    pub waiting: bool,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last change.

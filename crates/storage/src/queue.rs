@@ -158,6 +158,8 @@ pub(crate) struct ClaimedRow {
     pub(crate) series_start: i64,
     /// A throttled webhook's turn for it.
     pub(crate) send_at: Option<Timestamp>,
+    /// Its ordering key (a delivery in a line).
+    pub(crate) ordering_key: Option<String>,
 }
 
 impl Store {
@@ -269,6 +271,7 @@ impl Store {
                     attempts: row.attempts,
                     series_start: row.series_start,
                     send_at: row.send_at,
+                    ordering_key: row.ordering_key,
                 })
             })
             .collect())

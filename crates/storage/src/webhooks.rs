@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use crate::connect::WriteTx;
 use lwh_domain::format::Format;
+use lwh_domain::ordering::DeliveryOrder;
 use lwh_domain::{StatusEffect, Timestamp, WebhookId, WebhookStatus};
 use sqlx::any::AnyRow;
 
@@ -16,7 +17,7 @@ use crate::model::{NewWebhook, WebhookChanges, WebhookRecord};
 
 const WEBHOOK_COLUMNS: &str = "id, url, status, status_reason, status_changed_at, \
      last_triggered_at, created_at, updated_at, secret_ciphertext, previous_secret_ciphertext, \
-     rotation_ends_at, headers_ciphertext, max_per_second, format, template";
+     rotation_ends_at, headers_ciphertext, max_per_second, format, template, ordering";
 
 /// [`StatusEffect::CancelQueued`]: the webhook's ($1) queued deliveries end Failed at $2 with
 /// the reason $3.
@@ -53,8 +54,9 @@ impl Store {
         }
         let inserted = sqlx::query(self.backend.sql(
             "INSERT INTO webhooks (id, url, secret_ciphertext, status, status_changed_at, \
-             created_at, updated_at, headers_ciphertext, max_per_second, format, template) \
-             SELECT $1, $2, $3, 'active', $4, $4, $4, $6, $7, $8, $9 \
+             created_at, updated_at, headers_ciphertext, max_per_second, format, template, \
+             ordering) \
+             SELECT $1, $2, $3, 'active', $4, $4, $4, $6, $7, $8, $9, $10 \
              WHERE (SELECT COUNT(*) FROM webhooks) < $5",
         ))
         .bind(new.id.to_string())
@@ -66,6 +68,7 @@ impl Store {
         .bind(new.throttle.map(|t| i64::from(t.per_second())))
         .bind(new.format.as_str())
         .bind(new.template.clone())
+        .bind(new.ordering.as_str())
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -225,6 +228,9 @@ impl Store {
             .bind(template.clone())
             .execute(&mut *tx)
             .await?;
+        }
+        if let Some(ordering) = changes.ordering {
+            self.set_ordering_in(&mut tx, id, ordering, now).await?;
         }
         if let Some(status) = changes.status {
             self.set_status_in(&mut tx, id, status, None, now).await?;
@@ -458,6 +464,11 @@ fn decode_webhook(row: &AnyRow) -> Result<WebhookRecord, StoreError> {
                 .ok_or_else(|| StoreError::Corrupt(format!("unknown webhook format {text}")))?
         },
         template: decode::opt_text(row, "template")?,
+        ordering: {
+            let text = decode::text(row, "ordering")?;
+            DeliveryOrder::parse(&text)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown webhook ordering {text}")))?
+        },
     })
 }
 

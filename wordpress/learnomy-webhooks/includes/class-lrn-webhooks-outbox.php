@@ -86,6 +86,10 @@ class Learnomy_Webhooks_Outbox {
 			'data'            => (object) $data,
 			'idempotency_key' => $key,
 		);
+		$ordering_key = self::ordering_key( (string) $slug, $data );
+		if ( '' !== $ordering_key ) {
+			$body['ordering_key'] = $ordering_key;
+		}
 		$json = wp_json_encode( $body, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE );
 		if ( false === $json ) {
 			// Values JSON cannot carry (INF, NAN, …) become null rather than losing the event.
@@ -108,6 +112,23 @@ class Learnomy_Webhooks_Outbox {
 			array( '%s', '%s', '%s', '%s', '%d', '%s' )
 		);
 		return $inserted ? $key : false;
+	}
+
+	/**
+	 * The event's ordering key: webhooks set to deliver "in order per key" receive the events
+	 * with the same key one at a time, in the order they happened. By default the learner's
+	 * (`user:7`), so a CRM sees a student's enrolment before their completion; filtered with
+	 * `learnomy_webhooks_ordering_key` (return '' for none).
+	 *
+	 * @param string $slug The event's catalogue slug.
+	 * @param array  $data The event's data.
+	 * @return string At most 128 characters, or '' for none.
+	 */
+	public static function ordering_key( $slug, array $data ) {
+		$key = isset( $data['user_id'] ) && is_numeric( $data['user_id'] ) ? 'user:' . absint( $data['user_id'] ) : '';
+		$key = (string) apply_filters( 'learnomy_webhooks_ordering_key', $key, $slug, $data );
+		$key = (string) preg_replace( '/[\x{0}-\x{1f}\x{7f}-\x{9f}]/u', '', $key );
+		return function_exists( 'mb_substr' ) ? mb_substr( $key, 0, 128 ) : substr( $key, 0, 128 );
 	}
 
 	/**

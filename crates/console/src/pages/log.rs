@@ -234,6 +234,9 @@ fn row(d: &DeliverySummary, catalogue: &[CatalogueEntry]) -> Markup {
             td {
                 (delivery_badge(d.status))
                 @if d.series_start > 0 { " " span.badge.redelivered title="Sent again with Redeliver" { "Redelivered" } }
+                @if d.waiting {
+                    " " span.badge.waiting title={"Sent once the earlier delivery with ordering key " (d.ordering_key.as_deref().unwrap_or_default()) " is Delivered or Failed"} { "Waiting behind an earlier one" }
+                }
             }
             td { (d.attempts) }
             td {
@@ -290,6 +293,15 @@ pub async fn detail(
                 dt { "Event time" } dd { (when(Some(d.created_at))) }
                 dt { "Last attempt" } dd { (when(d.last_attempt_at)) }
                 @if let Some(next) = d.next_attempt_at { dt { "Next attempt" } dd { (when(Some(next))) } }
+                @if let Some(key) = &d.ordering_key {
+                    dt { "Ordering key" } dd {
+                        span.mono { (key) }
+                        @if d.waiting {
+                            " · " span.badge.waiting { "Waiting" }
+                            " behind an earlier delivery with this key: it is sent once that one is Delivered or Failed."
+                        }
+                    }
+                }
             }
             @if !d.status.is_queued() {
                 form method="post" action={"/admin/deliveries/" (d.id) "/redeliver"} {

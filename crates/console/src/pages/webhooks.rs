@@ -7,9 +7,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Redirect, Response};
 use axum_extra::extract::Form;
-use lwh_app::webhooks::{Usage, WebhookEdit};
+use lwh_app::webhooks::{Usage, WebhookEdit, WebhookOptions};
 use lwh_app::AppError;
 use lwh_domain::custom_headers::MASK;
+use lwh_domain::ordering::DeliveryOrder;
 use lwh_domain::stats::{Window, WindowStats};
 use lwh_domain::Timestamp;
 use lwh_domain::{CatalogueEntry, FieldError, Plan, WebhookId, WebhookSecret, WebhookStatus};
@@ -80,6 +81,9 @@ pub struct WebhookForm {
     /// The body format and template.
     #[serde(flatten)]
     body: FormatFields,
+    /// `none` or `by_key` (the select offers nothing else; anything else reads as `none`).
+    #[serde(default)]
+    ordering: String,
 }
 
 impl WebhookForm {
@@ -111,6 +115,11 @@ impl WebhookForm {
     fn max_per_second(&self) -> Option<i64> {
         let text = self.max_per_second.trim();
         (!text.is_empty()).then(|| text.parse().unwrap_or(0))
+    }
+
+    /// The delivery order the form asks for.
+    fn ordering(&self) -> DeliveryOrder {
+        DeliveryOrder::parse(&self.ordering).unwrap_or_default()
     }
 }
 
@@ -145,6 +154,8 @@ struct FormModel {
     max_per_second: String,
     /// The body format and template as chosen.
     body: FormatFields,
+    /// The delivery order as chosen.
+    ordering: DeliveryOrder,
     errors: Vec<FieldError>,
 }
 
@@ -158,6 +169,7 @@ impl FormModel {
             header_names: Vec::new(),
             max_per_second: String::new(),
             body: FormatFields::default(),
+            ordering: DeliveryOrder::default(),
             errors: Vec::new(),
         }
     }
@@ -210,6 +222,7 @@ pub async fn show(
                 };
                 form.max_per_second = throttle_text(&w);
                 form.body = FormatFields::of(w.format, w.template.as_deref());
+                form.ordering = w.ordering;
                 form.editing = Some(w);
             }
             Err(e) => return super::error_response(e),
@@ -284,7 +297,10 @@ pub async fn create(
             secret,
             &form.header_changes(),
             form.max_per_second(),
-            &form.body.request(),
+            &WebhookOptions {
+                format: form.body.request(),
+                ordering: form.ordering(),
+            },
         )
         .await
     {
@@ -303,6 +319,7 @@ pub async fn create(
                 secret: form.secret.unwrap_or_default(),
                 header_names: Vec::new(),
                 max_per_second: form.max_per_second,
+                ordering: DeliveryOrder::parse(&form.ordering).unwrap_or_default(),
                 body: form.body,
                 errors: Vec::new(),
             };
@@ -329,6 +346,7 @@ pub async fn update(
         headers: Some(form.header_changes()).filter(|c| !c.is_empty()),
         max_per_second: Some(form.max_per_second()),
         format: form.body.request(),
+        ordering: Some(form.ordering()),
     };
     match state.app.update_webhook(id, edit).await {
         Ok(_) => Redirect::to("/admin/webhooks?notice=updated").into_response(),
@@ -351,6 +369,7 @@ pub async fn update(
                 secret: String::new(),
                 header_names,
                 max_per_second: form.max_per_second,
+                ordering: DeliveryOrder::parse(&form.ordering).unwrap_or_default(),
                 body: form.body,
                 errors: Vec::new(),
             };
@@ -628,6 +647,15 @@ fn form_view(
                     @if let Some(e) = f.error("max_per_second") { p #max-per-second-error .field-error role="alert" { (e) } }
                 }
                 (format_field(&f.body, (f.error("format"), f.error("template")), catalogue, event, &preview))
+                div.field {
+                    label for="ordering" { "Delivery order" }
+                    select #ordering name="ordering" aria-describedby="ordering-help" {
+                        @for o in DeliveryOrder::ALL {
+                            option value=(o.as_str()) selected[f.ordering == o] { (o.label()) }
+                        }
+                    }
+                    p #ordering-help .help { "In order per key: events with the same " code { "ordering_key" } " (e.g. " code { "user:7" } ") are sent one at a time, in the order they happened; the next waits until the previous is delivered or has failed for good. Different keys still go out in parallel." }
+                }
                 @if let Some(w) = &f.editing {
                     p.help { "The secret key of " span.mono { (truncate(&w.url, URL_SHOWN)) } " is preserved; editing does not change it." }
                 } @else {

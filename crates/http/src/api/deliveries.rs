@@ -70,6 +70,11 @@ pub struct DeliveryView {
     /// Last change (RFC 3339).
     #[schema(format = DateTime)]
     pub updated_at: String,
+    /// The event's `ordering_key`, for a delivery to a `by_key` webhook; `null` otherwise.
+    pub ordering_key: Option<String>,
+    /// True while the delivery waits for an earlier delivery with the same ordering key to be
+    /// Delivered or Failed (it is then `pending`, with no `next_attempt_at`).
+    pub waiting: bool,
 }
 
 impl From<&DeliverySummary> for DeliveryView {
@@ -89,6 +94,8 @@ impl From<&DeliverySummary> for DeliveryView {
             last_attempt_at: d.last_attempt_at.map(Timestamp::to_rfc3339),
             created_at: d.created_at.to_rfc3339(),
             updated_at: d.updated_at.to_rfc3339(),
+            ordering_key: d.ordering_key.clone(),
+            waiting: d.waiting,
         }
     }
 }

@@ -28,6 +28,11 @@ pub struct EventRequest {
     /// Repeating a key within 24 h returns the first event and creates nothing.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// Webhooks with `ordering` `by_key` receive the events with the same key (1–128
+    /// characters, e.g. `user:7`) one at a time, in acceptance order.
+    #[serde(default)]
+    #[schema(example = "user:7")]
+    pub ordering_key: Option<String>,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -40,6 +45,7 @@ impl From<EventRequest> for IncomingEvent {
             event: e.event,
             data: e.data,
             idempotency_key: e.idempotency_key,
+            ordering_key: e.ordering_key,
         }
     }
 }

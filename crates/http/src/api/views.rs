@@ -69,6 +69,9 @@ pub struct WebhookView {
     pub format: &'static str,
     /// The MiniJinja template, with `format` `template`; `null` otherwise.
     pub template: Option<String>,
+    /// `none` or `by_key` (events with the same `ordering_key` one at a time, in order).
+    #[schema(example = "none")]
+    pub ordering: &'static str,
     /// What its recent deliveries say about the receiver.
     pub activity: ActivityView,
 }
@@ -95,6 +98,7 @@ impl WebhookView {
             max_per_second: w.throttle.map(|t| t.per_second()),
             format: w.format.as_str(),
             template: w.template.clone(),
+            ordering: w.ordering.as_str(),
             activity: ActivityView::from(activity),
         }
     }

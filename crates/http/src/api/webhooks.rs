@@ -6,7 +6,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use lwh_app::formats::FormatRequest;
-use lwh_app::webhooks::WebhookEdit;
+use lwh_app::webhooks::{WebhookEdit, WebhookOptions};
+use lwh_domain::ordering::DeliveryOrder;
 use lwh_domain::{WebhookId, WebhookStatus};
 use lwh_storage::WebhookRecord;
 use serde::Deserialize;
@@ -55,6 +56,30 @@ pub struct CreateWebhookRequest {
     #[serde(default)]
     #[schema(example = "{\"text\": {{ sentence }}}")]
     pub template: Option<String>,
+    /// `none` (default: no order promised) or `by_key`: events with the same `ordering_key`
+    /// are delivered one at a time, in acceptance order.
+    #[serde(default)]
+    pub ordering: Option<OrderingName>,
+}
+
+/// A webhook's delivery order.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderingName {
+    /// No order is promised; deliveries go out in parallel.
+    None,
+    /// Events with the same `ordering_key` go out one at a time, in acceptance order; the
+    /// next waits until the previous is Delivered or Failed for good.
+    ByKey,
+}
+
+impl From<OrderingName> for DeliveryOrder {
+    fn from(o: OrderingName) -> Self {
+        match o {
+            OrderingName::None => DeliveryOrder::Unordered,
+            OrderingName::ByKey => DeliveryOrder::ByKey,
+        }
+    }
 }
 
 /// A status an admin may set.
@@ -108,6 +133,9 @@ pub struct UpdateWebhookRequest {
     /// New template (the format must be, or become, `template`).
     #[serde(default)]
     pub template: Option<String>,
+    /// New delivery order; leaving `by_key` sends every waiting delivery at once.
+    #[serde(default)]
+    pub ordering: Option<OrderingName>,
 }
 
 /// A field that may be sent as `null` on purpose: `Some(None)` when it is, `None` when the
@@ -198,9 +226,12 @@ pub async fn create_webhook(
                 .map(|(name, value)| (name, Some(value)))
                 .collect::<Vec<_>>(),
             body.max_per_second,
-            &FormatRequest {
-                format: body.format,
-                template: body.template,
+            &WebhookOptions {
+                format: FormatRequest {
+                    format: body.format,
+                    template: body.template,
+                },
+                ordering: body.ordering.map(Into::into).unwrap_or_default(),
             },
         )
         .await?;
@@ -271,6 +302,7 @@ pub async fn update_webhook(
             format: body.format,
             template: body.template,
         },
+        ordering: body.ordering.map(Into::into),
     };
     let webhook = state.app.update_webhook(id, edit).await?;
     Ok(Json(Data::new(view(&state, &webhook).await?)))

@@ -7,14 +7,16 @@ use std::collections::BTreeMap;
 use lwh_domain::{DeliveryId, NextStep, Timestamp, WebhookId, WebhookStatus};
 
 use crate::attempts::{
-    next_state, summarize, turns_failed, webhook_update, ATTEMPT_ROWS_PER_INSERT, DELIVERED,
-    IDS_PER_UPDATE, INSERT_ATTEMPTS, NOT_DELIVERED, ON_ATTEMPT_CONFLICT, SET_NEXT_PROBE,
+    finished_lines, next_state, summarize, turns_failed, webhook_update, Recorded,
+    ATTEMPT_ROWS_PER_INSERT, DELIVERED, IDS_PER_UPDATE, INSERT_ATTEMPTS, NOT_DELIVERED,
+    ON_ATTEMPT_CONFLICT, SET_NEXT_PROBE,
 };
 use crate::connect::{Durability, Store, WriteTx};
 use crate::decode;
 use crate::dialect::{keep_prepared, placeholders};
 use crate::error::StoreError;
 use crate::model::{AttemptRecord, FailureRules};
+use crate::ordering::{key_lock, lock_keys_sql, RELEASE_NEXT};
 use crate::stats::{slot, Counters, ADD_COUNTERS};
 
 /// Records one batch in one transaction.
@@ -23,15 +25,39 @@ pub(crate) async fn run(
     records: &[AttemptRecord],
     rules: FailureRules,
     now: Timestamp,
-) -> Result<Vec<WebhookId>, StoreError> {
+) -> Result<Recorded, StoreError> {
     let mut ordered: Vec<&AttemptRecord> = records.iter().collect();
     ordered.sort_by_key(|r| (r.delivery_id, r.number));
+    let lines = finished_lines(records);
     let mut tx = store.begin_write_with(Durability::Relaxed).await?;
+    // The lines' locks first, before any row: ingestion places deliveries in them under the
+    // same locks (crate::ordering).
+    if let Some(lock) = lock_keys_sql(lines.iter().map(|(w, k)| key_lock(*w, k)).collect()) {
+        sqlx::query(&lock)
+            .persistent(false)
+            .execute(&mut *tx)
+            .await?;
+    }
     let became_failed = update_webhooks(store, &mut tx, records, rules, now).await?;
     insert_attempts(store, &mut tx, &ordered).await?;
     update_deliveries(store, &mut tx, &ordered, now).await?;
+    let mut released = Vec::new();
+    for (webhook, key) in lines {
+        let done = sqlx::query(RELEASE_NEXT)
+            .bind(webhook.to_string())
+            .bind(key)
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() > 0 && !released.contains(&webhook) {
+            released.push(webhook);
+        }
+    }
     tx.commit().await?;
-    Ok(became_failed)
+    Ok(Recorded {
+        became_failed,
+        released,
+    })
 }
 
 async fn update_webhooks(

@@ -4,17 +4,26 @@
 
 use std::collections::HashMap;
 
-use lwh_domain::{Timestamp, WebhookId, WebhookStatus};
+use lwh_domain::{Timestamp, WebhookId};
 
 use crate::connect::{Store, WriteTx};
 use crate::decode;
 use crate::dialect::keep_prepared;
 use crate::error::StoreError;
 use crate::ingest::{
-    plan, status, still_idempotent, DeliveryRow, IngestClaim, IngestPlan, DELIVERIES_INSERT,
-    DELIVERY_ROWS_PER_INSERT, EVENTS_INSERT, EVENT_ROWS_PER_INSERT, FIND_IDEMPOTENT,
-    FREE_IDEMPOTENCY_KEY, SUBSCRIBERS,
+    lines, ordering, plan, status, still_idempotent, DeliveryRow, IngestClaim, IngestPlan,
+    Subscriber, DELIVERIES_INSERT, DELIVERY_ROWS_PER_INSERT, EVENTS_INSERT, EVENT_ROWS_PER_INSERT,
+    FIND_IDEMPOTENT, FREE_IDEMPOTENCY_KEY, SUBSCRIBERS,
 };
+use crate::ordering::{key_lock, lock_keys_sql};
+
+/// Lines read in one statement (two values each).
+const LINES_PER_READ: usize = 500;
+
+/// [`crate::ordering::LAST_OF_KEY`] for the line `(v.w, v.k)` of a VALUES list.
+const LAST_OF_LINE: &str = "SELECT MAX(ordering_seq) FROM deliveries \
+     WHERE webhook_id = v.w AND ordering_key = v.k AND ordering_key IS NOT NULL \
+     AND status IN ('pending', 'retrying')";
 use crate::model::{IngestOutcome, NewEvent};
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
@@ -29,7 +38,7 @@ pub(crate) async fn run(
 ) -> Result<IngestPlan, StoreError> {
     let mut tx = store.begin_write().await?;
     let mut known: HashMap<&str, Option<IngestOutcome>> = HashMap::new();
-    let mut subscribers: HashMap<&str, Vec<(WebhookId, WebhookStatus)>> = HashMap::new();
+    let mut subscribers: HashMap<&str, Vec<Subscriber>> = HashMap::new();
     for event in events {
         if let Some(key) = event.idempotency_key.as_deref() {
             if !known.contains_key(key) {
@@ -46,12 +55,43 @@ pub(crate) async fn run(
             subscribers.insert(event.slug.as_str(), found);
         }
     }
+    // The lines keyed events join: locked (placing and releasing take turns per line), then
+    // read.
+    let lines = lines(events, &subscribers);
+    let mut line_ends: HashMap<(WebhookId, &str), Option<i64>> = HashMap::new();
+    if let Some(lock) = lock_keys_sql(lines.iter().map(|(w, k)| key_lock(*w, k)).collect()) {
+        sqlx::query(&lock)
+            .persistent(false)
+            .execute(&mut *tx)
+            .await?;
+        for chunk in lines.chunks(LINES_PER_READ) {
+            let sql = format!(
+                "SELECT CAST(v.i AS BIGINT) AS i, ({LAST_OF_LINE}) AS last FROM (VALUES {}) AS v(i, w, k)",
+                (0..chunk.len())
+                    .map(|i| format!("({i}, ${}, ${})", 2 * i + 1, 2 * i + 2))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut query = sqlx::query(&sql).persistent(false);
+            for (webhook, key) in chunk {
+                query = query.bind(webhook.to_string()).bind(*key);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let i = decode::int(&row, "i")?;
+                let line = chunk
+                    .get(i as usize)
+                    .ok_or_else(|| StoreError::Corrupt(format!("line {i} not asked for")))?;
+                line_ends.insert(*line, decode::opt_int(&row, "last")?);
+            }
+        }
+    }
     let plan = plan(
         events,
         now,
         claim,
         |key| Ok(known.get(key).cloned().flatten()),
         |slug| Ok(subscribers.get(slug).cloned().unwrap_or_default()),
+        |webhook, key| Ok(line_ends.get(&(webhook, key)).copied().flatten()),
     )?;
     let owner = claim.map(|c| c.owner.as_str());
     let event_rows: Vec<(&NewEvent, i64)> =
@@ -65,7 +105,7 @@ pub(crate) async fn run(
         let sql = format!(
             "WITH stored_events AS ({EVENTS_INSERT}{}) {DELIVERIES_INSERT}{}",
             values_in_order(event_rows.len(), 6, "", 1),
-            values_in_order(rows.len(), 7, ", 'pending'", 1 + 6 * event_rows.len()),
+            values_in_order(rows.len(), 9, ", 'pending'", 1 + 6 * event_rows.len()),
         );
         let query = bind_deliveries(
             bind_events(sqlx::query(&sql), &event_rows, now),
@@ -85,7 +125,7 @@ pub(crate) async fn run(
         for chunk in rows.chunks(DELIVERY_ROWS_PER_INSERT) {
             let sql = format!(
                 "{DELIVERIES_INSERT}{}",
-                values_in_order(chunk.len(), 7, ", 'pending'", 1)
+                values_in_order(chunk.len(), 9, ", 'pending'", 1)
             );
             let query =
                 bind_deliveries(sqlx::query(store.backend.sql_owned(sql)), chunk, owner, now)
@@ -127,7 +167,7 @@ async fn subscribers_of(
     store: &Store,
     tx: &mut WriteTx,
     slug: &str,
-) -> Result<Vec<(WebhookId, WebhookStatus)>, StoreError> {
+) -> Result<Vec<Subscriber>, StoreError> {
     let found = sqlx::query(store.backend.sql(SUBSCRIBERS))
         .bind(slug)
         .fetch_all(&mut **tx)
@@ -138,6 +178,7 @@ async fn subscribers_of(
             Ok((
                 decode::parsed(r, "id")?,
                 status(&decode::text(r, "status")?)?,
+                ordering(&decode::text(r, "ordering")?)?,
             ))
         })
         .collect()
@@ -175,22 +216,24 @@ fn bind_events<'q>(
     query
 }
 
-/// Binds the seven values of each delivery row, in [`DELIVERIES_INSERT`]'s column order.
+/// Binds the nine values of each delivery row, in [`DELIVERIES_INSERT`]'s column order.
 fn bind_deliveries<'q>(
     mut query: AnyQuery<'q>,
     rows: &'q [DeliveryRow],
     owner: Option<&'q str>,
     now: Timestamp,
 ) -> AnyQuery<'q> {
-    for (id, webhook_id, event_id, due, handed_over) in rows {
+    for d in rows {
         query = query
-            .bind(id.to_string())
-            .bind(webhook_id.to_string())
-            .bind(event_id.to_string())
-            .bind(Some(*due))
-            .bind(owner.filter(|_| *handed_over))
+            .bind(d.id.to_string())
+            .bind(d.webhook_id.to_string())
+            .bind(d.event_id.to_string())
+            .bind(d.due)
+            .bind(owner.filter(|_| d.handed_over))
             .bind(now.millis())
-            .bind(now.millis());
+            .bind(now.millis())
+            .bind(d.line.as_ref().map(|(key, _)| key.as_str()))
+            .bind(d.line.as_ref().map(|(_, seq)| *seq));
     }
     query
 }

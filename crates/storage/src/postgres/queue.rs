@@ -25,7 +25,7 @@ macro_rules! claim_postgres {
             ") \
        ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
      UPDATE deliveries d SET due_at = $4, claimed_by = $5 FROM due WHERE d.id = due.id \
-     RETURNING d.id, d.event_id, d.attempts, d.series_start"
+     RETURNING d.id, d.event_id, d.attempts, d.series_start, d.ordering_key"
         )
     };
 }
@@ -92,6 +92,7 @@ fn claimed_row(row: &AnyRow) -> Result<ClaimedRow, StoreError> {
         attempts: decode::int(row, "attempts")?,
         series_start: decode::int(row, "series_start")?,
         send_at: None,
+        ordering_key: decode::opt_text(row, "ordering_key")?,
     })
 }
 

@@ -1,18 +1,19 @@
 //! SQLite's recording of attempt results, on the writer thread: the shared statements of
 //! [`crate::attempts`], prepared once, one row at a time (no round trip per statement there).
 
-use lwh_domain::{NextStep, Timestamp, WebhookId, WebhookStatus};
+use lwh_domain::{NextStep, Timestamp, WebhookStatus};
 use rusqlite::params;
 use rusqlite::types::Value;
 
 use crate::attempts::{
-    next_state, summarize, turns_failed, webhook_update, DELIVERED, INSERT_ATTEMPTS, NOT_DELIVERED,
-    ON_ATTEMPT_CONFLICT, SET_NEXT_PROBE,
+    finished_lines, next_state, summarize, turns_failed, webhook_update, Recorded, DELIVERED,
+    INSERT_ATTEMPTS, NOT_DELIVERED, ON_ATTEMPT_CONFLICT, SET_NEXT_PROBE,
 };
 use crate::connect::Durability;
 use crate::dialect::Backend;
 use crate::error::StoreError;
 use crate::model::{AttemptRecord, FailureRules};
+use crate::ordering::RELEASE_NEXT;
 use crate::sqlite::writer::SqliteWriter;
 use crate::stats::{slot, Counters, ADD_COUNTERS};
 use crate::webhooks::set_status_sqlite;
@@ -23,7 +24,7 @@ pub(crate) async fn run(
     records: &[AttemptRecord],
     rules: FailureRules,
     now: Timestamp,
-) -> Result<Vec<WebhookId>, StoreError> {
+) -> Result<Recorded, StoreError> {
     let records = records.to_vec();
     writer
         .transaction(Durability::Relaxed, move |tx| {
@@ -39,7 +40,7 @@ pub(crate) fn record(
     records: &[AttemptRecord],
     rules: FailureRules,
     now: Timestamp,
-) -> Result<Vec<WebhookId>, StoreError> {
+) -> Result<Recorded, StoreError> {
     let sql = |text: &'static str| Backend::Sqlite.sql(text);
     let mut became_failed = Vec::new();
     for (id, s) in summarize(records) {
@@ -105,7 +106,19 @@ pub(crate) fn record(
             ])?;
         }
     }
-    Ok(became_failed)
+    let mut released = Vec::new();
+    let mut release = tx.prepare_cached(sql(RELEASE_NEXT))?;
+    for (webhook, key) in finished_lines(records) {
+        if release.execute(params![webhook.to_string(), key, now.millis()])? > 0
+            && !released.contains(&webhook)
+        {
+            released.push(webhook);
+        }
+    }
+    Ok(Recorded {
+        became_failed,
+        released,
+    })
 }
 
 /// Adds pending counters to their rows ([`crate::stats`]).
@@ -130,7 +143,7 @@ pub(crate) fn add_counters(
 mod tests {
     use super::*;
     use crate::test_schema::sqlite_schema;
-    use lwh_domain::{AttemptOutcome, DeliveryId, ErrorKind};
+    use lwh_domain::{AttemptOutcome, DeliveryId, ErrorKind, WebhookId};
 
     const RULES: FailureRules = FailureRules {
         failed_after_ms: 24 * 3600 * 1000,
@@ -158,6 +171,7 @@ mod tests {
             } else {
                 NextStep::RetryAt(Timestamp::from_millis(at + 60_000))
             },
+            ordering_key: None,
         }
     }
 

@@ -2,17 +2,18 @@
 //! written with cached single-row statements inside the thread's transaction (no round trip
 //! per statement there, so multi-row texts would only add parsing).
 
-use lwh_domain::{Timestamp, WebhookId, WebhookStatus};
+use lwh_domain::{Timestamp, WebhookId};
 
 use crate::connect::Durability;
 use crate::decode;
 use crate::dialect::Backend;
 use crate::error::StoreError;
 use crate::ingest::{
-    plan, status, still_idempotent, IngestClaim, IngestPlan, DELIVERIES_INSERT, EVENTS_INSERT,
-    FIND_IDEMPOTENT, FREE_IDEMPOTENCY_KEY, SUBSCRIBERS,
+    ordering, plan, status, still_idempotent, IngestClaim, IngestPlan, Subscriber,
+    DELIVERIES_INSERT, EVENTS_INSERT, FIND_IDEMPOTENT, FREE_IDEMPOTENCY_KEY, SUBSCRIBERS,
 };
 use crate::model::{IngestOutcome, NewEvent};
+use crate::ordering::LAST_OF_KEY;
 use crate::sqlite::writer::SqliteWriter;
 
 /// Plans and writes one ingestion in one transaction of the writer thread (durable: the
@@ -33,6 +34,7 @@ pub(crate) async fn run(
                 claim.as_ref(),
                 |key| find_idempotent(tx, key, now),
                 |slug| subscribers(tx, slug),
+                |webhook, key| last_of_line(tx, webhook, key),
             )?;
             insert(tx, &owned, &plan, claim.as_ref(), now)?;
             Ok(plan)
@@ -59,18 +61,31 @@ fn find_idempotent(
     Ok(None)
 }
 
-fn subscribers(
-    tx: &rusqlite::Transaction<'_>,
-    slug: &str,
-) -> Result<Vec<(WebhookId, WebhookStatus)>, StoreError> {
+fn subscribers(tx: &rusqlite::Transaction<'_>, slug: &str) -> Result<Vec<Subscriber>, StoreError> {
     let mut select = tx.prepare_cached(Backend::Sqlite.sql(SUBSCRIBERS))?;
     let mut cursor = select.query([slug])?;
     let mut found = Vec::new();
     while let Some(row) = cursor.next()? {
         let text: String = row.get(1)?;
-        found.push((decode::sqlite_parsed(row, 0)?, status(&text)?));
+        let order: String = row.get(2)?;
+        found.push((
+            decode::sqlite_parsed(row, 0)?,
+            status(&text)?,
+            ordering(&order)?,
+        ));
     }
     Ok(found)
+}
+
+/// The last number of a line's unfinished deliveries (this thread is the only writer, so the
+/// line cannot change before the transaction commits).
+fn last_of_line(
+    tx: &rusqlite::Transaction<'_>,
+    webhook: WebhookId,
+    key: &str,
+) -> Result<Option<i64>, StoreError> {
+    let mut select = tx.prepare_cached(Backend::Sqlite.sql(LAST_OF_KEY))?;
+    Ok(select.query_row(rusqlite::params![webhook.to_string(), key], |r| r.get(0))?)
 }
 
 /// Inserts the plan's rows with one cached single-row statement per table: on the writer
@@ -95,18 +110,24 @@ fn insert(
         ])?;
     }
     let mut insert_delivery = tx.prepare_cached(&format!(
-        "{DELIVERIES_INSERT}(?, ?, ?, ?, ?, ?, ?, 'pending')"
+        "{DELIVERIES_INSERT}(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
     ))?;
     let owner = claim.map(|c| c.owner.as_str());
-    for (id, webhook_id, event_id, due, handed_over) in &plan.deliveries {
+    for d in &plan.deliveries {
+        let (key, seq) = match &d.line {
+            Some((key, seq)) => (Some(key.as_str()), Some(*seq)),
+            None => (None, None),
+        };
         insert_delivery.execute(rusqlite::params![
-            id.to_string(),
-            webhook_id.to_string(),
-            event_id.to_string(),
-            due,
-            owner.filter(|_| *handed_over),
+            d.id.to_string(),
+            d.webhook_id.to_string(),
+            d.event_id.to_string(),
+            d.due,
+            owner.filter(|_| d.handed_over),
             now.millis(),
             now.millis(),
+            key,
+            seq,
         ])?;
     }
     Ok(())

@@ -32,7 +32,7 @@ macro_rules! claim_sqlite {
          AND max_per_second ",
             $throttle,
             ") ORDER BY due_at LIMIT $3) \
-     RETURNING id, event_id, attempts, series_start"
+     RETURNING id, event_id, attempts, series_start, ordering_key"
         )
     };
 }
@@ -85,6 +85,7 @@ fn claim_in(
             attempts: row.get(2)?,
             series_start: row.get(3)?,
             send_at: None,
+            ordering_key: row.get(4)?,
         });
     }
     Ok(claimed)

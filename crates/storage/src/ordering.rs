@@ -1,0 +1,213 @@
+//! Ordered delivery per key ([`lwh_domain::ordering`]): the statements that place a keyed
+//! delivery in its key's line at ingestion, make the next one due when one finishes, and
+//! release a webhook's lines when it stops being `by_key`.
+//!
+//! A waiting delivery is `pending` with no due time (claims never see it) and an
+//! `ordering_key`; `deliveries_by_key` indexes only unfinished keyed deliveries. Placing and
+//! releasing must not interleave for one key: on SQLite the writer thread runs one
+//! transaction at a time; on PostgreSQL both take a transaction-scoped advisory lock per
+//! (webhook, key) first, in ascending order so they cannot deadlock ([`lock_keys_sql`]).
+
+use lwh_domain::ordering::DeliveryOrder;
+use lwh_domain::{Timestamp, WebhookId};
+
+use crate::connect::{Store, WriteTx};
+use crate::error::StoreError;
+
+/// The highest number among key $2's unfinished deliveries at webhook $1 (NULL: the key is
+/// free).
+pub(crate) const LAST_OF_KEY: &str = "SELECT MAX(ordering_seq) AS last FROM deliveries \
+     WHERE webhook_id = $1 AND ordering_key = $2 AND ordering_key IS NOT NULL \
+     AND status IN ('pending', 'retrying')";
+
+/// Makes the first unfinished delivery of key $2 at webhook $1 due at $3 if it is waiting
+/// (run after one of the key finished; a no-op when the first is already due or in flight).
+pub(crate) const RELEASE_NEXT: &str = "UPDATE deliveries SET due_at = $3, updated_at = $3 \
+     WHERE id = (SELECT id FROM deliveries WHERE webhook_id = $1 AND ordering_key = $2 \
+       AND ordering_key IS NOT NULL AND status IN ('pending', 'retrying') \
+       ORDER BY ordering_seq LIMIT 1) \
+     AND status = 'pending' AND due_at IS NULL";
+
+/// Webhook $1 is no longer `by_key`: every waiting delivery is due at $2 and no delivery of it
+/// belongs to a line any more.
+const LEAVE_LINES: &str = "UPDATE deliveries SET \
+     due_at = CASE WHEN status = 'pending' AND due_at IS NULL THEN $2 ELSE due_at END, \
+     ordering_key = NULL, ordering_seq = NULL \
+     WHERE webhook_id = $1 AND ordering_key IS NOT NULL AND status IN ('pending', 'retrying')";
+
+/// Waiting deliveries that head their line (the one they waited for was deleted by retention,
+/// say) are made due at $1. A safety net run with retention; the recorder's release is the
+/// normal path.
+const RELEASE_STRANDED: &str = "UPDATE deliveries SET due_at = $1, updated_at = $1 \
+     WHERE id IN (SELECT d.id FROM deliveries d WHERE d.ordering_key IS NOT NULL \
+       AND d.status IN ('pending', 'retrying') AND d.due_at IS NULL \
+       AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook_id = d.webhook_id \
+         AND e.ordering_key = d.ordering_key AND e.ordering_key IS NOT NULL \
+         AND e.status IN ('pending', 'retrying') AND e.ordering_seq < d.ordering_seq)) \
+     AND status = 'pending' AND due_at IS NULL";
+
+/// The advisory-lock class of key lines (PostgreSQL), beside webhook creation's 727001.
+const KEY_LOCK_CLASS: i32 = 727_002;
+
+/// A stable 32-bit number for (webhook, key), the same in every process and build (FNV-1a):
+/// two keys sharing one only take turns, which costs nothing in correctness.
+pub(crate) fn key_lock(webhook: WebhookId, key: &str) -> i32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    let webhook = webhook.to_string();
+    for byte in webhook.bytes().chain([0]).chain(key.bytes()) {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash as i32
+}
+
+/// One statement taking the advisory locks of `locks` (PostgreSQL), smallest first, each
+/// once; `None` when there is none. The numbers are ours (hashes), never client text.
+pub(crate) fn lock_keys_sql(mut locks: Vec<i32>) -> Option<String> {
+    locks.sort_unstable();
+    locks.dedup();
+    if locks.is_empty() {
+        return None;
+    }
+    let values = locks
+        .iter()
+        .map(|l| format!("({l})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "SELECT pg_advisory_xact_lock({KEY_LOCK_CLASS}, k) FROM \
+         (SELECT k FROM (VALUES {values}) AS v(k) ORDER BY k) AS sorted"
+    ))
+}
+
+impl Store {
+    /// Applies a change of a webhook's delivery order inside its edit: leaving `by_key`
+    /// releases every waiting delivery at once (nothing waits for an order no longer kept).
+    /// Deliveries queued before a webhook became `by_key` stay unordered.
+    pub(crate) async fn set_ordering_in(
+        &self,
+        tx: &mut WriteTx,
+        id: WebhookId,
+        ordering: DeliveryOrder,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            self.backend
+                .sql("UPDATE webhooks SET ordering = $2 WHERE id = $1"),
+        )
+        .bind(id.to_string())
+        .bind(ordering.as_str())
+        .execute(&mut **tx)
+        .await?;
+        if ordering == DeliveryOrder::Unordered {
+            sqlx::query(self.backend.sql(LEAVE_LINES))
+                .bind(id.to_string())
+                .bind(now.millis())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Makes due every waiting delivery that nothing is ahead of any more; returns how many.
+    /// Run by the retention loop, after pruning.
+    pub async fn release_stranded(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query(self.backend.sql(RELEASE_STRANDED))
+            .bind(now.millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::Backend;
+    use crate::test_schema::sqlite_schema;
+
+    /// SQLite's plan for `sql`, one step per line.
+    fn plan(db: &rusqlite::Connection, sql: &'static str, params: impl rusqlite::Params) -> String {
+        let mut plan = db
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", Backend::Sqlite.sql(sql)))
+            .unwrap();
+        let steps: Vec<String> = plan
+            .query_map(params, |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        steps.join("\n")
+    }
+
+    #[test]
+    fn reading_and_releasing_a_line_search_its_partial_index() {
+        let db = sqlite_schema();
+        for plan in [
+            plan(&db, LAST_OF_KEY, rusqlite::params!["w", "k"]),
+            plan(&db, RELEASE_NEXT, rusqlite::params!["w", "k", 0]),
+        ] {
+            assert!(plan.contains("INDEX deliveries_by_key ("), "{plan}");
+            assert!(!plan.contains("SCAN deliveries"), "{plan}");
+        }
+    }
+
+    #[test]
+    fn a_finished_delivery_releases_the_next_of_its_line_only() {
+        let db = sqlite_schema();
+        let insert = |id: &str, key: &str, seq: i64, status: &str, due: Option<i64>| {
+            db.execute(
+                "INSERT INTO deliveries (id, webhook_id, event_id, status, due_at, created_at, \
+                 updated_at, ordering_key, ordering_seq) VALUES (?1, 'w', 'e', ?2, ?3, 0, 0, ?4, ?5)",
+                rusqlite::params![id, status, due, key, seq],
+            )
+            .unwrap();
+        };
+        insert("d1", "a", 1, "delivered", None);
+        insert("d2", "a", 2, "pending", None);
+        insert("d3", "a", 3, "pending", None);
+        insert("d4", "b", 1, "retrying", Some(50));
+        insert("d5", "b", 2, "pending", None);
+        let release = |key: &str| {
+            db.execute(
+                Backend::Sqlite.sql(RELEASE_NEXT),
+                rusqlite::params!["w", key, 100],
+            )
+            .unwrap()
+        };
+        assert_eq!(release("a"), 1, "d2 heads line a now");
+        assert_eq!(release("a"), 0, "d2 is due: d3 still waits");
+        assert_eq!(release("b"), 0, "d4 is unfinished: d5 waits");
+        let due: Vec<(String, Option<i64>)> = db
+            .prepare("SELECT id, due_at FROM deliveries ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let due: Vec<(&str, Option<i64>)> = due.iter().map(|(i, d)| (i.as_str(), *d)).collect();
+        assert_eq!(
+            due,
+            [
+                ("d1", None),
+                ("d2", Some(100)),
+                ("d3", None),
+                ("d4", Some(50)),
+                ("d5", None)
+            ]
+        );
+        let last: Option<i64> = db
+            .query_row(Backend::Sqlite.sql(LAST_OF_KEY), ["w", "a"], |r| r.get(0))
+            .unwrap();
+        assert_eq!(last, Some(3), "the line's end, finished ones left out");
+    }
+
+    #[test]
+    fn key_locks_are_stable_and_taken_in_ascending_order_once() {
+        let w: WebhookId = "wh_01JDQ8V3W4X5Y6Z7A8B9C0D1E2".parse().unwrap();
+        assert_eq!(key_lock(w, "user:7"), key_lock(w, "user:7"));
+        assert_ne!(key_lock(w, "user:7"), key_lock(w, "user:8"));
+        let sql = lock_keys_sql(vec![5, -3, 5, 2]).unwrap();
+        assert!(sql.contains("VALUES (-3), (2), (5)"), "{sql}");
+        assert!(lock_keys_sql(Vec::new()).is_none());
+    }
+}
