@@ -303,6 +303,7 @@ fn record(webhook: WebhookId, at: i64, delivered: bool, duration_ms: i64) -> Att
             NextStep::GiveUp
         },
         ordering_key: None,
+        take_next: false,
     }
 }
 
@@ -355,7 +356,7 @@ both_backends!(
         ];
         for batch in &batches {
             store
-                .record_attempts(batch, rules, Timestamp::from_millis(base + 60))
+                .record_attempts(batch, rules, Timestamp::from_millis(base + 60), None)
                 .await
                 .expect("record");
         }

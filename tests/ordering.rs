@@ -30,6 +30,14 @@ fn settings() -> lwh_app::Settings {
     }
 }
 
+/// Delivery settings whose first retry comes after 5 s: a failing head holds its line.
+fn slow_retries() -> lwh_app::Settings {
+    lwh_app::Settings {
+        retry_schedule: vec![lwh_app::Dur(Duration::from_secs(5)); 2],
+        ..delivery_settings(Plan::Pro)
+    }
+}
+
 /// `rounds` rounds of one event per key (`n` is the round), keys interleaved as a busy LMS
 /// would send them, in batches of at most 500; returns the accepted event ids.
 async fn send_rounds(
@@ -179,7 +187,7 @@ both_backends!(
 both_backends!(
     a_waiting_delivery_shows_and_leaving_by_key_releases_it,
     |backend| async move {
-        with_server(backend, settings(), |s| async move {
+        with_server(backend, slow_retries(), |s| async move {
             let rx = Receiver::start().await;
             // The first of the key fails until told otherwise.
             rx.always(Answer::Status(503));
@@ -192,8 +200,9 @@ both_backends!(
                 3,
             )
             .await;
-            rx.wait_for(2, Duration::from_secs(10)).await;
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!(ids.len(), 3);
+            rx.wait_for(1, Duration::from_secs(10)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
             // Only the first event was ever sent: the two behind it wait.
             assert!(rx.received().iter().all(|r| key_and_n(r) == (0, 0)));
             let page = s
@@ -223,7 +232,7 @@ both_backends!(
                 detail.contains("user:0") && detail.contains("behind an earlier delivery"),
                 "{detail}"
             );
-            // Leaving by_key sends what waited at once, beside the first still failing.
+            // Leaving by_key sends what waited at once, while the first waits for its retry.
             rx.always(Answer::Status(200));
             let res = s
                 .manage(reqwest::Method::PATCH, &format!("/api/v1/webhooks/{id}"))
@@ -234,7 +243,18 @@ both_backends!(
             assert_eq!(res.status(), 200);
             let body: Value = res.json().await.expect("json");
             assert_eq!(body["data"]["ordering"], "none");
-            wait_delivered(&rx, &ids, Duration::from_secs(20)).await;
+            let got: Vec<(u64, u64)> = rx
+                .wait_for(3, Duration::from_secs(10))
+                .await
+                .iter()
+                .map(key_and_n)
+                .collect();
+            assert_eq!(got[1..].iter().filter(|k| k.1 > 0).count(), 2, "{got:?}");
+            assert_eq!(
+                got.iter().filter(|k| **k == (0, 0)).count(),
+                1,
+                "the first is still waiting for its retry: {got:?}"
+            );
             let page = s
                 .get_json(&format!("/api/v1/webhooks/{id}/deliveries"))
                 .await;
@@ -254,7 +274,7 @@ both_backends!(
 both_backends!(
     unkeyed_events_and_unordered_webhooks_are_not_held,
     |backend| async move {
-        with_server(backend, settings(), |s| async move {
+        with_server(backend, slow_retries(), |s| async move {
             let rx = Receiver::start().await;
             rx.always(Answer::Status(503));
             let ordered = ordered_webhook(&s, &rx.url("/ordered")).await;

@@ -200,10 +200,11 @@ async fn run(backend: Backend) -> Vec<String> {
             outcome: result,
             next,
             ordering_key: None,
+            take_next: false,
         });
     }
     let became_failed = store
-        .record_attempts(&records, rules, at(100))
+        .record_attempts(&records, rules, at(100), None)
         .await
         .expect("record")
         .became_failed;

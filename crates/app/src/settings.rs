@@ -222,7 +222,7 @@ const FIELD_DOCS: &[(&str, &str)] = &[
     ("site_url", "Copied into every payload as site_url when set."),
     ("allow_http", "Allow plain http:// delivery URLs. Development only."),
     ("allowed_networks", "CIDRs exempted from the SSRF policy, e.g. [\"127.0.0.0/8\"]. Empty by default."),
-    ("retry_schedule", "Delays after attempts 1, 2, …: a delivery gets one attempt more than there are delays (8 with these). Each delay has ±15% jitter; a retry come due starts within about a second."),
+    ("retry_schedule", "Delays after attempts 1, 2, …: a delivery gets one attempt more than there are delays (8 with these). Each delay has ±15% jitter; a retry due within 10 s starts on time, a later one within about a second."),
     ("failed_after", "Continuous failure (and at least 5 failed attempts) before a webhook becomes Failed."),
     ("failed_probe_interval", "How often a Failed webhook gets a ping probe; a 2xx makes it Active again."),
     ("connect_timeout", "Connect timeout per attempt."),

@@ -6,6 +6,7 @@ mod disk;
 mod health;
 mod load;
 mod login_burst;
+mod ordering;
 mod receiver;
 mod report;
 mod service;
@@ -75,6 +76,11 @@ struct Args {
     /// target/bench-partial/health.md unless --out says otherwise).
     #[arg(long, conflicts_with_all = ["throughput_only", "isolation_only", "latency_only", "login_burst"])]
     health: bool,
+    /// Measure only what ordering by key costs: 100 keys × 50 events to a receiver failing one
+    /// request in five, unordered against by key, alternating (written to
+    /// target/bench-partial/ordering.md unless --out says otherwise).
+    #[arg(long, conflicts_with_all = ["throughput_only", "isolation_only", "latency_only", "login_burst", "health"])]
+    ordering: bool,
     /// Measure nothing: write the report again from an earlier run's JSON file.
     #[arg(long, value_name = "JSON")]
     render: Option<std::path::PathBuf>,
@@ -669,16 +675,16 @@ async fn main() -> anyhow::Result<()> {
         write_partial(&args, "login-burst.md", &text)?;
         return Ok(());
     }
+    if args.ordering {
+        let backends = backends(&args)?;
+        let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
+        let text = ordering::run(&bin, &backends, runs, args.in_flight).await?;
+        print!("{text}");
+        write_partial(&args, "ordering.md", &text)?;
+        return Ok(());
+    }
     if args.health {
-        let backends = args
-            .backends
-            .iter()
-            .map(|name| match name.as_str() {
-                "sqlite" => Ok(Backend::Sqlite),
-                "postgres" => Ok(Backend::Postgres),
-                other => anyhow::bail!("unknown backend {other}"),
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let backends = backends(&args)?;
         let events = if args.quick { 10_000 } else { 100_000 };
         let text = health::run(&bin, &backends, events).await?;
         print!("{text}");
@@ -705,12 +711,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("disk commit (16 KiB + fdatasync) at 1,000/s: p50 {p50:.2} ms, p99 {p99:.2} ms");
         report.disk_commit_ms = Some((p50, p99));
     }
-    for name in &args.backends {
-        let backend = match name.as_str() {
-            "sqlite" => Backend::Sqlite,
-            "postgres" => Backend::Postgres,
-            other => anyhow::bail!("unknown backend {other}"),
-        };
+    for backend in backends(&args)? {
         eprintln!("{backend:?}…");
         report
             .backends
@@ -731,6 +732,18 @@ async fn main() -> anyhow::Result<()> {
     report::write(&report, &out)?;
     eprintln!("written to {}/benchmarks.md", out.display());
     Ok(())
+}
+
+/// The backends `--backends` names.
+fn backends(args: &Args) -> anyhow::Result<Vec<Backend>> {
+    args.backends
+        .iter()
+        .map(|name| match name.as_str() {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" => Ok(Backend::Postgres),
+            other => anyhow::bail!("unknown backend {other}"),
+        })
+        .collect()
 }
 
 /// Writes a partial run's Markdown to `file` under target/bench-partial (or `--out`).

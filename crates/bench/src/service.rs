@@ -44,6 +44,17 @@ impl Service {
         workers: usize,
         in_flight: usize,
     ) -> anyhow::Result<Self> {
+        Self::start_with(bin, backend, workers, in_flight, &[]).await
+    }
+
+    /// [`Service::start`] with extra settings as environment variables.
+    pub async fn start_with(
+        bin: &Path,
+        backend: Backend,
+        workers: usize,
+        in_flight: usize,
+        settings: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!(
             "lwh-bench-{}-{}",
             std::process::id(),
@@ -76,6 +87,11 @@ impl Service {
                 std::env::var("BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".to_owned()),
             ),
         ];
+        env.extend(
+            settings
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let mut database = None;
         if backend == Backend::Postgres {
             let name = format!("lwh_bench_{}", rand_suffix());

@@ -57,12 +57,16 @@ pub async fn start(app: App, sender: Sender) -> Result<EngineHandle, StartError>
         }
     }
     let (stop, stop_rx) = watch::channel(false);
-    let (recorder, recorder_task) = Recorder::start(app.clone());
     let owner = format!(
         "wrk_{}",
         lwh_domain::ids::DeliveryId::generate()
             .to_string()
             .trim_start_matches("dlv_")
+    );
+    let (recorder, recorder_task) = Recorder::start(
+        app.clone(),
+        owner.clone(),
+        crate::worker::lease_for(app.settings()),
     );
     let worker = Worker::new(app.clone(), sender.clone(), recorder, owner);
     app.set_hand_over(Some(worker.clone()));

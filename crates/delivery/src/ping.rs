@@ -87,9 +87,10 @@ pub async fn send_ping(
         outcome: outcome.clone(),
         next: NextStep::after_ping(&outcome),
         ordering_key: None,
+        take_next: false,
     };
     app.store()
-        .record_attempts(&[record], failure_rules(app), Timestamp::now())
+        .record_attempts(&[record], failure_rules(app), Timestamp::now(), None)
         .await?;
     // Counted now: a ping can come from a process without a delivery engine (the CLI).
     if let Err(e) = app.store().flush_stats().await {

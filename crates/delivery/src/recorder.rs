@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use lwh_app::App;
 use lwh_domain::{DeliveryId, NextStep, Timestamp, WebhookId};
-use lwh_storage::{AttemptRecord, FailureRules};
+use lwh_storage::{AttemptRecord, ClaimedDelivery, FailureRules, SuccessorClaim};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most results written in one transaction.
@@ -18,31 +18,49 @@ const MAX_BATCH: usize = 512;
 /// Sends results to the writer task.
 #[derive(Clone)]
 pub struct Recorder {
-    tx: mpsc::Sender<(AttemptRecord, oneshot::Sender<bool>)>,
+    tx: mpsc::Sender<(AttemptRecord, oneshot::Sender<Recorded>)>,
+}
+
+/// What recording one result led to, beyond the result itself.
+#[derive(Default)]
+pub struct Recorded {
+    /// A delivery of the same webhook waiting in an ordering key's line became due: its queue
+    /// has work again.
+    pub released: bool,
+    /// The next delivery of this one's line, claimed for this worker: send it now, in the
+    /// slot this one held.
+    pub successor: Option<ClaimedDelivery>,
 }
 
 impl Recorder {
     /// Starts the writer task; it ends when every `Recorder` is dropped and the queue is empty.
-    pub fn start(app: App) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Deliveries that results release from their lines are claimed for `owner` for `lease`.
+    pub fn start(app: App, owner: String, lease: Duration) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(16 * 1024);
-        let task = tokio::spawn(write_loop(app, rx));
+        let task = tokio::spawn(write_loop(app, rx, owner, lease));
         (Self { tx }, task)
     }
 
     /// Queues a result for the next batch and waits until it is committed. Workers hold the
     /// attempt's in-flight slot until then, so "in flight" means "sent and not yet recorded" —
-    /// exactly what a crash can turn into a duplicate. Returns true when the batch made a
-    /// delivery of the same webhook due that was waiting in an ordering key's line: its queue
-    /// has work again.
-    pub async fn record(&self, record: AttemptRecord) -> bool {
+    /// exactly what a crash can turn into a duplicate.
+    pub async fn record(&self, record: AttemptRecord) -> Recorded {
         let (done, committed) = oneshot::channel();
         if self.tx.send((record, done)).await.is_err() {
             tracing::error!(
                 "the attempt recorder has stopped; the result will be retried after the lease"
             );
-            return false;
+            return Recorded::default();
         }
-        committed.await.unwrap_or(false)
+        committed.await.unwrap_or_default()
+    }
+}
+
+/// The claim a batch's released deliveries are taken under: this worker, one lease from now.
+fn successor_claim(owner: &str, lease: Duration) -> SuccessorClaim {
+    SuccessorClaim {
+        owner: owner.to_owned(),
+        lease_until: Timestamp::now().plus_millis(lease.as_millis() as i64),
     }
 }
 
@@ -78,7 +96,12 @@ fn report(app: &App, failed: Vec<WebhookId>, batch: &[AttemptRecord]) {
     });
 }
 
-async fn write_loop(app: App, mut rx: mpsc::Receiver<(AttemptRecord, oneshot::Sender<bool>)>) {
+async fn write_loop(
+    app: App,
+    mut rx: mpsc::Receiver<(AttemptRecord, oneshot::Sender<Recorded>)>,
+    owner: String,
+    lease: Duration,
+) {
     let rules = failure_rules(&app);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut acks = Vec::with_capacity(MAX_BATCH);
@@ -95,10 +118,15 @@ async fn write_loop(app: App, mut rx: mpsc::Receiver<(AttemptRecord, oneshot::Se
             }
         }
         let mut backoff = Duration::from_millis(50);
-        let released = loop {
+        let (released, mut successors) = loop {
             match app
                 .store()
-                .record_attempts(&batch, rules, Timestamp::now())
+                .record_attempts(
+                    &batch,
+                    rules,
+                    Timestamp::now(),
+                    Some(&successor_claim(&owner, lease)),
+                )
                 .await
             {
                 Ok(recorded) => {
@@ -115,7 +143,7 @@ async fn write_loop(app: App, mut rx: mpsc::Receiver<(AttemptRecord, oneshot::Se
                         metrics::counter!("learnomy_webhooks_attempts_total", "outcome" => outcome)
                             .increment(1);
                     }
-                    break recorded.released;
+                    break (recorded.released, recorded.successors);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, results = batch.len(), "cannot record attempts; retrying");
@@ -125,7 +153,30 @@ async fn write_loop(app: App, mut rx: mpsc::Receiver<(AttemptRecord, oneshot::Se
             }
         };
         for (record, ack) in batch.drain(..).zip(acks.drain(..)) {
-            let _ = ack.send(released.contains(&record.webhook_id));
+            // The next delivery of the line this result finished, if one was claimed for us.
+            let successor = successors
+                .iter()
+                .position(|s| {
+                    s.webhook_id == record.webhook_id
+                        && s.ordering_key.is_some()
+                        && s.ordering_key == record.ordering_key
+                })
+                .map(|i| successors.swap_remove(i));
+            let outcome = Recorded {
+                released: released.contains(&record.webhook_id),
+                successor,
+            };
+            if let Err(unsent) = ack.send(outcome) {
+                // The attempt's task is gone: its successor goes back to the queue.
+                successors.extend(unsent.successor);
+            }
+        }
+        if !successors.is_empty() {
+            let ids: Vec<_> = successors.iter().map(|s| s.id).collect();
+            if let Err(e) = app.store().release_claims(&ids, Timestamp::now()).await {
+                tracing::warn!(error = %e, "cannot re-queue released deliveries; their lease will");
+            }
+            app.work_signal().notify_one();
         }
     }
 }

@@ -40,6 +40,11 @@ const IDLE_POLL: Duration = Duration::from_millis(200);
 /// How long a webhook may take hand-overs before its queue is checked again. On PostgreSQL a
 /// delivery can reach the queue while a claim is looking; this bounds how long it waits.
 const HAND_OVER_RECHECK: Duration = Duration::from_secs(1);
+/// Deliveries of one ordering-key line sent in a row in one slot (each claimed as its
+/// predecessor is recorded) before the slot goes back to what waits in the queue.
+const MAX_CHAIN: usize = 16;
+/// Retries due within this long get a timer that wakes the claim loop when they are due.
+const RETRY_WAKE_HORIZON: Duration = Duration::from_secs(10);
 /// How long a claim round reuses the list of Active webhooks it read. Ingestion wakes the
 /// claim loop after every commit that queued a delivery; beside a webhook whose slots are all
 /// taken (a dead endpoint) that was one query per commit — ~660 a second — for rounds that
@@ -236,6 +241,22 @@ impl InFlight {
     }
 }
 
+/// How long a claim is held: long enough for the slowest attempt, with margin, so a claim is
+/// only taken over by another worker when its holder has certainly died.
+pub(crate) fn lease_for(s: &lwh_app::Settings) -> Duration {
+    s.request_timeout.get() * 2 + s.connect_timeout.get() + Duration::from_secs(5)
+}
+
+/// What an attempt left to do once recorded.
+struct AttemptEnd {
+    /// Recording it made a delivery waiting in an ordering key's line due.
+    released: bool,
+    /// Its delivery is retried then.
+    retry_at: Option<Timestamp>,
+    /// The next delivery of its ordering-key line, claimed for this worker.
+    successor: Option<ClaimedDelivery>,
+}
+
 /// Shared state of one process's delivery worker.
 pub struct Worker {
     app: App,
@@ -317,7 +338,7 @@ impl Worker {
         let retry = RetryPolicy::new(s.retry_schedule.iter().map(|d| d.get()).collect());
         // Long enough for the slowest attempt, with margin: a claim is only taken over by
         // another worker when its holder has certainly died.
-        let lease = s.request_timeout.get() * 2 + s.connect_timeout.get() + Duration::from_secs(5);
+        let lease = lease_for(s);
         let per_webhook = s.max_in_flight_per_webhook;
         let serialised = app.store().backend() == lwh_storage::Backend::Sqlite;
         Arc::new_cyclic(|me| Self {
@@ -593,21 +614,101 @@ impl Worker {
                     tokio::time::sleep(Duration::from_millis(wait as u64)).await;
                 }
             }
-            if worker.attempt(&target, delivery).await {
-                // A delivery waiting behind this one became due: claim it, even if the queue
-                // was last seen drained.
-                if let Ok(mut f) = worker.in_flight.lock() {
-                    f.mark_queued(webhook_id);
+            let mut delivery = delivery;
+            let mut chained = 0;
+            loop {
+                // A line keeps its slot for a run of deliveries, then yields it to what waits
+                // in the queue (other keys, unkeyed deliveries), oldest first.
+                let take_next = chained < MAX_CHAIN || worker.queue_drained(webhook_id);
+                let end = worker.attempt(&target, delivery, take_next).await;
+                if end.released {
+                    // A delivery waiting behind this one became due: claim it, even if the
+                    // queue was last seen drained.
+                    worker.queue_has_work(webhook_id);
                 }
-                worker.app.work_signal().notify_one();
+                if let Some(at) = end.retry_at {
+                    worker.wake_for_retry(webhook_id, at);
+                }
+                // The next of this one's ordering-key line, claimed for us as this one was
+                // recorded: sent in the same slot, unless the webhook changed meanwhile.
+                match end.successor {
+                    Some(next) if worker.still_current(&target) => {
+                        metrics::counter!("learnomy_webhooks_deliveries_handed_over_total")
+                            .increment(1);
+                        chained += 1;
+                        delivery = next;
+                    }
+                    Some(next) => {
+                        worker.requeue(&[next.id]).await;
+                        break;
+                    }
+                    None => break,
+                }
             }
             worker.give_back_slots(webhook_id, 1);
         });
     }
 
-    /// Sends and records one attempt; true when recording it made a delivery of the same
-    /// webhook due that waited in an ordering key's line.
-    async fn attempt(&self, target: &Target, delivery: ClaimedDelivery) -> bool {
+    /// Whether `target` is still what this worker serves its webhook with (not edited,
+    /// paused or removed since it was loaded), and the worker is not stopping.
+    fn still_current(&self, target: &Arc<Target>) -> bool {
+        !self.stopping.load(Ordering::SeqCst)
+            && self.ready.read().is_ok_and(|r| {
+                r.targets
+                    .get(&target.webhook_id)
+                    .is_some_and(|current| Arc::ptr_eq(current, target))
+            })
+    }
+
+    /// Hands claimed deliveries back to the queue, due now.
+    async fn requeue(&self, ids: &[lwh_domain::DeliveryId]) {
+        if let Err(e) = self.app.store().release_claims(ids, Timestamp::now()).await {
+            tracing::warn!(error = %e, "cannot re-queue claimed deliveries; their lease will");
+        }
+        self.app.work_signal().notify_one();
+    }
+
+    /// Whether `webhook`'s queue was last seen drained: the next delivery of a line may then
+    /// take the slot its predecessor frees, with nothing of the webhook waiting for it.
+    fn queue_drained(&self, webhook: WebhookId) -> bool {
+        self.in_flight
+            .lock()
+            .is_ok_and(|f| f.hand_over.contains(&webhook))
+    }
+
+    /// `webhook`'s queue holds a due delivery: claim it at the next round, whatever the queue
+    /// was last seen as.
+    fn queue_has_work(&self, webhook: WebhookId) {
+        if let Ok(mut f) = self.in_flight.lock() {
+            f.mark_queued(webhook);
+        }
+        self.app.work_signal().notify_one();
+    }
+
+    /// A retry due at `at` is claimed then rather than at the next recheck of a drained queue
+    /// (up to [`HAND_OVER_RECHECK`] later) — when it is due within [`RETRY_WAKE_HORIZON`]; later
+    /// retries are found by the recheck, a second being small beside their delay.
+    fn wake_for_retry(&self, webhook: WebhookId, at: Timestamp) {
+        let wait = at.millis() - Timestamp::now().millis();
+        if wait > RETRY_WAKE_HORIZON.as_millis() as i64 {
+            return;
+        }
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
+            if let Some(worker) = me.upgrade() {
+                worker.queue_has_work(webhook);
+            }
+        });
+    }
+
+    /// Sends and records one attempt.
+    async fn attempt(
+        &self,
+        target: &Target,
+        delivery: ClaimedDelivery,
+        take_next: bool,
+    ) -> AttemptEnd {
         let started_at = Timestamp::now();
         let outgoing = Outgoing {
             delivery_id: delivery.id,
@@ -647,7 +748,12 @@ impl Worker {
                     .increment(1)
             }
         }
-        self.recorder
+        let retry_at = match next {
+            NextStep::RetryAt(at) => Some(at),
+            _ => None,
+        };
+        let recorded = self
+            .recorder
             .record(AttemptRecord {
                 delivery_id: delivery.id,
                 webhook_id: delivery.webhook_id,
@@ -656,8 +762,14 @@ impl Worker {
                 outcome,
                 next,
                 ordering_key: delivery.ordering_key,
+                take_next,
             })
-            .await
+            .await;
+        AttemptEnd {
+            released: recorded.released,
+            retry_at,
+            successor: recorded.successor,
+        }
     }
 }
 

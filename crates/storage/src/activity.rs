@@ -67,7 +67,8 @@ impl Store {
         }
         let queued = sqlx::query(self.backend.sql(
             "SELECT COUNT(*) AS n FROM (SELECT 1 FROM deliveries \
-             WHERE webhook_id = $1 AND status IN ('pending', 'retrying') LIMIT $2) AS queued",
+             WHERE webhook_id = $1 AND status IN ('pending', 'retrying', 'waiting') LIMIT $2) \
+             AS queued",
         ))
         .bind(id.to_string())
         .bind(HELD_COUNT_CAP as i64 + 1)

@@ -10,7 +10,9 @@ use lwh_domain::{NextStep, Timestamp, WebhookId, WebhookStatus};
 
 use crate::connect::{HotPath, Store};
 use crate::error::StoreError;
-use crate::model::{AttemptRecord, FailureRules};
+use crate::model::{AttemptRecord, ClaimedDelivery, FailureRules};
+use crate::ordering::SuccessorClaim;
+use crate::queue::ClaimedRow;
 
 /// Attempt rows per multi-row INSERT (8 values each).
 pub(crate) const ATTEMPT_ROWS_PER_INSERT: usize = 200;
@@ -31,51 +33,86 @@ pub(crate) struct WebhookSummary {
 }
 
 /// What recording a batch changed beyond the attempts themselves.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct Recorded {
     /// Webhooks that became Failed.
     pub became_failed: Vec<WebhookId>,
     /// Webhooks of which a delivery waiting in an ordering key's line became due, because the
     /// one ahead of it finished: their queue has work again.
     pub released: Vec<WebhookId>,
+    /// Deliveries released from their line and claimed for the recording worker
+    /// ([`SuccessorClaim`]), with their payloads: ready to send.
+    pub successors: Vec<ClaimedDelivery>,
 }
+
+impl Recorded {
+    /// The changes a backend's transaction made (its claimed successors come after, with
+    /// their payloads).
+    pub(crate) fn new(became_failed: Vec<WebhookId>, released: Vec<WebhookId>) -> Self {
+        Self {
+            became_failed,
+            released,
+            successors: Vec::new(),
+        }
+    }
+}
+
+/// What a backend's recording returns: the changes, and the rows of released deliveries it
+/// claimed for the worker.
+pub(crate) type BackendRecorded = (Recorded, Vec<(WebhookId, ClaimedRow)>);
 
 impl Store {
     /// Stores finished attempts and their consequences atomically: attempt rows, each
     /// delivery's status and next due time (held while its webhook is not Active), each
     /// webhook's failure record — which can make it Failed (deliveries held, probe
     /// scheduled) — and, for each delivery that finished in an ordering key's line, the next
-    /// one of the line made due. Results for deliveries that were cancelled meanwhile leave
-    /// them cancelled. The attempts are then counted in the hourly stats, which
-    /// [`Store::flush_stats`] writes.
+    /// one of the line made due — or, with `successor`, claimed for that worker and returned
+    /// with its payload, when its webhook is Active and unthrottled. Results for deliveries
+    /// that were cancelled meanwhile leave them cancelled. The attempts are then counted in the
+    /// hourly stats, which [`Store::flush_stats`] writes.
     pub async fn record_attempts(
         &self,
         records: &[AttemptRecord],
         rules: FailureRules,
         now: Timestamp,
+        successor: Option<&SuccessorClaim>,
     ) -> Result<Recorded, StoreError> {
         if records.is_empty() {
             return Ok(Recorded::default());
         }
-        let recorded = match &self.hot {
+        let (mut recorded, rows) = match &self.hot {
             HotPath::Sqlite(writer) => {
-                crate::sqlite::attempts::run(writer, records, rules, now).await
+                crate::sqlite::attempts::run(writer, records, rules, now, successor).await
             }
-            HotPath::Postgres => crate::postgres::attempts::run(self, records, rules, now).await,
+            HotPath::Postgres => {
+                crate::postgres::attempts::run(self, records, rules, now, successor).await
+            }
         }?;
         self.pending_stats.add(records);
+        let mut by_webhook: BTreeMap<WebhookId, Vec<ClaimedRow>> = BTreeMap::new();
+        for (webhook, row) in rows {
+            by_webhook.entry(webhook).or_default().push(row);
+        }
+        for (webhook, rows) in by_webhook {
+            recorded
+                .successors
+                .extend(self.with_payloads(webhook, rows).await?);
+        }
         Ok(recorded)
     }
 }
 
 /// The (webhook, ordering key) lines in which a delivery of the batch finished, each once:
 /// the next delivery of each may go.
-pub(crate) fn finished_lines(records: &[AttemptRecord]) -> Vec<(WebhookId, &str)> {
-    let mut lines: Vec<(WebhookId, &str)> = Vec::new();
+/// Each comes with whether the recording worker takes the line's next delivery itself
+/// ([`AttemptRecord::take_next`]).
+pub(crate) fn finished_lines(records: &[AttemptRecord]) -> Vec<(WebhookId, &str, bool)> {
+    let mut seen: std::collections::HashSet<(WebhookId, &str)> = Default::default();
+    let mut lines = Vec::new();
     for r in records {
         if let Some(key) = r.ordering_key.as_deref() {
-            if releases_key(r.next) && !lines.contains(&(r.webhook_id, key)) {
-                lines.push((r.webhook_id, key));
+            if releases_key(r.next) && seen.insert((r.webhook_id, key)) {
+                lines.push((r.webhook_id, key, r.take_next));
             }
         }
     }

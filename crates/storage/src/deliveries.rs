@@ -8,14 +8,14 @@ use crate::connect::Store;
 use crate::decode;
 use crate::error::StoreError;
 use crate::model::{AttemptRow, DeliverySummary, NewEvent};
+use crate::ordering::WAITING;
 
 const SUMMARY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, e.event, d.status, d.attempts, \
      d.series_start, d.last_status_code, d.last_error, \
      CASE WHEN (SELECT w.status FROM webhooks w WHERE w.id = d.webhook_id) = 'active' \
      THEN d.due_at END AS due_at, d.created_at, d.updated_at, \
      (SELECT MAX(a.started_at) FROM attempts a WHERE a.delivery_id = d.id) AS last_attempt_at, \
-     d.ordering_key, CASE WHEN d.status = 'pending' AND d.ordering_key IS NOT NULL \
-     AND d.due_at IS NULL THEN 1 ELSE 0 END AS waiting";
+     d.ordering_key";
 
 /// How much longer than its deliveries an event is kept by [`Store::prune`]: far more than
 /// any request waits between an event's id and its deliveries' commit.
@@ -36,33 +36,20 @@ impl Store {
     ) -> Result<Vec<DeliverySummary>, StoreError> {
         // An id beyond every real one stands in for "no cursor", so one statement serves both.
         let before = before.map_or_else(|| "dlv_~".to_owned(), |b| b.to_string());
-        let rows = match status {
-            Some(status) => {
-                sqlx::query(self.backend.sql_owned(format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id \
-                     WHERE d.webhook_id = $1 AND d.status = $2 AND d.id < $3 \
-                     ORDER BY d.id DESC LIMIT $4"
-                )))
-                .bind(webhook.to_string())
-                .bind(status.as_str())
-                .bind(before)
-                .bind(limit as i64)
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query(self.backend.sql_owned(format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id \
-                     WHERE d.id IN ({}) ORDER BY d.id DESC LIMIT $3",
-                    newest_of_each_status()
-                )))
-                .bind(webhook.to_string())
-                .bind(before)
-                .bind(limit as i64)
-                .fetch_all(&self.pool)
-                .await?
-            }
+        let statuses = match status {
+            Some(status) => stored_as(status),
+            None => STORED_STATUSES,
         };
+        let rows = sqlx::query(self.backend.sql_owned(format!(
+            "SELECT {SUMMARY_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id \
+             WHERE d.id IN ({}) ORDER BY d.id DESC LIMIT $3",
+            newest_of_each_status(statuses)
+        )))
+        .bind(webhook.to_string())
+        .bind(before)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(decode_summary).collect()
     }
 
@@ -299,15 +286,14 @@ impl Store {
     }
 }
 
-/// The ids of the newest `$3` deliveries of webhook `$1` below cursor `$2` in each status: the
-/// one index on `(webhook_id, status, id)` serves the unfiltered log this way (a merge of at
-/// most four short ranges) and the filtered one directly, so a delivery writes one index
-/// fewer than with a second `(webhook_id, id)` index.
-fn newest_of_each_status() -> String {
-    DeliveryStatus::ALL
+/// The ids of the newest `$3` deliveries of webhook `$1` below cursor `$2` in each of
+/// `statuses`: the one index on `(webhook_id, status, id)` serves the log this way (a merge of
+/// at most five short ranges), so a delivery writes one index fewer than with a second
+/// `(webhook_id, id)` index.
+fn newest_of_each_status(statuses: &[&str]) -> String {
+    statuses
         .iter()
         .map(|status| {
-            let status = status.as_str();
             format!(
                 "SELECT id FROM (SELECT id FROM deliveries WHERE webhook_id = $1 \
                  AND status = '{status}' AND id < $2 ORDER BY id DESC LIMIT $3) AS {status}"
@@ -317,10 +303,27 @@ fn newest_of_each_status() -> String {
         .join(" UNION ALL ")
 }
 
+/// Every status a delivery is stored with: the API's four and `waiting` (shown as pending).
+const STORED_STATUSES: &[&str] = &["pending", "retrying", "delivered", "failed", WAITING];
+
+/// The stored statuses a filter on `status` covers: pending includes waiting.
+fn stored_as(status: DeliveryStatus) -> &'static [&'static str] {
+    match status {
+        DeliveryStatus::Pending => &["pending", WAITING],
+        DeliveryStatus::Retrying => &["retrying"],
+        DeliveryStatus::Delivered => &["delivered"],
+        DeliveryStatus::Failed => &["failed"],
+    }
+}
+
 fn decode_summary(row: &AnyRow) -> Result<DeliverySummary, StoreError> {
     let status_text = decode::text(row, "status")?;
-    let status = DeliveryStatus::parse(&status_text)
-        .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status_text}")))?;
+    let waiting = status_text == WAITING;
+    let status = match waiting {
+        true => DeliveryStatus::Pending,
+        false => DeliveryStatus::parse(&status_text)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status_text}")))?,
+    };
     let attempts = decode::int(row, "attempts")?;
     let series_start = decode::int(row, "series_start")?;
     let in_series = attempts - series_start;
@@ -346,7 +349,7 @@ fn decode_summary(row: &AnyRow) -> Result<DeliverySummary, StoreError> {
         created_at: decode::time(row, "created_at")?,
         updated_at: decode::time(row, "updated_at")?,
         ordering_key: decode::opt_text(row, "ordering_key")?,
-        waiting: decode::int(row, "waiting")? == 1,
+        waiting,
     })
 }
 

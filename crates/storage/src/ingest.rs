@@ -67,7 +67,7 @@ pub(crate) struct IngestPlan {
 /// An idempotency key is honoured for this long.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
-/// Rows per multi-row INSERT (9 values each, far below both backends' parameter limits).
+/// Rows per multi-row INSERT (10 values each, far below both backends' parameter limits).
 pub(crate) const DELIVERY_ROWS_PER_INSERT: usize = 400;
 /// Events per multi-row INSERT.
 pub(crate) const EVENT_ROWS_PER_INSERT: usize = 200;
@@ -321,6 +321,16 @@ fn take_slot(slots: &mut HashMap<WebhookId, usize>, webhook: WebhookId) -> bool 
 pub(crate) const EVENTS_INSERT: &str =
     "INSERT INTO events (id, event, payload, idempotency_key, deliveries, created_at) VALUES ";
 pub(crate) const DELIVERIES_INSERT: &str = "INSERT INTO deliveries (id, webhook_id, event_id, due_at, claimed_by, created_at, updated_at, ordering_key, ordering_seq, status) VALUES ";
+
+impl DeliveryRow {
+    /// The status it is stored with: waiting behind an earlier delivery of its line, or pending.
+    pub(crate) fn status(&self) -> &'static str {
+        match self.due {
+            None => crate::ordering::WAITING,
+            Some(_) => "pending",
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -42,4 +42,5 @@ pub use model::{
     IngestOutcome, NewApiToken, NewEvent, NewWebhook, PacedClaim, QueueStats, SessionRecord,
     UserRecord, WebhookChanges, WebhookRecord,
 };
+pub use ordering::SuccessorClaim;
 pub use stats::STATS_KEPT_MS;

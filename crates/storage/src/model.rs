@@ -241,6 +241,10 @@ pub struct AttemptRecord {
     pub next: lwh_domain::NextStep,
     /// The delivery's ordering key: when it finishes, the next one of the key is made due.
     pub ordering_key: Option<String>,
+    /// Whether the recording worker takes that next one itself, in this attempt's slot
+    /// (its webhook's queue was seen drained, so nothing else of the webhook waits for the
+    /// slot); otherwise the next one is due in the queue like any delivery.
+    pub take_next: bool,
 }
 
 /// The automatic-Failed rules, from settings.

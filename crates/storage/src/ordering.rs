@@ -2,8 +2,9 @@
 //! delivery in its key's line at ingestion, make the next one due when one finishes, and
 //! release a webhook's lines when it stops being `by_key`.
 //!
-//! A waiting delivery is `pending` with no due time (claims never see it) and an
-//! `ordering_key`; `deliveries_by_key` indexes only unfinished keyed deliveries. Placing and
+//! A waiting delivery has the stored status `waiting` and no due time (claims never see it,
+//! nor scan past it) and an `ordering_key`; `deliveries_by_key` indexes only unfinished keyed
+//! deliveries. Placing and
 //! releasing must not interleave for one key: on SQLite the writer thread runs one
 //! transaction at a time; on PostgreSQL both take a transaction-scoped advisory lock per
 //! (webhook, key) first, in ascending order so they cannot deadlock ([`lock_keys_sql`]).
@@ -14,37 +15,63 @@ use lwh_domain::{Timestamp, WebhookId};
 use crate::connect::{Store, WriteTx};
 use crate::error::StoreError;
 
+/// The stored status of a delivery waiting behind an earlier one of its line (shown as
+/// `pending`, with `waiting`).
+pub(crate) const WAITING: &str = "waiting";
+
 /// The highest number among key $2's unfinished deliveries at webhook $1 (NULL: the key is
 /// free).
 pub(crate) const LAST_OF_KEY: &str = "SELECT MAX(ordering_seq) AS last FROM deliveries \
      WHERE webhook_id = $1 AND ordering_key = $2 AND ordering_key IS NOT NULL \
-     AND status IN ('pending', 'retrying')";
+     AND status IN ('pending', 'retrying', 'waiting')";
 
-/// Makes the first unfinished delivery of key $2 at webhook $1 due at $3 if it is waiting
-/// (run after one of the key finished; a no-op when the first is already due or in flight).
-pub(crate) const RELEASE_NEXT: &str = "UPDATE deliveries SET due_at = $3, updated_at = $3 \
+/// Makes the first unfinished delivery of key $2 at webhook $1 pending if it is waiting (run
+/// after one of the key finished; a no-op when the first is already due or in flight): claimed
+/// at once by worker $4 until $5 when one is named and the webhook is Active and unthrottled —
+/// the worker that sent its predecessor sends it next, with no claim — else due at $3.
+pub(crate) const RELEASE_NEXT: &str = "UPDATE deliveries SET status = 'pending', \
+     due_at = CASE WHEN $4 IS NOT NULL AND EXISTS (SELECT 1 FROM webhooks WHERE id = $1 \
+       AND status = 'active' AND max_per_second IS NULL) THEN $5 ELSE $3 END, \
+     claimed_by = CASE WHEN $4 IS NOT NULL AND EXISTS (SELECT 1 FROM webhooks WHERE id = $1 \
+       AND status = 'active' AND max_per_second IS NULL) THEN $4 ELSE NULL END, \
+     updated_at = $3 \
      WHERE id = (SELECT id FROM deliveries WHERE webhook_id = $1 AND ordering_key = $2 \
-       AND ordering_key IS NOT NULL AND status IN ('pending', 'retrying') \
+       AND ordering_key IS NOT NULL AND status IN ('pending', 'retrying', 'waiting') \
        ORDER BY ordering_seq LIMIT 1) \
-     AND status = 'pending' AND due_at IS NULL";
+     AND status = 'waiting' \
+     RETURNING id, event_id, attempts, series_start, ordering_key, claimed_by";
 
-/// Webhook $1 is no longer `by_key`: every waiting delivery is due at $2 and no delivery of it
-/// belongs to a line any more.
+/// Who takes the deliveries a recorded batch releases from their lines: the recording
+/// process's worker, until the end of a lease.
+#[derive(Debug, Clone)]
+pub struct SuccessorClaim {
+    /// The worker's claim owner id.
+    pub owner: String,
+    /// End of the lease.
+    pub lease_until: Timestamp,
+}
+
+/// Webhook $1 is no longer `by_key`: every waiting delivery is pending and due at $2, and no
+/// delivery of it belongs to a line any more.
 const LEAVE_LINES: &str = "UPDATE deliveries SET \
-     due_at = CASE WHEN status = 'pending' AND due_at IS NULL THEN $2 ELSE due_at END, \
+     due_at = CASE WHEN status = 'waiting' THEN $2 ELSE due_at END, \
+     status = CASE WHEN status = 'waiting' THEN 'pending' ELSE status END, \
      ordering_key = NULL, ordering_seq = NULL \
-     WHERE webhook_id = $1 AND ordering_key IS NOT NULL AND status IN ('pending', 'retrying')";
+     WHERE webhook_id = $1 AND ordering_key IS NOT NULL \
+     AND status IN ('pending', 'retrying', 'waiting')";
 
 /// Waiting deliveries that head their line (the one they waited for was deleted by retention,
-/// say) are made due at $1. A safety net run with retention; the recorder's release is the
-/// normal path.
-const RELEASE_STRANDED: &str = "UPDATE deliveries SET due_at = $1, updated_at = $1 \
+/// say) are made pending and due at $1. A safety net run with retention; the recorder's
+/// release is the normal path.
+const RELEASE_STRANDED: &str = "UPDATE deliveries SET status = 'pending', due_at = $1, \
+     updated_at = $1 \
      WHERE id IN (SELECT d.id FROM deliveries d WHERE d.ordering_key IS NOT NULL \
-       AND d.status IN ('pending', 'retrying') AND d.due_at IS NULL \
+       AND d.status IN ('pending', 'retrying', 'waiting') AND d.status = 'waiting' \
        AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook_id = d.webhook_id \
          AND e.ordering_key = d.ordering_key AND e.ordering_key IS NOT NULL \
-         AND e.status IN ('pending', 'retrying') AND e.ordering_seq < d.ordering_seq)) \
-     AND status = 'pending' AND due_at IS NULL";
+         AND e.status IN ('pending', 'retrying', 'waiting') \
+         AND e.ordering_seq < d.ordering_seq)) \
+     AND status = 'waiting'";
 
 /// The advisory-lock class of key lines (PostgreSQL), beside webhook creation's 727001.
 const KEY_LOCK_CLASS: i32 = 727_002;
@@ -144,7 +171,7 @@ mod tests {
         let db = sqlite_schema();
         for plan in [
             plan(&db, LAST_OF_KEY, rusqlite::params!["w", "k"]),
-            plan(&db, RELEASE_NEXT, rusqlite::params!["w", "k", 0]),
+            plan(&db, RELEASE_NEXT, rusqlite::params!["w", "k", 0, "me", 1]),
         ] {
             assert!(plan.contains("INDEX deliveries_by_key ("), "{plan}");
             assert!(!plan.contains("SCAN deliveries"), "{plan}");
@@ -163,36 +190,62 @@ mod tests {
             .unwrap();
         };
         insert("d1", "a", 1, "delivered", None);
-        insert("d2", "a", 2, "pending", None);
-        insert("d3", "a", 3, "pending", None);
+        insert("d2", "a", 2, "waiting", None);
+        insert("d3", "a", 3, "waiting", None);
         insert("d4", "b", 1, "retrying", Some(50));
-        insert("d5", "b", 2, "pending", None);
-        let release = |key: &str| {
-            db.execute(
-                Backend::Sqlite.sql(RELEASE_NEXT),
-                rusqlite::params!["w", key, 100],
-            )
-            .unwrap()
+        insert("d5", "b", 2, "waiting", None);
+        let release = |key: &str, owner: Option<&str>| -> Vec<(String, Option<String>)> {
+            db.prepare(Backend::Sqlite.sql(RELEASE_NEXT))
+                .unwrap()
+                .query_map(rusqlite::params!["w", key, 100, owner, 900], |r| {
+                    Ok((r.get(0)?, r.get(5)?))
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
         };
-        assert_eq!(release("a"), 1, "d2 heads line a now");
-        assert_eq!(release("a"), 0, "d2 is due: d3 still waits");
-        assert_eq!(release("b"), 0, "d4 is unfinished: d5 waits");
-        let due: Vec<(String, Option<i64>)> = db
-            .prepare("SELECT id, due_at FROM deliveries ORDER BY id")
+        assert_eq!(
+            release("a", None),
+            [("d2".to_owned(), None)],
+            "d2 heads line a now"
+        );
+        assert!(
+            release("a", Some("me")).is_empty(),
+            "d2 is due: d3 still waits"
+        );
+        assert!(
+            release("b", Some("me")).is_empty(),
+            "d4 is unfinished: d5 waits"
+        );
+        db.execute(
+            "UPDATE deliveries SET status = 'delivered' WHERE id = 'd4'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(
+            release("b", Some("me")),
+            [("d5".to_owned(), Some("me".to_owned()))],
+            "an Active webhook's next delivery is claimed by the worker named"
+        );
+        let due: Vec<(String, String, Option<i64>)> = db
+            .prepare("SELECT id, status, due_at FROM deliveries ORDER BY id")
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        let due: Vec<(&str, Option<i64>)> = due.iter().map(|(i, d)| (i.as_str(), *d)).collect();
+        let due: Vec<(&str, &str, Option<i64>)> = due
+            .iter()
+            .map(|(i, s, d)| (i.as_str(), s.as_str(), *d))
+            .collect();
         assert_eq!(
             due,
             [
-                ("d1", None),
-                ("d2", Some(100)),
-                ("d3", None),
-                ("d4", Some(50)),
-                ("d5", None)
+                ("d1", "delivered", None),
+                ("d2", "pending", Some(100)),
+                ("d3", "waiting", None),
+                ("d4", "delivered", Some(50)),
+                ("d5", "pending", Some(900))
             ]
         );
         let last: Option<i64> = db

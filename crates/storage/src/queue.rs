@@ -228,7 +228,7 @@ impl Store {
     }
 
     /// Claimed rows with their events' payloads (from memory for events ingested lately).
-    async fn with_payloads(
+    pub(crate) async fn with_payloads(
         &self,
         webhook: WebhookId,
         claimed: Vec<ClaimedRow>,

@@ -23,7 +23,7 @@ const WEBHOOK_COLUMNS: &str = "id, url, status, status_reason, status_changed_at
 /// the reason $3.
 pub(crate) const CANCEL_QUEUED: &str = "UPDATE deliveries SET status = 'failed', due_at = NULL, \
      claimed_by = NULL, last_error = $3, updated_at = $2 \
-     WHERE webhook_id = $1 AND status IN ('pending', 'retrying')";
+     WHERE webhook_id = $1 AND status IN ('pending', 'retrying', 'waiting')";
 
 /// [`StatusEffect::Release`]: the webhook's ($1) failure record is cleared.
 pub(crate) const CLEAR_FAILURE_RECORD: &str = "UPDATE webhooks SET failing_since = NULL, \

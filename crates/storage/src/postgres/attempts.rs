@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use lwh_domain::{DeliveryId, NextStep, Timestamp, WebhookId, WebhookStatus};
 
 use crate::attempts::{
-    finished_lines, next_state, summarize, turns_failed, webhook_update, Recorded,
+    finished_lines, next_state, summarize, turns_failed, webhook_update, BackendRecorded, Recorded,
     ATTEMPT_ROWS_PER_INSERT, DELIVERED, IDS_PER_UPDATE, INSERT_ATTEMPTS, NOT_DELIVERED,
     ON_ATTEMPT_CONFLICT, SET_NEXT_PROBE,
 };
@@ -16,7 +16,8 @@ use crate::decode;
 use crate::dialect::{keep_prepared, placeholders};
 use crate::error::StoreError;
 use crate::model::{AttemptRecord, FailureRules};
-use crate::ordering::{key_lock, lock_keys_sql, RELEASE_NEXT};
+use crate::ordering::{key_lock, lock_keys_sql, SuccessorClaim, RELEASE_NEXT};
+use crate::postgres::queue::claimed_row;
 use crate::stats::{slot, Counters, ADD_COUNTERS};
 
 /// Records one batch in one transaction.
@@ -25,14 +26,15 @@ pub(crate) async fn run(
     records: &[AttemptRecord],
     rules: FailureRules,
     now: Timestamp,
-) -> Result<Recorded, StoreError> {
+    successor: Option<&SuccessorClaim>,
+) -> Result<BackendRecorded, StoreError> {
     let mut ordered: Vec<&AttemptRecord> = records.iter().collect();
     ordered.sort_by_key(|r| (r.delivery_id, r.number));
     let lines = finished_lines(records);
     let mut tx = store.begin_write_with(Durability::Relaxed).await?;
     // The lines' locks first, before any row: ingestion places deliveries in them under the
     // same locks (crate::ordering).
-    if let Some(lock) = lock_keys_sql(lines.iter().map(|(w, k)| key_lock(*w, k)).collect()) {
+    if let Some(lock) = lock_keys_sql(lines.iter().map(|(w, k, _)| key_lock(*w, k)).collect()) {
         sqlx::query(&lock)
             .persistent(false)
             .execute(&mut *tx)
@@ -42,22 +44,26 @@ pub(crate) async fn run(
     insert_attempts(store, &mut tx, &ordered).await?;
     update_deliveries(store, &mut tx, &ordered, now).await?;
     let mut released = Vec::new();
-    for (webhook, key) in lines {
-        let done = sqlx::query(RELEASE_NEXT)
+    let mut claimed = Vec::new();
+    for (webhook, key, take_next) in lines {
+        let rows = sqlx::query(RELEASE_NEXT)
             .bind(webhook.to_string())
             .bind(key)
             .bind(now.millis())
-            .execute(&mut *tx)
+            .bind(successor.map(|s| s.owner.as_str()).filter(|_| take_next))
+            .bind(successor.map(|s| s.lease_until.millis()))
+            .fetch_all(&mut *tx)
             .await?;
-        if done.rows_affected() > 0 && !released.contains(&webhook) {
-            released.push(webhook);
+        for row in &rows {
+            if decode::opt_text(row, "claimed_by")?.is_some() {
+                claimed.push((webhook, claimed_row(row)?));
+            } else if !released.contains(&webhook) {
+                released.push(webhook);
+            }
         }
     }
     tx.commit().await?;
-    Ok(Recorded {
-        became_failed,
-        released,
-    })
+    Ok((Recorded::new(became_failed, released), claimed))
 }
 
 async fn update_webhooks(

@@ -23,7 +23,7 @@ const LINES_PER_READ: usize = 500;
 /// [`crate::ordering::LAST_OF_KEY`] for the line `(v.w, v.k)` of a VALUES list.
 const LAST_OF_LINE: &str = "SELECT MAX(ordering_seq) FROM deliveries \
      WHERE webhook_id = v.w AND ordering_key = v.k AND ordering_key IS NOT NULL \
-     AND status IN ('pending', 'retrying')";
+     AND status IN ('pending', 'retrying', 'waiting')";
 use crate::model::{IngestOutcome, NewEvent};
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
@@ -105,7 +105,7 @@ pub(crate) async fn run(
         let sql = format!(
             "WITH stored_events AS ({EVENTS_INSERT}{}) {DELIVERIES_INSERT}{}",
             values_in_order(event_rows.len(), 6, "", 1),
-            values_in_order(rows.len(), 9, ", 'pending'", 1 + 6 * event_rows.len()),
+            values_in_order(rows.len(), 10, "", 1 + 6 * event_rows.len()),
         );
         let query = bind_deliveries(
             bind_events(sqlx::query(&sql), &event_rows, now),
@@ -125,7 +125,7 @@ pub(crate) async fn run(
         for chunk in rows.chunks(DELIVERY_ROWS_PER_INSERT) {
             let sql = format!(
                 "{DELIVERIES_INSERT}{}",
-                values_in_order(chunk.len(), 9, ", 'pending'", 1)
+                values_in_order(chunk.len(), 10, "", 1)
             );
             let query =
                 bind_deliveries(sqlx::query(store.backend.sql_owned(sql)), chunk, owner, now)
@@ -216,7 +216,7 @@ fn bind_events<'q>(
     query
 }
 
-/// Binds the nine values of each delivery row, in [`DELIVERIES_INSERT`]'s column order.
+/// Binds the ten values of each delivery row, in [`DELIVERIES_INSERT`]'s column order.
 fn bind_deliveries<'q>(
     mut query: AnyQuery<'q>,
     rows: &'q [DeliveryRow],
@@ -233,7 +233,8 @@ fn bind_deliveries<'q>(
             .bind(now.millis())
             .bind(now.millis())
             .bind(d.line.as_ref().map(|(key, _)| key.as_str()))
-            .bind(d.line.as_ref().map(|(_, seq)| *seq));
+            .bind(d.line.as_ref().map(|(_, seq)| *seq))
+            .bind(d.status());
     }
     query
 }

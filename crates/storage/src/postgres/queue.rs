@@ -85,7 +85,9 @@ async fn claim_in(
     found.iter().map(claimed_row).collect()
 }
 
-fn claimed_row(row: &AnyRow) -> Result<ClaimedRow, StoreError> {
+/// A claimed delivery from a row with `id, event_id, attempts, series_start, ordering_key` (a
+/// claim's, or a line's next one claimed as its predecessor is recorded).
+pub(crate) fn claimed_row(row: &AnyRow) -> Result<ClaimedRow, StoreError> {
     Ok(ClaimedRow {
         id: decode::parsed(row, "id")?,
         event_id: decode::parsed(row, "event_id")?,

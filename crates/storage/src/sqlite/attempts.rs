@@ -6,14 +6,15 @@ use rusqlite::params;
 use rusqlite::types::Value;
 
 use crate::attempts::{
-    finished_lines, next_state, summarize, turns_failed, webhook_update, Recorded, DELIVERED,
-    INSERT_ATTEMPTS, NOT_DELIVERED, ON_ATTEMPT_CONFLICT, SET_NEXT_PROBE,
+    finished_lines, next_state, summarize, turns_failed, webhook_update, BackendRecorded, Recorded,
+    DELIVERED, INSERT_ATTEMPTS, NOT_DELIVERED, ON_ATTEMPT_CONFLICT, SET_NEXT_PROBE,
 };
 use crate::connect::Durability;
 use crate::dialect::Backend;
 use crate::error::StoreError;
 use crate::model::{AttemptRecord, FailureRules};
-use crate::ordering::RELEASE_NEXT;
+use crate::ordering::{SuccessorClaim, RELEASE_NEXT};
+use crate::sqlite::queue::claimed_row;
 use crate::sqlite::writer::SqliteWriter;
 use crate::stats::{slot, Counters, ADD_COUNTERS};
 use crate::webhooks::set_status_sqlite;
@@ -24,11 +25,13 @@ pub(crate) async fn run(
     records: &[AttemptRecord],
     rules: FailureRules,
     now: Timestamp,
-) -> Result<Recorded, StoreError> {
+    successor: Option<&SuccessorClaim>,
+) -> Result<BackendRecorded, StoreError> {
     let records = records.to_vec();
+    let successor = successor.cloned();
     writer
         .transaction(Durability::Relaxed, move |tx| {
-            record(tx, &records, rules, now)
+            record(tx, &records, rules, now, successor.as_ref())
         })
         .await
 }
@@ -40,7 +43,8 @@ pub(crate) fn record(
     records: &[AttemptRecord],
     rules: FailureRules,
     now: Timestamp,
-) -> Result<Recorded, StoreError> {
+    successor: Option<&SuccessorClaim>,
+) -> Result<BackendRecorded, StoreError> {
     let sql = |text: &'static str| Backend::Sqlite.sql(text);
     let mut became_failed = Vec::new();
     for (id, s) in summarize(records) {
@@ -107,18 +111,28 @@ pub(crate) fn record(
         }
     }
     let mut released = Vec::new();
+    let mut claimed = Vec::new();
     let mut release = tx.prepare_cached(sql(RELEASE_NEXT))?;
-    for (webhook, key) in finished_lines(records) {
-        if release.execute(params![webhook.to_string(), key, now.millis()])? > 0
-            && !released.contains(&webhook)
-        {
-            released.push(webhook);
+    let owner = successor.map(|s| s.owner.as_str());
+    let lease_until = successor.map(|s| s.lease_until.millis());
+    for (webhook, key, take_next) in finished_lines(records) {
+        let mut rows = release.query(params![
+            webhook.to_string(),
+            key,
+            now.millis(),
+            owner.filter(|_| take_next),
+            lease_until
+        ])?;
+        while let Some(row) = rows.next()? {
+            let claimed_by: Option<String> = row.get(5)?;
+            if claimed_by.is_some() {
+                claimed.push((webhook, claimed_row(row)?));
+            } else if !released.contains(&webhook) {
+                released.push(webhook);
+            }
         }
     }
-    Ok(Recorded {
-        became_failed,
-        released,
-    })
+    Ok((Recorded::new(became_failed, released), claimed))
 }
 
 /// Adds pending counters to their rows ([`crate::stats`]).
@@ -172,6 +186,7 @@ mod tests {
                 NextStep::RetryAt(Timestamp::from_millis(at + 60_000))
             },
             ordering_key: None,
+            take_next: false,
         }
     }
 
@@ -181,7 +196,7 @@ mod tests {
         batch: &[AttemptRecord],
     ) -> (Option<i64>, Option<i64>, i64) {
         let tx = db.transaction().unwrap();
-        record(&tx, batch, RULES, Timestamp::from_millis(1_000_000)).unwrap();
+        record(&tx, batch, RULES, Timestamp::from_millis(1_000_000), None).unwrap();
         tx.commit().unwrap();
         db.query_row(
             "SELECT last_triggered_at, failing_since, failures_since_success FROM webhooks \

@@ -110,7 +110,7 @@ fn insert(
         ])?;
     }
     let mut insert_delivery = tx.prepare_cached(&format!(
-        "{DELIVERIES_INSERT}(?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
+        "{DELIVERIES_INSERT}(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))?;
     let owner = claim.map(|c| c.owner.as_str());
     for d in &plan.deliveries {
@@ -128,6 +128,7 @@ fn insert(
             now.millis(),
             key,
             seq,
+            d.status(),
         ])?;
     }
     Ok(())

@@ -79,16 +79,22 @@ fn claim_in(
     ])?;
     let mut claimed = Vec::with_capacity(limit);
     while let Some(row) = cursor.next()? {
-        claimed.push(ClaimedRow {
-            id: decode::sqlite_parsed(row, 0)?,
-            event_id: decode::sqlite_parsed(row, 1)?,
-            attempts: row.get(2)?,
-            series_start: row.get(3)?,
-            send_at: None,
-            ordering_key: row.get(4)?,
-        });
+        claimed.push(claimed_row(row)?);
     }
     Ok(claimed)
+}
+
+/// A claimed delivery from a row that starts `id, event_id, attempts, series_start,
+/// ordering_key` (a claim's, or a line's next one claimed as its predecessor is recorded).
+pub(crate) fn claimed_row(row: &rusqlite::Row<'_>) -> Result<ClaimedRow, StoreError> {
+    Ok(ClaimedRow {
+        id: decode::sqlite_parsed(row, 0)?,
+        event_id: decode::sqlite_parsed(row, 1)?,
+        attempts: row.get(2)?,
+        series_start: row.get(3)?,
+        send_at: None,
+        ordering_key: row.get(4)?,
+    })
 }
 
 /// A throttled webhook's claim: its limit and clock are read, the deliveries whose turn
