@@ -107,6 +107,9 @@ impl Store {
 /// Each comes with whether the recording worker takes the line's next delivery itself
 /// ([`AttemptRecord::take_next`]).
 pub(crate) fn finished_lines(records: &[AttemptRecord]) -> Vec<(WebhookId, &str, bool)> {
+    if records.iter().all(|r| r.ordering_key.is_none()) {
+        return Vec::new();
+    }
     let mut seen: std::collections::HashSet<(WebhookId, &str)> = Default::default();
     let mut lines = Vec::new();
     for r in records {
