@@ -42,10 +42,19 @@ struct Args {
     /// max_in_flight_per_webhook for the service.
     #[arg(long, default_value_t = 64)]
     in_flight: usize,
+    /// On PostgreSQL, the throughput scenarios again with `serve` plus this many `worker`
+    /// processes, each count in its own deployment (the main scenarios run `serve` alone);
+    /// `--pg-workers ''` skips them.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    pg_workers: Vec<String>,
     /// Measure the loopback ceiling and the fan-out 1 / fan-out 10 throughput only (full
     /// sizes unless --quick): for comparing two builds and for profiling.
     #[arg(long)]
     throughput_only: bool,
+    /// The throughput shapes to run (f1, f10: one event per request; f10-batched: batches of
+    /// 100), to profile one of them alone.
+    #[arg(long, value_delimiter = ',', default_value = "f1,f10,f10-batched")]
+    shapes: Vec<String>,
     /// Measure the isolation scenario only (for investigating it).
     #[arg(long, conflicts_with = "throughput_only")]
     isolation_only: bool,
@@ -95,6 +104,9 @@ struct Plan {
     latency_secs: u64,
     backlog: usize,
     isolation_events: usize,
+    /// Alternating (alone, beside a dead endpoint) pairs in the isolation scenario: the goal
+    /// holds for every pair, not only for the median.
+    isolation_pairs: usize,
     throttle_events: usize,
 }
 
@@ -119,7 +131,16 @@ pub struct BackendReport {
     pub backend: String,
     pub workers: usize,
     pub fanout1: Vec<Throughput>,
+    /// Fan-out 10 in batches of 100 events (the WordPress plugin's shape after an outage).
     pub fanout10: Vec<Throughput>,
+    /// Fan-out 10, one event per request (the plugin's shape while it keeps up; absent in
+    /// older reports).
+    #[serde(default)]
+    pub fanout10_single: Vec<Throughput>,
+    /// The throughput scenarios again with other process counts (PostgreSQL: `serve` plus N
+    /// `worker`s, each count its own deployment; absent in older reports).
+    #[serde(default)]
+    pub process_counts: Vec<ProcessCount>,
     pub ingest_p50_ms: f64,
     pub ingest_p99_ms: f64,
     pub deliver_p50_ms: f64,
@@ -137,6 +158,10 @@ pub struct BackendReport {
     pub isolation_events: usize,
     pub isolation_alone_per_s: f64,
     pub isolation_beside_dead_per_s: f64,
+    /// Every isolation pair in the order run: (alone, beside a dead endpoint) per second
+    /// (absent in older reports).
+    #[serde(default)]
+    pub isolation_pairs: Vec<(f64, f64)>,
     /// `/metrics` scrape time (p50, max; ms) with an empty queue and with the backlog queued
     /// (absent in older reports).
     #[serde(default)]
@@ -146,6 +171,16 @@ pub struct BackendReport {
     /// The throttle scenario (absent in older reports).
     #[serde(default)]
     pub throttle: Option<throttle::ThrottleReport>,
+}
+
+/// One process count's throughput runs.
+#[derive(Serialize, Deserialize, Clone, Default)]
+pub struct ProcessCount {
+    /// `worker` processes beside `serve`.
+    pub workers: usize,
+    pub fanout1: Vec<Throughput>,
+    /// Fan-out 10, one event per request.
+    pub fanout10_single: Vec<Throughput>,
 }
 
 /// `n` scrapes of `/metrics`, one after another: (p50, max) in ms. `/metrics` needs no
@@ -215,15 +250,48 @@ async fn wait_delivered(rx: &Receiver, expected: usize) -> Instant {
     }
 }
 
+/// How a throughput run sends its events.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Shape {
+    /// One event per request to one subscribed webhook, concurrency 32.
+    Fanout1,
+    /// One event per request to ten subscribed webhooks, concurrency 32.
+    Fanout10Single,
+    /// Batches of 100 events to ten subscribed webhooks, concurrency 8.
+    Fanout10Batched,
+}
+
+impl Shape {
+    fn fanout(self) -> usize {
+        match self {
+            Shape::Fanout1 => 1,
+            Shape::Fanout10Single | Shape::Fanout10Batched => 10,
+        }
+    }
+}
+
+/// Subscribes the throughput scenarios' webhooks: one to `course_completed` (fan-out 1) and
+/// ten to `lesson_completed` (fan-out 10).
+async fn subscribe_throughput(svc: &Service, rx: &Receiver) -> anyhow::Result<()> {
+    svc.webhook(&format!("http://{}/one", rx.addr), "course_completed")
+        .await?;
+    for i in 0..10 {
+        svc.webhook(&format!("http://{}/ten/{i}", rx.addr), "lesson_completed")
+            .await?;
+    }
+    Ok(())
+}
+
 async fn throughput(
     svc: &Service,
     rx: &Receiver,
     load: &Load,
-    fanout: usize,
+    shape: Shape,
     events: usize,
     run: usize,
 ) -> anyhow::Result<Throughput> {
     rx.reset();
+    let fanout = shape.fanout();
     let event = if fanout == 1 {
         "course_completed"
     } else {
@@ -232,7 +300,7 @@ async fn throughput(
     let cpu_before = svc.cpu_seconds();
     let database_cpu_before = svc.database_cpu_seconds();
     let started = Instant::now();
-    let result = if fanout == 1 {
+    let result = if shape != Shape::Fanout10Batched {
         let uri = svc.url("/api/v1/events").parse()?;
         load.closed_loop(uri, Some(svc.token.clone()), 32, events, true, move |i| {
             event_body(event, run * 1_000_000 + i)
@@ -281,7 +349,9 @@ async fn measure_backend(
     args: &Args,
     rx: &Receiver,
 ) -> anyhow::Result<BackendReport> {
-    let workers = if backend == Backend::Postgres { 2 } else { 0 };
+    // `serve` alone on both backends: where most deployments start. Other process counts are
+    // measured after, each in its own deployment.
+    let workers = 0;
     let svc = Service::start(bin, backend, workers, args.in_flight).await?;
     let load = Load::new(64);
     let mut report = BackendReport {
@@ -289,30 +359,34 @@ async fn measure_backend(
         workers,
         ..Default::default()
     };
-    svc.webhook(&format!("http://{}/one", rx.addr), "course_completed")
-        .await?;
-    for i in 0..10 {
-        svc.webhook(&format!("http://{}/ten/{i}", rx.addr), "lesson_completed")
-            .await?;
-    }
+    subscribe_throughput(&svc, rx).await?;
     if args.throttle_only {
         report.throttle = Some(measure_throttle(&svc, &load, plan).await?);
         svc.stop().await;
         return Ok(report);
     }
-    for run in (0..plan.runs).filter(|_| !args.isolation_only && !args.latency_only) {
-        let t = throughput(&svc, rx, &load, 1, plan.fanout1_events, run).await?;
-        eprintln!(
-            "  {backend:?} fan-out 1 run {run}: {:.0} delivered/s, {:.0} accepted/s",
-            t.delivered_per_s, t.accepted_per_s
-        );
-        report.fanout1.push(t);
-        let t = throughput(&svc, rx, &load, 10, plan.fanout10_events, run + 100).await?;
-        eprintln!(
-            "  {backend:?} fan-out 10 run {run}: {:.0} delivered/s",
-            t.delivered_per_s
-        );
-        report.fanout10.push(t);
+    if !args.isolation_only && !args.latency_only {
+        let runs = throughput_runs(&svc, rx, &load, plan, &shapes(args)?).await?;
+        (report.fanout1, report.fanout10_single, report.fanout10) = runs;
+    }
+    if backend == Backend::Postgres && !args.isolation_only && !args.latency_only {
+        for workers in pg_workers(args)? {
+            let svc = Service::start(bin, backend, workers, args.in_flight).await?;
+            subscribe_throughput(&svc, rx).await?;
+            eprintln!("  {backend:?} serve + {workers} worker(s):");
+            let unbatched: Vec<Shape> = shapes(args)?
+                .into_iter()
+                .filter(|s| *s != Shape::Fanout10Batched)
+                .collect();
+            let (fanout1, fanout10_single, _) =
+                throughput_runs(&svc, rx, &load, plan, &unbatched).await?;
+            svc.stop().await;
+            report.process_counts.push(ProcessCount {
+                workers,
+                fanout1,
+                fanout10_single,
+            });
+        }
     }
     if args.throughput_only {
         svc.stop().await;
@@ -387,18 +461,24 @@ async fn measure_backend(
     let dead_id = svc
         .webhook(&format!("http://{}/dead", dead.addr), "quiz_passed")
         .await?;
-    let (mut alone, mut beside) = (Vec::new(), Vec::new());
-    for run in 0..plan.runs {
-        for (status, side, base, rates) in [
-            ("disabled", "alone", 7_000_000, &mut alone),
-            ("active", "beside a dead endpoint", 8_000_000, &mut beside),
+    for pair in 0..plan.isolation_pairs {
+        let mut rates = Vec::with_capacity(2);
+        for (status, side, base) in [
+            ("disabled", "alone", 7_000_000),
+            ("active", "beside a dead endpoint", 8_000_000),
         ] {
             svc.set_status(&dead_id, status).await?;
-            let base = base + run * 100_000;
+            let base = base + pair * 100_000;
             rates.push(healthy_rate(&svc, &healthy, &load, plan, base, side).await?);
         }
+        eprintln!(
+            "    pair {pair}: kept {:.0} %",
+            100.0 * rates[1] / rates[0].max(1.0)
+        );
+        report.isolation_pairs.push((rates[0], rates[1]));
     }
-    let (alone, beside) = (report::median(alone), report::median(beside));
+    let alone = report::median(report.isolation_pairs.iter().map(|p| p.0).collect());
+    let beside = report::median(report.isolation_pairs.iter().map(|p| p.1).collect());
     report.isolation_events = plan.isolation_events;
     report.isolation_alone_per_s = alone;
     report.isolation_beside_dead_per_s = beside;
@@ -460,6 +540,60 @@ async fn measure_backend(
     }
     svc.stop().await;
     Ok(report)
+}
+
+/// The plan's throughput runs of `shapes` on one deployment (fan-out 1, fan-out 10 one event
+/// per request, fan-out 10 in batches of 100), interleaved run by run so the machine's drift
+/// falls on all alike.
+async fn throughput_runs(
+    svc: &Service,
+    rx: &Receiver,
+    load: &Load,
+    plan: &Plan,
+    shapes: &[Shape],
+) -> anyhow::Result<(Vec<Throughput>, Vec<Throughput>, Vec<Throughput>)> {
+    let (mut fanout1, mut single, mut batches) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..plan.runs {
+        for (i, shape) in shapes.iter().copied().enumerate() {
+            let (events, into) = match shape {
+                Shape::Fanout1 => (plan.fanout1_events, &mut fanout1),
+                Shape::Fanout10Single => (plan.fanout10_events, &mut single),
+                Shape::Fanout10Batched => (plan.fanout10_events, &mut batches),
+            };
+            let t = throughput(svc, rx, load, shape, events, run * 10 + i).await?;
+            eprintln!(
+                "    {shape:?} run {run}: {:.0} delivered/s, {:.0} accepted/s",
+                t.delivered_per_s, t.accepted_per_s
+            );
+            into.push(t);
+        }
+    }
+    Ok((fanout1, single, batches))
+}
+
+/// The shapes `--shapes` names.
+fn shapes(args: &Args) -> anyhow::Result<Vec<Shape>> {
+    args.shapes
+        .iter()
+        .map(|name| match name.as_str() {
+            "f1" => Ok(Shape::Fanout1),
+            "f10" => Ok(Shape::Fanout10Single),
+            "f10-batched" => Ok(Shape::Fanout10Batched),
+            other => anyhow::bail!("--shapes: unknown shape {other} (f1, f10, f10-batched)"),
+        })
+        .collect()
+}
+
+/// The worker counts `--pg-workers` names.
+fn pg_workers(args: &Args) -> anyhow::Result<Vec<usize>> {
+    args.pg_workers
+        .iter()
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            w.parse()
+                .map_err(|_| anyhow::anyhow!("--pg-workers: {w} is not a count"))
+        })
+        .collect()
 }
 
 /// The throttle scenario with the plan's sizes.
@@ -630,6 +764,7 @@ async fn main() -> anyhow::Result<()> {
             latency_secs: 3,
             backlog: 10_000,
             isolation_events: 1_000,
+            isolation_pairs: args.runs.unwrap_or(1),
             throttle_events: 500,
         }
     } else {
@@ -643,6 +778,7 @@ async fn main() -> anyhow::Result<()> {
             latency_secs: 20,
             backlog: 1_000_000,
             isolation_events: 20_000,
+            isolation_pairs: args.runs.unwrap_or(3).max(5),
             throttle_events: 5_000,
         }
     };
