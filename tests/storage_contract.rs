@@ -498,3 +498,132 @@ async fn throttled_claims_share_one_clock_on_sqlite() {
 async fn throttled_claims_share_one_clock_on_postgresql() {
     paced_claims(Backend::Postgres).await;
 }
+
+/// One batch of results finishing several key lines at two `by_key` webhooks, on one backend:
+/// each line's next delivery is released — claimed for the recording worker where its webhook
+/// is Active, made due where it is Paused — and the rest of each line keeps waiting. Returns
+/// (claimed successors, webhooks reported released, the rows of unfinished deliveries).
+async fn lines_released_by_one_batch(backend: Backend) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let db = TestDb::create(backend).await;
+    let store = Store::open(&db.target).await.expect("open");
+    store.migrate().await.expect("migrate");
+    let (sending, paused) = (webhook_id(21), webhook_id(22));
+    for id in [sending, paused] {
+        store
+            .insert_webhook(
+                &NewWebhook {
+                    id,
+                    url: format!("https://lines-{id}.example/hook"),
+                    events: vec!["student_enrolled".into()],
+                    secret_ciphertext: vec![2; 8],
+                    headers_ciphertext: None,
+                    throttle: None,
+                    format: Default::default(),
+                    template: None,
+                    ordering: lwh_domain::ordering::DeliveryOrder::ByKey,
+                    now: at(0),
+                },
+                None,
+            )
+            .await
+            .expect("insert webhook");
+    }
+    // Three events for each of keys a and b, interleaved: each webhook gets two lines of three.
+    let events: Vec<NewEvent> = (1..=6)
+        .map(|n| NewEvent {
+            ordering_key: Some(if n % 2 == 1 { "a" } else { "b" }.to_owned()),
+            ..event(30 + n, "student_enrolled", None)
+        })
+        .collect();
+    store
+        .ingest_claiming(&events, at(10), None)
+        .await
+        .expect("ingest");
+    // The heads are due: one claim per webhook takes both.
+    let mut heads = Vec::new();
+    for id in [sending, paused] {
+        heads.extend(
+            store
+                .claim_due(id, 10, "wrk_first", at(20), at(60_000))
+                .await
+                .expect("claim"),
+        );
+    }
+    assert_eq!(heads.len(), 4, "{backend:?}: one head per line: {heads:?}");
+    set_status(&store, paused, WebhookStatus::Paused, at(30)).await;
+    let records: Vec<AttemptRecord> = heads
+        .iter()
+        .map(|d| AttemptRecord {
+            delivery_id: d.id,
+            webhook_id: d.webhook_id,
+            number: d.attempts + 1,
+            started_at: at(40),
+            outcome: outcome(Some(204), None, None),
+            next: NextStep::Delivered,
+            ordering_key: d.ordering_key.clone(),
+            take_next: true,
+        })
+        .collect();
+    let successor = lwh_storage::SuccessorClaim {
+        owner: "wrk_lines".into(),
+        lease_until: at(90_000),
+    };
+    let recorded = store
+        .record_attempts(
+            &records,
+            FailureRules {
+                failed_after_ms: 60_000,
+                probe_interval_ms: 5_000,
+            },
+            at(50),
+            Some(&successor),
+        )
+        .await
+        .expect("record");
+    let mut successors: Vec<String> = recorded
+        .successors
+        .iter()
+        .map(|d| format!("{} {} {:?}", d.webhook_id, d.event_id, d.ordering_key))
+        .collect();
+    successors.sort();
+    let mut released: Vec<String> = recorded.released.iter().map(|w| w.to_string()).collect();
+    released.sort();
+    store.close().await;
+    let lines = dump(&db.target)
+        .await
+        .into_iter()
+        .filter(|row| row.contains("| pending |") || row.contains("| waiting |"))
+        .collect();
+    db.drop_all().await;
+    (successors, released, lines)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_batch_releases_the_next_of_every_line_it_finishes_on_both_backends() {
+    let sqlite = lines_released_by_one_batch(Backend::Sqlite).await;
+    let postgres = lines_released_by_one_batch(Backend::Postgres).await;
+    let (sending, paused) = (webhook_id(21).to_string(), webhook_id(22).to_string());
+    // The Active webhook's two lines each hand their second event to the recording worker.
+    assert_eq!(
+        sqlite.0,
+        vec![
+            format!("{sending} {} Some(\"a\")", event_id(33)),
+            format!("{sending} {} Some(\"b\")", event_id(34)),
+        ],
+        "successors"
+    );
+    // The Paused webhook's seconds are made due instead: its queue has work again.
+    assert_eq!(sqlite.1, vec![paused], "released");
+    // Every line's third event still waits; the seconds are pending, claimed (Active) or due
+    // at the recording time (Paused).
+    let count = |needle: &str| sqlite.2.iter().filter(|r| r.contains(needle)).count();
+    assert_eq!(count("| waiting |"), 4, "{:#?}", sqlite.2);
+    assert_eq!(count("| wrk_lines |"), 2, "{:#?}", sqlite.2);
+    assert_eq!(
+        count(&format!("| pending | 0 | 0 | {} | - |", at(50).millis())),
+        2,
+        "{:#?}",
+        sqlite.2
+    );
+    assert_eq!(sqlite, postgres, "the backends agree");
+}
