@@ -90,6 +90,9 @@ struct Args {
     /// target/bench-partial/ordering.md unless --out says otherwise).
     #[arg(long, conflicts_with_all = ["throughput_only", "isolation_only", "latency_only", "login_burst", "health"])]
     ordering: bool,
+    /// The ordering scenario's retry delay in ms (twelve retries this far apart).
+    #[arg(long, default_value_t = 20)]
+    ordering_retry_ms: u64,
     /// Measure nothing: write the report again from an earlier run's JSON file.
     #[arg(long, value_name = "JSON")]
     render: Option<std::path::PathBuf>,
@@ -814,7 +817,14 @@ async fn main() -> anyhow::Result<()> {
     if args.ordering {
         let backends = backends(&args)?;
         let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
-        let text = ordering::run(&bin, &backends, runs, args.in_flight).await?;
+        let text = ordering::run(
+            &bin,
+            &backends,
+            runs,
+            args.in_flight,
+            args.ordering_retry_ms,
+        )
+        .await?;
         print!("{text}");
         write_partial(&args, "ordering.md", &text)?;
         return Ok(());
