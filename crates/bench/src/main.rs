@@ -2,6 +2,7 @@
 //! 127.0.0.1 and measures, in one run, the loopback ceiling beside the service's throughput,
 //! latency, backlog behaviour, isolation and CPU cost. Writes docs/benchmarks.{md,json,svg}.
 
+mod compare;
 mod disk;
 mod health;
 mod load;
@@ -93,6 +94,12 @@ struct Args {
     /// The ordering scenario's retry delay in ms (twelve retries this far apart).
     #[arg(long, default_value_t = 20)]
     ordering_retry_ms: u64,
+    /// Measure only the throughput shapes of this build against another build of the service
+    /// (its `learnomy-webhooks` binary, e.g. built from the commit before a feature), fresh
+    /// deployments alternating run by run (written to target/bench-partial/compare.md unless
+    /// --out says otherwise).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["throughput_only", "isolation_only", "latency_only", "login_burst", "health", "ordering"])]
+    baseline: Option<std::path::PathBuf>,
     /// Measure nothing: write the report again from an earlier run's JSON file.
     #[arg(long, value_name = "JSON")]
     render: Option<std::path::PathBuf>,
@@ -265,6 +272,15 @@ enum Shape {
 }
 
 impl Shape {
+    /// The scenario's name in reports.
+    fn label(self) -> &'static str {
+        match self {
+            Shape::Fanout1 => "fan-out 1",
+            Shape::Fanout10Single => "fan-out 10, one event per request",
+            Shape::Fanout10Batched => "fan-out 10, batches of 100",
+        }
+    }
+
     fn fanout(self) -> usize {
         match self {
             Shape::Fanout1 => 1,
@@ -827,6 +843,23 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         print!("{text}");
         write_partial(&args, "ordering.md", &text)?;
+        return Ok(());
+    }
+    if let Some(baseline) = &args.baseline {
+        let rx = Receiver::start(false).await?;
+        let text = compare::run(
+            &bin,
+            baseline,
+            &backends(&args)?,
+            &shapes(&args)?,
+            plan.runs,
+            args.in_flight,
+            (plan.fanout1_events, plan.fanout10_events),
+            &rx,
+        )
+        .await?;
+        print!("{text}");
+        write_partial(&args, "compare.md", &text)?;
         return Ok(());
     }
     if args.health {
