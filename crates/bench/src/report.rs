@@ -75,41 +75,7 @@ pub fn write(report: &Report, dir: &Path) -> anyhow::Result<()> {
     }
     process_counts_section(&mut md, report, ceiling);
     let _ = writeln!(md, "\nEvery run checks that each accepted (event, webhook) pair arrived: *missing* counts pairs that never did, *duplicates* pairs that arrived more than once.\n");
-    let _ = writeln!(
-        md,
-        "## Latency at {} events/s offered\n",
-        report
-            .backends
-            .first()
-            .map_or(1000, |b| b.latency_offered_per_s)
-    );
-    if let Some(window) = report
-        .backends
-        .first()
-        .map(|b| b.latency_window_s)
-        .filter(|w| *w > 0)
-    {
-        let _ = writeln!(md, "Each run offers the load for {window} s; the table gives the median of the runs' percentiles. Before each run the page cache is written back (`sync`) and the service left idle for 2 s, so the gigabytes the throughput runs wrote are not flushed during it.\n");
-    }
-    let _ = writeln!(md, "*accept→deliver* runs from the moment the event's POST is sent to the moment the receiver has the delivery (it includes ingestion; a handed-over delivery can arrive before the `202` does).\n");
-    let _ = writeln!(
-        md,
-        "| backend | ingestion p50 | ingestion p99 | accept→deliver p50 | accept→deliver p99 |"
-    );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|");
-    for b in &report.backends {
-        let _ = writeln!(
-            md,
-            "| {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
-            b.backend, b.ingest_p50_ms, b.ingest_p99_ms, b.deliver_p50_ms, b.deliver_p99_ms
-        );
-    }
-    if let Some((p50, p99)) = report.loopback_latency_ms {
-        let _ = writeln!(md, "\nThe machine itself, at the same offered load (the load generator straight to the receiver, no service): p50 {p50:.2} ms, p99 {p99:.2} ms.");
-    }
-    if let Some((p50, p99)) = report.disk_commit_ms {
-        let _ = writeln!(md, "\nThe disk itself, at the same rate (16 KiB written and fdatasynced 1,000 times a second on the databases' disk, no service — about one commit each; every accepted event waits for at least one): p50 {p50:.2} ms, p99 {p99:.2} ms.");
-    }
+    latency_section(&mut md, report);
     let _ = writeln!(md, "\n## Backlog and isolation\n");
     if let Some(events) = report
         .backends
@@ -174,6 +140,48 @@ pub fn write(report: &Report, dir: &Path) -> anyhow::Result<()> {
     std::fs::write(dir.join("benchmarks.md"), md)?;
     std::fs::write(dir.join("benchmarks.svg"), svg(&bars))?;
     Ok(())
+}
+
+/// The latency runs (absent from partial runs that skipped them).
+fn latency_section(md: &mut String, report: &Report) {
+    if report.backends.iter().all(|b| b.latency_offered_per_s == 0) {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Latency at {} events/s offered\n",
+        report
+            .backends
+            .first()
+            .map_or(1000, |b| b.latency_offered_per_s)
+    );
+    if let Some(window) = report
+        .backends
+        .first()
+        .map(|b| b.latency_window_s)
+        .filter(|w| *w > 0)
+    {
+        let _ = writeln!(md, "Each run offers the load for {window} s; the table gives the median of the runs' percentiles. Before each run the page cache is written back (`sync`) and the service left idle for 2 s, so the gigabytes the throughput runs wrote are not flushed during it.\n");
+    }
+    let _ = writeln!(md, "*accept→deliver* runs from the moment the event's POST is sent to the moment the receiver has the delivery (it includes ingestion; a handed-over delivery can arrive before the `202` does).\n");
+    let _ = writeln!(
+        md,
+        "| backend | ingestion p50 | ingestion p99 | accept→deliver p50 | accept→deliver p99 |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|");
+    for b in &report.backends {
+        let _ = writeln!(
+            md,
+            "| {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
+            b.backend, b.ingest_p50_ms, b.ingest_p99_ms, b.deliver_p50_ms, b.deliver_p99_ms
+        );
+    }
+    if let Some((p50, p99)) = report.loopback_latency_ms {
+        let _ = writeln!(md, "\nThe machine itself, at the same offered load (the load generator straight to the receiver, no service): p50 {p50:.2} ms, p99 {p99:.2} ms.");
+    }
+    if let Some((p50, p99)) = report.disk_commit_ms {
+        let _ = writeln!(md, "\nThe disk itself, at the same rate (16 KiB written and fdatasynced 1,000 times a second on the databases' disk, no service — about one commit each; every accepted event waits for at least one): p50 {p50:.2} ms, p99 {p99:.2} ms.");
+    }
 }
 
 /// `serve` alone, or with its workers.
@@ -552,6 +560,20 @@ mod tests {
             "**no**"
         );
         assert!(md.contains("lowest 89 % of 5 (median 96 %)"), "{md}");
+    }
+
+    #[test]
+    fn the_latency_section_is_left_out_of_runs_that_skipped_the_latency_runs() {
+        let mut run = report();
+        let mut md = String::new();
+        latency_section(&mut md, &run);
+        assert!(md.is_empty(), "{md}");
+        run.backends[0].latency_offered_per_s = 1000;
+        latency_section(&mut md, &run);
+        assert!(
+            md.starts_with("## Latency at 1000 events/s offered"),
+            "{md}"
+        );
     }
 
     #[test]
