@@ -11,7 +11,7 @@ use crate::load::Load;
 use crate::receiver::Receiver;
 use crate::report::median;
 use crate::service::{Backend, Service};
-use crate::{subscribe_throughput, throughput, Shape, Throughput};
+use crate::{subscribe_throughput, throughput, Plan, Shape, Throughput};
 
 /// One backend and shape: the runs of each build.
 struct Pair {
@@ -21,18 +21,17 @@ struct Pair {
     current: Vec<Throughput>,
 }
 
-/// Measures `runs` alternating pairs per backend and returns the Markdown report.
-#[allow(clippy::too_many_arguments)]
+/// Measures the plan's runs as alternating pairs per backend and returns the Markdown report.
 pub async fn run(
     current: &Path,
     baseline: &Path,
     backends: &[Backend],
     shapes: &[Shape],
-    runs: usize,
+    plan: &Plan,
     in_flight: usize,
-    events: (usize, usize),
     rx: &Receiver,
 ) -> anyhow::Result<String> {
+    let runs = plan.runs;
     anyhow::ensure!(
         baseline.is_file(),
         "--baseline {}: no such file (a learnomy-webhooks binary built from another commit)",
@@ -59,11 +58,8 @@ pub async fn run(
                 let svc = Service::start(bin, *backend, 0, in_flight).await?;
                 subscribe_throughput(&svc, rx).await?;
                 for (i, shape) in shapes.iter().enumerate() {
-                    let n = match shape {
-                        Shape::Fanout1 => events.0,
-                        Shape::Fanout10Single | Shape::Fanout10Batched => events.1,
-                    };
-                    let t = throughput(&svc, rx, &load, *shape, n, run * 10 + i).await?;
+                    let t = throughput(&svc, rx, &load, *shape, shape.events(plan), run * 10 + i)
+                        .await?;
                     eprintln!(
                         "  {backend:?} {shape:?} run {run}, {}: {:.0} delivered/s",
                         if is_baseline {

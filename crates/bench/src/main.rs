@@ -281,6 +281,14 @@ impl Shape {
         }
     }
 
+    /// Events per run of this shape in `plan`.
+    fn events(self, plan: &Plan) -> usize {
+        match self {
+            Shape::Fanout1 => plan.fanout1_events,
+            Shape::Fanout10Single | Shape::Fanout10Batched => plan.fanout10_events,
+        }
+    }
+
     fn fanout(self) -> usize {
         match self {
             Shape::Fanout1 => 1,
@@ -389,14 +397,14 @@ async fn measure_backend(
         (report.fanout1, report.fanout10_single, report.fanout10) = runs;
     }
     if backend == Backend::Postgres && !args.isolation_only && !args.latency_only {
+        let unbatched: Vec<Shape> = shapes(args)?
+            .into_iter()
+            .filter(|s| *s != Shape::Fanout10Batched)
+            .collect();
         for workers in pg_workers(args)? {
             let svc = Service::start(bin, backend, workers, args.in_flight).await?;
             subscribe_throughput(&svc, rx).await?;
             eprintln!("  {backend:?} serve + {workers} worker(s):");
-            let unbatched: Vec<Shape> = shapes(args)?
-                .into_iter()
-                .filter(|s| *s != Shape::Fanout10Batched)
-                .collect();
             let (fanout1, fanout10_single, _) =
                 throughput_runs(&svc, rx, &load, plan, &unbatched).await?;
             svc.stop().await;
@@ -574,12 +582,12 @@ async fn throughput_runs(
     let (mut fanout1, mut single, mut batches) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..plan.runs {
         for (i, shape) in shapes.iter().copied().enumerate() {
-            let (events, into) = match shape {
-                Shape::Fanout1 => (plan.fanout1_events, &mut fanout1),
-                Shape::Fanout10Single => (plan.fanout10_events, &mut single),
-                Shape::Fanout10Batched => (plan.fanout10_events, &mut batches),
+            let into = match shape {
+                Shape::Fanout1 => &mut fanout1,
+                Shape::Fanout10Single => &mut single,
+                Shape::Fanout10Batched => &mut batches,
             };
-            let t = throughput(svc, rx, load, shape, events, run * 10 + i).await?;
+            let t = throughput(svc, rx, load, shape, shape.events(plan), run * 10 + i).await?;
             eprintln!(
                 "    {shape:?} run {run}: {:.0} delivered/s, {:.0} accepted/s",
                 t.delivered_per_s, t.accepted_per_s
@@ -852,9 +860,8 @@ async fn main() -> anyhow::Result<()> {
             baseline,
             &backends(&args)?,
             &shapes(&args)?,
-            plan.runs,
+            &plan,
             args.in_flight,
-            (plan.fanout1_events, plan.fanout10_events),
             &rx,
         )
         .await?;
