@@ -587,7 +587,7 @@ both_backends!(
                     && headers.contains("date: "),
                 "{headers}"
             );
-            b.click("form[action$=redeliver] button").await;
+            b.click_and_load("form[action$=redeliver] button").await;
             let deadline = Instant::now() + Duration::from_secs(15);
             loop {
                 b.client.refresh().await.unwrap();

@@ -152,6 +152,33 @@ impl Browser {
             .unwrap();
     }
 
+    /// Clicks the first element matching `css` and waits until the page it leads to has
+    /// loaded: a form that posts and redirects back to the same address gives no other
+    /// sign, and a refresh issued while the post is in flight can cancel it.
+    pub async fn click_and_load(&self, css: &str) {
+        self.js("window.__beforeClick = true;").await;
+        self.click(css).await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let loaded = self
+                .client
+                .execute(
+                    "return window.__beforeClick !== true && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await
+                .unwrap_or(Value::Bool(false));
+            if loaded == Value::Bool(true) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clicking {css} never loaded a new page"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The `value` property of a field.
     pub async fn value(&self, css: &str) -> String {
         self.client

@@ -145,6 +145,12 @@ impl InFlight {
         self.forgotten_at.insert(webhook, self.forgets);
     }
 
+    /// Whether `webhook` was forgotten (is being or was changed) since `forgets` read `mark`:
+    /// a target loaded before then may be stale.
+    fn forgotten_since(&self, webhook: WebhookId, mark: u64) -> bool {
+        self.forgotten_at.get(&webhook).is_some_and(|at| *at > mark)
+    }
+
     /// Settles a reservation after its transaction stored `used` claimed deliveries per
     /// webhook and queued deliveries of `queued`: gives back the unused slots and stops
     /// hand-overs for `queued`. Returns the webhooks forgotten since the reservation, whose
@@ -163,11 +169,7 @@ impl InFlight {
             self.mark_queued(*webhook);
         }
         used.keys()
-            .filter(|w| {
-                self.forgotten_at
-                    .get(w)
-                    .is_some_and(|at| *at > reservation.mark)
-            })
+            .filter(|w| self.forgotten_since(**w, reservation.mark))
             .copied()
             .collect()
     }
@@ -444,6 +446,9 @@ impl Worker {
         targets: &mut Targets,
         active: &mut ActiveList,
     ) -> Result<usize, lwh_storage::StoreError> {
+        // Targets are loaded below; an edit from here on makes them stale, and what a claim
+        // of that webhook returns goes back to the queue rather than to the old target.
+        let round_mark = self.in_flight.lock().map(|f| f.forgets).unwrap_or(u64::MAX);
         let changed = self.active_changed.swap(false, Ordering::SeqCst);
         let fresh = active
             .read_at
@@ -494,7 +499,7 @@ impl Worker {
                 continue;
             };
             if target.throttle.is_some() {
-                claimed_total += self.claim_paced(webhook, &target).await?;
+                claimed_total += self.claim_paced(webhook, &target, round_mark).await?;
                 continue;
             }
             // Reserve the free slots first, so hand-overs during the claim cannot overfill.
@@ -532,6 +537,14 @@ impl Worker {
                 }
             };
             let look_again = match self.in_flight.lock() {
+                Ok(mut f) if f.forgotten_since(webhook, round_mark) => {
+                    // Edited during this round: the slots not used go back, the claimed
+                    // deliveries to the queue (freeing theirs), and no hand-overs start.
+                    f.give_back(webhook, free.saturating_sub(claimed.len()));
+                    drop(f);
+                    self.requeue_unsent(claimed);
+                    continue;
+                }
                 Ok(mut f) => {
                     f.claim_done(webhook, free, claimed.len(), queued_before, self.serialised)
                 }
@@ -553,6 +566,7 @@ impl Worker {
         self: &Arc<Self>,
         webhook: WebhookId,
         target: &Arc<Target>,
+        round_mark: u64,
     ) -> Result<usize, lwh_storage::StoreError> {
         let (free, queued_before) = {
             let Ok(mut f) = self.in_flight.lock() else {
@@ -586,6 +600,12 @@ impl Worker {
         let turn_in =
             Duration::from_millis((paced.next_turn.millis() - now.millis()).max(0) as u64);
         if let Ok(mut f) = self.in_flight.lock() {
+            if f.forgotten_since(webhook, round_mark) {
+                f.give_back(webhook, free.saturating_sub(paced.claimed.len()));
+                drop(f);
+                self.requeue_unsent(paced.claimed);
+                return Ok(0);
+            }
             f.paced_claim_done(
                 webhook,
                 free,
@@ -856,18 +876,23 @@ impl Worker {
                 None => orphans.push(delivery),
             }
         }
+        me.requeue_unsent(orphans);
+    }
+
+    /// Puts claimed deliveries back in the queue unsent (their webhook changed after its
+    /// target was loaded) and frees their slots; the next claim round sends them with the
+    /// webhook as it is now.
+    fn requeue_unsent(self: &Arc<Self>, orphans: Vec<ClaimedDelivery>) {
         if orphans.is_empty() {
             return;
         }
+        let me = self.clone();
         tokio::spawn(async move {
             let ids: Vec<_> = orphans.iter().map(|d| d.id).collect();
-            if let Err(e) = me.app.store().release_claims(&ids, Timestamp::now()).await {
-                tracing::warn!(error = %e, "cannot re-queue handed-over deliveries; their lease will");
-            }
+            me.requeue(&ids).await;
             for d in &orphans {
                 me.give_back_slots(d.webhook_id, 1);
             }
-            me.app.work_signal().notify_one();
         });
     }
 }
@@ -888,6 +913,25 @@ mod tests {
         };
         f.settle(&reservation, &used, &queued);
         got
+    }
+
+    #[test]
+    fn a_claim_round_that_overlapped_an_edit_sees_its_targets_as_stale() {
+        let w = WebhookId::generate();
+        let other = WebhookId::generate();
+        let mut f = InFlight::default();
+        let round_mark = f.forgets;
+        assert!(!f.forgotten_since(w, round_mark));
+        f.forget(w);
+        assert!(f.forgotten_since(w, round_mark), "loaded before the edit");
+        assert!(
+            !f.forgotten_since(other, round_mark),
+            "another webhook is untouched"
+        );
+        assert!(
+            !f.forgotten_since(w, f.forgets),
+            "a round that began after the edit loaded it as it is now"
+        );
     }
 
     #[test]
