@@ -555,7 +555,7 @@ impl Worker {
             }
             claimed_total += claimed.len();
             for delivery in claimed {
-                self.spawn_attempt(target.clone(), delivery);
+                self.spawn_attempt(target.clone(), delivery, round_mark);
             }
         }
         Ok(claimed_total)
@@ -617,14 +617,20 @@ impl Worker {
         }
         let claimed = paced.claimed.len();
         for delivery in paced.claimed {
-            self.spawn_attempt(target.clone(), delivery);
+            self.spawn_attempt(target.clone(), delivery, round_mark);
         }
         Ok(claimed)
     }
 
     /// Sends one delivery whose slot is already taken (at its turn, for a throttled webhook),
-    /// then frees the slot.
-    fn spawn_attempt(self: &Arc<Self>, target: Arc<Target>, delivery: ClaimedDelivery) {
+    /// then frees the slot. `loaded_at` is the forget count when `target` was loaded: an edit
+    /// after it keeps the successors of a line off the old target.
+    fn spawn_attempt(
+        self: &Arc<Self>,
+        target: Arc<Target>,
+        delivery: ClaimedDelivery,
+        loaded_at: u64,
+    ) {
         let worker = self.clone();
         tokio::spawn(async move {
             let webhook_id = delivery.webhook_id;
@@ -652,7 +658,7 @@ impl Worker {
                 // The next of this one's ordering-key line, claimed for us as this one was
                 // recorded: sent in the same slot, unless the webhook changed meanwhile.
                 match end.successor {
-                    Some(next) if worker.still_current(&target) => {
+                    Some(next) if worker.still_current(&target, loaded_at) => {
                         metrics::counter!("learnomy_webhooks_deliveries_handed_over_total")
                             .increment(1);
                         chained += 1;
@@ -671,8 +677,12 @@ impl Worker {
 
     /// Whether `target` is still what this worker serves its webhook with (not edited,
     /// paused or removed since it was loaded), and the worker is not stopping.
-    fn still_current(&self, target: &Arc<Target>) -> bool {
+    fn still_current(&self, target: &Arc<Target>, loaded_at: u64) -> bool {
         !self.stopping.load(Ordering::SeqCst)
+            && self
+                .in_flight
+                .lock()
+                .is_ok_and(|f| !f.forgotten_since(target.webhook_id, loaded_at))
             && self.ready.read().is_ok_and(|r| {
                 r.targets
                     .get(&target.webhook_id)
@@ -841,7 +851,7 @@ impl HandOver for Worker {
         if !claimed.is_empty() {
             metrics::counter!("learnomy_webhooks_deliveries_handed_over_total")
                 .increment(claimed.len() as u64);
-            self.dispatch(claimed, &forgotten);
+            self.dispatch(claimed, &forgotten, reservation.mark);
         }
     }
 
@@ -857,8 +867,9 @@ impl HandOver for Worker {
 
 impl Worker {
     /// Sends deliveries stored as claimed by this worker at ingestion (each holds a slot);
-    /// those of a webhook changed since the slot was reserved go back to the queue.
-    fn dispatch(&self, claimed: Vec<ClaimedDelivery>, forgotten: &HashSet<WebhookId>) {
+    /// those of a webhook changed since the slot was reserved (at forget count `mark`) go back
+    /// to the queue.
+    fn dispatch(&self, claimed: Vec<ClaimedDelivery>, forgotten: &HashSet<WebhookId>, mark: u64) {
         let Some(me) = self.me.upgrade() else { return };
         let mut orphans = Vec::new();
         for delivery in claimed {
@@ -871,7 +882,7 @@ impl Worker {
                     .and_then(|r| r.targets.get(&delivery.webhook_id).cloned())
             };
             match target {
-                Some(target) => me.spawn_attempt(target, delivery),
+                Some(target) => me.spawn_attempt(target, delivery, mark),
                 // The webhook changed between the slot and the commit: back to the queue.
                 None => orphans.push(delivery),
             }
