@@ -1512,3 +1512,63 @@ both_backends!(
         .await
     }
 );
+
+/// A webhook's slots bound its requests in flight, not the commits of their results: once the
+/// receiver has answered, the next delivery goes out while the first one's result is still
+/// being written. PostgreSQL only: another transaction holds the first delivery's row, so its
+/// result cannot commit until the test lets it (on SQLite any such lock stops every write).
+#[tokio::test]
+async fn a_slot_frees_when_the_receiver_answers_not_when_the_result_commits() {
+    use sqlx::Connection;
+    let settings = lwh_app::Settings {
+        max_in_flight_per_webhook: 1,
+        ..delivery_settings(Plan::Pro)
+    };
+    with_server(lwh_storage::Backend::Postgres, settings, |s| async move {
+        let rx = Receiver::start().await;
+        rx.always(Answer::SlowOk(500));
+        let hook = s
+            .create_webhook(&rx.url("/one-slot"), &["quiz_passed"])
+            .await;
+        let webhook = hook["id"].as_str().unwrap().to_owned();
+        let first_event = emit(&s, "quiz_passed", json!({"n": 1})).await["id"].clone();
+        rx.wait_for(1, WAIT).await;
+        // The first request is in flight (answered after 500 ms): lock its row.
+        let url =
+            s.db.as_ref()
+                .and_then(|d| d.postgres_url())
+                .unwrap()
+                .to_owned();
+        sqlx::any::install_default_drivers();
+        let mut holder = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let mut lock = holder.begin().await.unwrap();
+        let locked = sqlx::query(&format!(
+            "SELECT id FROM deliveries WHERE webhook_id = '{webhook}' FOR UPDATE"
+        ))
+        .fetch_all(&mut *lock)
+        .await
+        .unwrap();
+        assert_eq!(locked.len(), 1);
+        emit(&s, "quiz_passed", json!({"n": 2})).await;
+        // The first result waits for the lock; its slot does not.
+        let got = rx.wait_for(2, Duration::from_secs(5)).await;
+        assert_eq!(got[1].json()["data"]["n"], 2);
+        let rows = log(&s, &webhook, "").await;
+        let first = rows["data"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["event_id"] == first_event))
+            .cloned()
+            .unwrap_or_else(|| panic!("no delivery of {first_event} in {rows}"));
+        assert_ne!(
+            first["status"], "delivered",
+            "the first result is not recorded while its row is held: {first}"
+        );
+        lock.rollback().await.unwrap();
+        eventually("both recorded as delivered", || async {
+            let rows = log(&s, &webhook, "?status=delivered").await;
+            (rows["data"].as_array().map(Vec::len) == Some(2)).then_some(())
+        })
+        .await;
+    })
+    .await;
+}
