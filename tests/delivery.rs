@@ -1534,13 +1534,8 @@ async fn a_slot_frees_when_the_receiver_answers_not_when_the_result_commits() {
         let first_event = emit(&s, "quiz_passed", json!({"n": 1})).await["id"].clone();
         rx.wait_for(1, WAIT).await;
         // The first request is in flight (answered after 500 ms): lock its row.
-        let url =
-            s.db.as_ref()
-                .and_then(|d| d.postgres_url())
-                .unwrap()
-                .to_owned();
-        sqlx::any::install_default_drivers();
-        let mut holder = sqlx::AnyConnection::connect(&url).await.unwrap();
+        // (On PostgreSQL `connect_to` needs no data folder.)
+        let mut holder = connect_to(s.db.as_ref().unwrap(), std::path::Path::new("")).await;
         let mut lock = holder.begin().await.unwrap();
         let locked = sqlx::query(&format!(
             "SELECT id FROM deliveries WHERE webhook_id = '{webhook}' FOR UPDATE"

@@ -555,16 +555,12 @@ impl Worker {
                     return Err(e);
                 }
             };
+            let mut claimed = claimed;
             let look_again = match self.in_flight.lock() {
-                Ok(mut f) if f.forgotten_since(webhook, round_mark) => {
-                    // Edited during this round: the slots not used go back, the claimed
-                    // deliveries to the queue (freeing theirs), and no hand-overs start.
-                    f.give_back(webhook, free.saturating_sub(claimed.len()));
-                    drop(f);
-                    self.requeue_unsent(claimed);
-                    continue;
-                }
                 Ok(mut f) => {
+                    if self.handed_back_if_stale(&mut f, webhook, round_mark, free, &mut claimed) {
+                        continue;
+                    }
                     f.claim_done(webhook, free, claimed.len(), queued_before, self.serialised)
                 }
                 Err(_) => false,
@@ -618,11 +614,9 @@ impl Worker {
         };
         let turn_in =
             Duration::from_millis((paced.next_turn.millis() - now.millis()).max(0) as u64);
+        let mut paced = paced;
         if let Ok(mut f) = self.in_flight.lock() {
-            if f.forgotten_since(webhook, round_mark) {
-                f.give_back(webhook, free.saturating_sub(paced.claimed.len()));
-                drop(f);
-                self.requeue_unsent(paced.claimed);
+            if self.handed_back_if_stale(&mut f, webhook, round_mark, free, &mut paced.claimed) {
                 return Ok(0);
             }
             f.paced_claim_done(
@@ -639,6 +633,26 @@ impl Worker {
             self.spawn_attempt(target.clone(), delivery, round_mark);
         }
         Ok(claimed)
+    }
+
+    /// A claim of `webhook` that took `claimed` with `reserved` slots, its target loaded at
+    /// forget count `loaded_at`: if the webhook was edited since, gives back the unused slots,
+    /// sends the claimed deliveries back to the queue (freeing theirs) and returns true — no
+    /// hand-overs start on a stale target.
+    fn handed_back_if_stale(
+        self: &Arc<Self>,
+        f: &mut InFlight,
+        webhook: WebhookId,
+        loaded_at: u64,
+        reserved: usize,
+        claimed: &mut Vec<ClaimedDelivery>,
+    ) -> bool {
+        if !f.forgotten_since(webhook, loaded_at) {
+            return false;
+        }
+        f.give_back(webhook, reserved.saturating_sub(claimed.len()));
+        self.requeue_unsent(std::mem::take(claimed));
+        true
     }
 
     /// Sends one delivery whose slot is already taken (at its turn, for a throttled webhook),
