@@ -25,7 +25,7 @@ use lwh_domain::NextStep;
 use lwh_domain::{Timestamp, WebhookId};
 use lwh_storage::{AttemptRecord, ClaimedDelivery, NewEvent};
 use rand::Rng;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Notify};
 
 use crate::recorder::Recorder;
 use crate::sender::{Outgoing, Sender, Target};
@@ -33,10 +33,6 @@ use crate::targets::Targets;
 
 /// Most requests in flight from one process, all webhooks together.
 pub(crate) const MAX_IN_FLIGHT_TOTAL: usize = 2048;
-/// Results of answered unordered attempts waiting to be recorded, all webhooks together
-/// (their slots already given back); an answered attempt waits for a permit, keeping its slot,
-/// when the recorder is this far behind.
-const MAX_UNRECORDED: usize = 2048;
 /// Most deliveries claimed for one webhook in one round.
 const MAX_CLAIM_PER_ROUND: usize = 256;
 /// How often the queue is checked when nothing wakes the worker.
@@ -261,9 +257,6 @@ struct AttemptEnd {
     retry_at: Option<Timestamp>,
     /// The next delivery of its ordering-key line, claimed for this worker.
     successor: Option<ClaimedDelivery>,
-    /// Its slot was given back once the receiver answered (an unordered delivery): the
-    /// caller must not give it back again.
-    slot_returned: bool,
 }
 
 /// Shared state of one process's delivery worker.
@@ -278,13 +271,8 @@ pub struct Worker {
     /// Claims and ingestion never overlap (SQLite's single writer); see `claim_done`.
     serialised: bool,
     in_flight: Mutex<InFlight>,
-    /// Any slot freed or result recorded (graceful stop, the total cap).
+    /// Any slot freed (graceful stop, the total cap).
     slot_freed: Notify,
-    /// Results of answered attempts not recorded yet, each holding a permit: an unordered
-    /// delivery gives its slot back when the receiver answers (the slot bounds requests to
-    /// the receiver, not the commit of their results), and this bounds what waits for the
-    /// recorder meanwhile.
-    unrecorded: Arc<Semaphore>,
     /// A slot freed for a webhook whose deliveries may be waiting in the queue.
     queue_slot_freed: Notify,
     /// The webhooks this worker can serve now, for hand-overs.
@@ -366,7 +354,6 @@ impl Worker {
             serialised,
             in_flight: Mutex::new(InFlight::default()),
             slot_freed: Notify::new(),
-            unrecorded: Arc::new(Semaphore::new(MAX_UNRECORDED)),
             queue_slot_freed: Notify::new(),
             ready: RwLock::new(Ready::default()),
             stopping: AtomicBool::new(false),
@@ -416,15 +403,9 @@ impl Worker {
             }
         }
         self.stopping.store(true, Ordering::SeqCst);
-        // Graceful stop: let attempts in flight finish (they are bounded by the timeouts) and
-        // their results be recorded.
-        loop {
-            let notified = self.slot_freed.notified();
-            if self.total_in_flight() == 0 && self.unrecorded.available_permits() == MAX_UNRECORDED
-            {
-                break;
-            }
-            notified.await;
+        // Graceful stop: let attempts in flight finish (they are bounded by the timeouts).
+        while self.total_in_flight() > 0 {
+            self.slot_freed.notified().await;
         }
     }
 
@@ -675,13 +656,11 @@ impl Worker {
             }
             let mut delivery = delivery;
             let mut chained = 0;
-            let mut slot_held: bool;
             loop {
                 // A line keeps its slot for a run of deliveries, then yields it to what waits
                 // in the queue (other keys, unkeyed deliveries), oldest first.
                 let take_next = chained < MAX_CHAIN || worker.queue_drained(webhook_id);
                 let end = worker.attempt(&target, delivery, take_next).await;
-                slot_held = !end.slot_returned;
                 if end.released {
                     // A delivery waiting behind this one became due: claim it, even if the
                     // queue was last seen drained.
@@ -693,7 +672,7 @@ impl Worker {
                 // The next of this one's ordering-key line, claimed for us as this one was
                 // recorded: sent in the same slot, unless the webhook changed meanwhile.
                 match end.successor {
-                    Some(next) if slot_held && worker.still_current(&target, loaded_at) => {
+                    Some(next) if worker.still_current(&target, loaded_at) => {
                         metrics::counter!("learnomy_webhooks_deliveries_handed_over_total")
                             .increment(1);
                         chained += 1;
@@ -706,9 +685,7 @@ impl Worker {
                     None => break,
                 }
             }
-            if slot_held {
-                worker.give_back_slots(webhook_id, 1);
-            }
+            worker.give_back_slots(webhook_id, 1);
         });
     }
 
@@ -819,16 +796,6 @@ impl Worker {
             NextStep::RetryAt(at) => Some(at),
             _ => None,
         };
-        // An unordered delivery's slot goes back now, once a permit for its result is held;
-        // a keyed one keeps it until recorded (its line's next is sent in the same slot).
-        let unrecorded = match delivery.ordering_key {
-            None => self.unrecorded.clone().acquire_owned().await.ok(),
-            Some(_) => None,
-        };
-        let slot_returned = unrecorded.is_some();
-        if slot_returned {
-            self.give_back_slots(delivery.webhook_id, 1);
-        }
         let recorded = self
             .recorder
             .record(AttemptRecord {
@@ -842,15 +809,10 @@ impl Worker {
                 take_next,
             })
             .await;
-        if let Some(permit) = unrecorded {
-            drop(permit);
-            self.slot_freed.notify_waiters();
-        }
         AttemptEnd {
             released: recorded.released,
             retry_at,
             successor: recorded.successor,
-            slot_returned,
         }
     }
 }
