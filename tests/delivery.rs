@@ -858,6 +858,89 @@ both_backends!(the_delivery_log_is_pro_only, |backend| async move {
     .await
 });
 
+// A busy slot is given its webhook's next due delivery by the transaction that records its
+// result, rather than freed for a claim round: 60 events at once for a webhook with 2 slots,
+// through a service process of this test's own (its metrics count only its work).
+both_backends!(
+    a_busy_slot_takes_its_next_delivery_with_its_result,
+    |backend| async move {
+        use common::process::{free_port, metric_sum, ProcessEnv};
+        let dir = tempfile::tempdir().unwrap();
+        let db = common::TestDb::create(backend).await;
+        let mut env = ProcessEnv::new(dir.path(), db.postgres_url()).release();
+        env.vars.push((
+            "LEARNOMY_WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK".into(),
+            "2".into(),
+        ));
+        let token = env.run(&[
+            "token",
+            "create",
+            "--scope",
+            "webhooks:manage",
+            "--scope",
+            "events:write",
+        ]);
+        let rx = Receiver::start().await;
+        rx.always(Answer::SlowOk(3));
+        let port = free_port();
+        let serve = env.serve(port).await;
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        common::process::create_webhook(&client, &base, &token, &rx.url("/busy")).await;
+        let batch = json!({"events": (0..60).map(|n| json!({"event": "course_completed", "data": {"n": n}})).collect::<Vec<_>>()});
+        let res = client
+            .post(format!("{base}/api/v1/events/batch"))
+            .bearer_auth(&token)
+            .json(&batch)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+        let got = rx.wait_for(60, WAIT).await;
+        let mut seen: Vec<i64> = got
+            .iter()
+            .map(|r| r.json()["data"]["n"].as_i64().unwrap())
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..60).collect::<Vec<_>>(), "each event once");
+        let scrape = || async {
+            client
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        let started = Instant::now();
+        let mut text = scrape().await;
+        while metric_sum(
+            &text,
+            "learnomy_webhooks_attempts_total{outcome=\"delivered\"}",
+        ) < 60.0
+        {
+            assert!(
+                started.elapsed() < WAIT,
+                "the attempts were never recorded: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            text = scrape().await;
+        }
+        // At most two were sent without waiting in the queue (handed over at ingestion);
+        // of the 58 queued, nearly all went from a result straight into its slot. Without
+        // the refill every one of them would be claimed by a claim round instead (0 here).
+        let refilled = metric_sum(&text, "learnomy_webhooks_deliveries_refilled_total");
+        assert!(
+            (40.0..=58.0).contains(&refilled),
+            "refilled {refilled} of 58 queued: {text}"
+        );
+        assert_eq!(rx.count(), 60, "nothing sent twice");
+        drop(serve);
+        db.drop_all().await;
+    }
+);
+
 // Metrics through a service process of this test's own: the test binary's in-process servers
 // share one global recorder, where another test's deliveries would satisfy any assertion.
 both_backends!(

@@ -304,6 +304,7 @@ fn record(webhook: WebhookId, at: i64, delivered: bool, duration_ms: i64) -> Att
         },
         ordering_key: None,
         take_next: false,
+        refill: false,
     }
 }
 

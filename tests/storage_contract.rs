@@ -201,6 +201,7 @@ async fn run(backend: Backend) -> Vec<String> {
             next,
             ordering_key: None,
             take_next: false,
+            refill: false,
         });
     }
     let became_failed = store
@@ -499,6 +500,153 @@ async fn throttled_claims_share_one_clock_on_postgresql() {
     paced_claims(Backend::Postgres).await;
 }
 
+/// One batch of results at three webhooks with queued deliveries, on one backend, the results
+/// asking for their slots to be refilled except one: the Active webhook's results get its next
+/// due deliveries, oldest first, one per result that asked, claimed for the recording worker
+/// in the same transaction; the Paused and the throttled webhooks' results get none. Returns
+/// (refills as "webhook event claimed_by", the rows of deliveries not yet delivered).
+async fn slots_refilled_by_one_batch(backend: Backend) -> (Vec<String>, Vec<String>) {
+    let db = TestDb::create(backend).await;
+    let store = Store::open(&db.target).await.expect("open");
+    store.migrate().await.expect("migrate");
+    let (active, paused, throttled) = (webhook_id(41), webhook_id(42), webhook_id(43));
+    for id in [active, paused, throttled] {
+        store
+            .insert_webhook(
+                &NewWebhook {
+                    id,
+                    url: format!("https://refill-{id}.example/hook"),
+                    events: vec!["student_enrolled".into()],
+                    secret_ciphertext: vec![2; 8],
+                    headers_ciphertext: None,
+                    throttle: None,
+                    format: Default::default(),
+                    template: None,
+                    ordering: Default::default(),
+                    now: at(0),
+                },
+                None,
+            )
+            .await
+            .expect("insert webhook");
+    }
+    // Five events, each queued for all three webhooks, ingested milliseconds apart both in the
+    // stored times and on the clock that orders delivery ids (so "oldest first" has one
+    // answer); the first two of each webhook are claimed.
+    for n in 1..=5 {
+        store
+            .ingest_claiming(
+                &[event(50 + n, "student_enrolled", None)],
+                at(10 + n as i64),
+                None,
+            )
+            .await
+            .expect("ingest");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut sent = Vec::new();
+    for id in [active, paused, throttled] {
+        sent.extend(
+            store
+                .claim_due(id, 2, "wrk_first", at(20), at(60_000))
+                .await
+                .expect("claim"),
+        );
+    }
+    assert_eq!(sent.len(), 6, "{backend:?}: two claimed per webhook");
+    set_status(&store, paused, WebhookStatus::Paused, at(30)).await;
+    let changes = WebhookChanges {
+        throttle: Some(Some(Throttle::new(5).expect("throttle"))),
+        ..WebhookChanges::default()
+    };
+    store
+        .update_webhook(throttled, &changes, at(30))
+        .await
+        .expect("throttle");
+    // Every result asks for a refill but the Active webhook's second one.
+    let records: Vec<AttemptRecord> = sent
+        .iter()
+        .enumerate()
+        .map(|(i, d)| AttemptRecord {
+            delivery_id: d.id,
+            webhook_id: d.webhook_id,
+            number: d.attempts + 1,
+            started_at: at(40),
+            outcome: outcome(Some(204), None, None),
+            next: NextStep::Delivered,
+            ordering_key: None,
+            take_next: false,
+            refill: i != 1,
+        })
+        .collect();
+    let worker = lwh_storage::SuccessorClaim {
+        owner: "wrk_refill".into(),
+        lease_until: at(90_000),
+    };
+    let recorded = store
+        .record_attempts(
+            &records,
+            FailureRules {
+                failed_after_ms: 60_000,
+                probe_interval_ms: 5_000,
+            },
+            at(50),
+            Some(&worker),
+        )
+        .await
+        .expect("record");
+    assert!(recorded.successors.is_empty(), "no line in this batch");
+    let refills: Vec<String> = recorded
+        .refills
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} {}",
+                d.webhook_id,
+                d.event_id,
+                String::from_utf8_lossy(&d.payload)
+            )
+        })
+        .collect();
+    store.close().await;
+    let rows = dump(&db.target)
+        .await
+        .into_iter()
+        .filter(|row| row.contains("| pending |"))
+        .collect();
+    db.drop_all().await;
+    (refills, rows)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_refills_its_slot_from_its_webhooks_queue_on_both_backends() {
+    let sqlite = slots_refilled_by_one_batch(Backend::Sqlite).await;
+    let postgres = slots_refilled_by_one_batch(Backend::Postgres).await;
+    let active = webhook_id(41);
+    // One result of the Active webhook asked: it gets the oldest due delivery (event 53),
+    // with its payload.
+    assert_eq!(
+        sqlite.0,
+        vec![format!("{active} {} {{\"n\":53}}", event_id(53))],
+        "refills"
+    );
+    // Event 53 of the Active webhook is leased to the recording worker; 54 and 55 stay due
+    // and unclaimed, as do the three queued of the Paused and of the throttled webhook.
+    let count = |needle: &str| sqlite.1.iter().filter(|r| r.contains(needle)).count();
+    assert_eq!(count("| wrk_refill |"), 1, "{:#?}", sqlite.1);
+    assert!(
+        sqlite
+            .1
+            .iter()
+            .any(|r| r.contains(&format!("{active} {}", event_id(53)))
+                && r.contains("| wrk_refill |")),
+        "{:#?}",
+        sqlite.1
+    );
+    assert_eq!(count("| pending |"), 3 + 3 + 3, "{:#?}", sqlite.1);
+    assert_eq!(sqlite, postgres, "the backends agree");
+}
+
 /// One batch of results finishing several key lines at two `by_key` webhooks, on one backend:
 /// each line's next delivery is released — claimed for the recording worker where its webhook
 /// is Active, made due where it is Paused — and the rest of each line keeps waiting. Returns
@@ -562,6 +710,7 @@ async fn lines_released_by_one_batch(backend: Backend) -> (Vec<String>, Vec<Stri
             next: NextStep::Delivered,
             ordering_key: d.ordering_key.clone(),
             take_next: true,
+            refill: false,
         })
         .collect();
     let successor = lwh_storage::SuccessorClaim {

@@ -88,6 +88,7 @@ pub async fn send_ping(
         next: NextStep::after_ping(&outcome),
         ordering_key: None,
         take_next: false,
+        refill: false,
     };
     app.store()
         .record_attempts(&[record], failure_rules(app), Timestamp::now(), None)

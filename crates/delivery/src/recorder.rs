@@ -30,6 +30,10 @@ pub struct Recorded {
     /// The next delivery of this one's line, claimed for this worker: send it now, in the
     /// slot this one held.
     pub successor: Option<ClaimedDelivery>,
+    /// The next due delivery of this one's webhook, claimed from the queue for this worker
+    /// in the same transaction as this result (it asked, [`AttemptRecord::refill`]): send it
+    /// now, in the slot this one held.
+    pub refill: Option<ClaimedDelivery>,
 }
 
 impl Recorder {
@@ -118,7 +122,7 @@ async fn write_loop(
             }
         }
         let mut backoff = Duration::from_millis(50);
-        let (released, mut successors) = loop {
+        let (released, mut successors, mut refills) = loop {
             match app
                 .store()
                 .record_attempts(
@@ -143,7 +147,7 @@ async fn write_loop(
                         metrics::counter!("learnomy_webhooks_attempts_total", "outcome" => outcome)
                             .increment(1);
                     }
-                    break (recorded.released, recorded.successors);
+                    break (recorded.released, recorded.successors, recorded.refills);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, results = batch.len(), "cannot record attempts; retrying");
@@ -162,15 +166,28 @@ async fn write_loop(
                         && s.ordering_key == record.ordering_key
                 })
                 .map(|i| successors.swap_remove(i));
+            // Otherwise, if it asked, the next due delivery of its webhook.
+            let refill = (successor.is_none() && record.refill)
+                .then(|| {
+                    refills
+                        .iter()
+                        .position(|r| r.webhook_id == record.webhook_id)
+                        .map(|i| refills.swap_remove(i))
+                })
+                .flatten();
             let outcome = Recorded {
                 released: released.contains(&record.webhook_id),
                 successor,
+                refill,
             };
             if let Err(unsent) = ack.send(outcome) {
-                // The attempt's task is gone: its successor goes back to the queue.
+                // The attempt's task is gone: what was claimed for it goes back to the queue.
                 successors.extend(unsent.successor);
+                successors.extend(unsent.refill);
             }
         }
+        // Claimed with no slot to take them (never expected): back to the queue.
+        successors.append(&mut refills);
         if !successors.is_empty() {
             let ids: Vec<_> = successors.iter().map(|s| s.id).collect();
             if let Err(e) = app.store().release_claims(&ids, Timestamp::now()).await {

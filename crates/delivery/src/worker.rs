@@ -3,7 +3,10 @@
 //!
 //! Every process (`serve` or `worker`) runs one. Each webhook gets at most
 //! `max_in_flight_per_webhook` concurrent requests and is claimed for only as many as it has
-//! free slots, so a dead endpoint holds its own slots and nothing else.
+//! free slots, so a dead endpoint holds its own slots and nothing else. While a webhook's
+//! queue has work, a slot is not freed when its attempt is recorded: the recorder's transaction
+//! claims the webhook's next due delivery into it ([`AttemptRecord::refill`]), so a busy slot
+//! never waits for a claim round.
 //!
 //! The worker also takes deliveries straight from ingestion in its own process ([`HandOver`]):
 //! while a webhook's queue is empty and it has a free slot, its new deliveries are stored
@@ -257,6 +260,8 @@ struct AttemptEnd {
     retry_at: Option<Timestamp>,
     /// The next delivery of its ordering-key line, claimed for this worker.
     successor: Option<ClaimedDelivery>,
+    /// Otherwise, the next due delivery of its webhook, claimed for this worker.
+    refill: Option<ClaimedDelivery>,
 }
 
 /// Shared state of one process's delivery worker.
@@ -660,7 +665,8 @@ impl Worker {
                 // A line keeps its slot for a run of deliveries, then yields it to what waits
                 // in the queue (other keys, unkeyed deliveries), oldest first.
                 let take_next = chained < MAX_CHAIN || worker.queue_drained(webhook_id);
-                let end = worker.attempt(&target, delivery, take_next).await;
+                let refill = worker.refills(&target);
+                let end = worker.attempt(&target, delivery, take_next, refill).await;
                 if end.released {
                     // A delivery waiting behind this one became due: claim it, even if the
                     // queue was last seen drained.
@@ -669,16 +675,28 @@ impl Worker {
                 if let Some(at) = end.retry_at {
                     worker.wake_for_retry(webhook_id, at);
                 }
-                // The next of this one's ordering-key line, claimed for us as this one was
-                // recorded: sent in the same slot, unless the webhook changed meanwhile.
-                match end.successor {
-                    Some(next) if worker.still_current(&target, loaded_at) => {
-                        metrics::counter!("learnomy_webhooks_deliveries_handed_over_total")
-                            .increment(1);
-                        chained += 1;
+                // The next of this one's ordering-key line, or else the next due delivery of
+                // its webhook, claimed for us as this one was recorded: sent in the same slot,
+                // unless the webhook changed meanwhile.
+                let next = match (end.successor, end.refill) {
+                    (Some(line_next), _) => Some((line_next, true)),
+                    (None, refill) => refill.map(|queued| (queued, false)),
+                };
+                match next {
+                    Some((next, from_line)) if worker.still_current(&target, loaded_at) => {
+                        if from_line {
+                            metrics::counter!("learnomy_webhooks_deliveries_handed_over_total")
+                                .increment(1);
+                            chained += 1;
+                        } else {
+                            metrics::counter!("learnomy_webhooks_deliveries_refilled_total")
+                                .increment(1);
+                            // Taken from the queue, oldest first: what waited has had its turn.
+                            chained = 0;
+                        }
                         delivery = next;
                     }
-                    Some(next) => {
+                    Some((next, _)) => {
                         worker.requeue(&[next.id]).await;
                         break;
                     }
@@ -710,6 +728,16 @@ impl Worker {
             tracing::warn!(error = %e, "cannot re-queue claimed deliveries; their lease will");
         }
         self.app.work_signal().notify_one();
+    }
+
+    /// Whether an attempt to `target` asks the recorder for its webhook's next due delivery
+    /// into its slot: when the webhook's queue may hold work (not last seen drained), it is
+    /// unthrottled (a throttled webhook's deliveries wait for their turn) and the worker is not
+    /// stopping. The slot then goes from one delivery to the next with no claim round between.
+    fn refills(&self, target: &Target) -> bool {
+        target.throttle.is_none()
+            && !self.stopping.load(Ordering::SeqCst)
+            && !self.queue_drained(target.webhook_id)
     }
 
     /// Whether `webhook`'s queue was last seen drained: the next delivery of a line may then
@@ -752,6 +780,7 @@ impl Worker {
         target: &Target,
         delivery: ClaimedDelivery,
         take_next: bool,
+        refill: bool,
     ) -> AttemptEnd {
         let started_at = Timestamp::now();
         let outgoing = Outgoing {
@@ -807,12 +836,14 @@ impl Worker {
                 next,
                 ordering_key: delivery.ordering_key,
                 take_next,
+                refill,
             })
             .await;
         AttemptEnd {
             released: recorded.released,
             retry_at,
             successor: recorded.successor,
+            refill: recorded.refill,
         }
     }
 }

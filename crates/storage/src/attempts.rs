@@ -43,6 +43,9 @@ pub struct Recorded {
     /// Deliveries released from their line and claimed for the recording worker
     /// ([`SuccessorClaim`]), with their payloads: ready to send.
     pub successors: Vec<ClaimedDelivery>,
+    /// Due deliveries claimed from the queue for the recording worker, into the slots of the
+    /// results that asked ([`AttemptRecord::refill`]), with their payloads: ready to send.
+    pub refills: Vec<ClaimedDelivery>,
 }
 
 impl Recorded {
@@ -53,13 +56,37 @@ impl Recorded {
             became_failed,
             released,
             successors: Vec::new(),
+            refills: Vec::new(),
         }
     }
 }
 
-/// What a backend's recording returns: the changes, and the rows of released deliveries it
-/// claimed for the worker.
-pub(crate) type BackendRecorded = (Recorded, Vec<(WebhookId, ClaimedRow)>);
+/// What a backend's recording returns: the changes, then the rows it claimed for the worker —
+/// deliveries released from their lines, and due deliveries taken from the queue into slots.
+pub(crate) struct BackendRecorded {
+    pub(crate) recorded: Recorded,
+    pub(crate) successors: Vec<(WebhookId, ClaimedRow)>,
+    pub(crate) refills: Vec<(WebhookId, ClaimedRow)>,
+}
+
+/// How many due deliveries to claim from each webhook's queue, in webhook order: one per
+/// result that asked for its slot to be refilled, less the line successors already claimed
+/// for that webhook in the batch (they take slots of the same results first).
+pub(crate) fn refills_wanted(
+    records: &[AttemptRecord],
+    successors: &[(WebhookId, ClaimedRow)],
+) -> Vec<(WebhookId, usize)> {
+    let mut wanted: BTreeMap<WebhookId, usize> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.refill) {
+        *wanted.entry(r.webhook_id).or_default() += 1;
+    }
+    for (webhook, _) in successors {
+        if let Some(n) = wanted.get_mut(webhook) {
+            *n = n.saturating_sub(1);
+        }
+    }
+    wanted.into_iter().filter(|(_, n)| *n > 0).collect()
+}
 
 impl Store {
     /// Stores finished attempts and their consequences atomically: attempt rows, each
@@ -67,7 +94,10 @@ impl Store {
     /// webhook's failure record — which can make it Failed (deliveries held, probe
     /// scheduled) — and, for each delivery that finished in an ordering key's line, the next
     /// one of the line made due — or, with `successor`, claimed for that worker and returned
-    /// with its payload, when its webhook is Active and unthrottled. Results for deliveries
+    /// with its payload, when its webhook is Active and unthrottled. With `successor` too, the
+    /// results that ask ([`AttemptRecord::refill`]) get their webhook's next due deliveries
+    /// claimed for that worker in the same transaction (Active, unthrottled webhooks only): a
+    /// result is committed before its slot sends anything else. Results for deliveries
     /// that were cancelled meanwhile leave them cancelled. The attempts are then counted in the
     /// hourly stats, which [`Store::flush_stats`] writes.
     pub async fn record_attempts(
@@ -80,7 +110,7 @@ impl Store {
         if records.is_empty() {
             return Ok(Recorded::default());
         }
-        let (mut recorded, rows) = match &self.hot {
+        let backend = match &self.hot {
             HotPath::Sqlite(writer) => {
                 crate::sqlite::attempts::run(writer, records, rules, now, successor).await
             }
@@ -89,16 +119,26 @@ impl Store {
             }
         }?;
         self.pending_stats.add(records);
+        let mut recorded = backend.recorded;
+        recorded.successors = self.claimed_with_payloads(backend.successors).await?;
+        recorded.refills = self.claimed_with_payloads(backend.refills).await?;
+        Ok(recorded)
+    }
+
+    /// Claimed rows of several webhooks, with their payloads.
+    async fn claimed_with_payloads(
+        &self,
+        rows: Vec<(WebhookId, ClaimedRow)>,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let mut by_webhook: BTreeMap<WebhookId, Vec<ClaimedRow>> = BTreeMap::new();
         for (webhook, row) in rows {
             by_webhook.entry(webhook).or_default().push(row);
         }
+        let mut claimed = Vec::new();
         for (webhook, rows) in by_webhook {
-            recorded
-                .successors
-                .extend(self.with_payloads(webhook, rows).await?);
+            claimed.extend(self.with_payloads(webhook, rows).await?);
         }
-        Ok(recorded)
+        Ok(claimed)
     }
 }
 

@@ -245,6 +245,11 @@ pub struct AttemptRecord {
     /// (its webhook's queue was seen drained, so nothing else of the webhook waits for the
     /// slot); otherwise the next one is due in the queue like any delivery.
     pub take_next: bool,
+    /// Whether the recording worker takes its webhook's next due delivery from the queue into
+    /// this attempt's slot, claimed in the same transaction as this result (its webhook is
+    /// unthrottled and its queue may hold work). The slot is never idle between the two, and
+    /// it still holds at most one delivery sent and not recorded.
+    pub refill: bool,
 }
 
 /// The automatic-Failed rules, from settings.

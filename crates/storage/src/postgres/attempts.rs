@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use lwh_domain::{DeliveryId, NextStep, Timestamp, WebhookId, WebhookStatus};
 
 use crate::attempts::{
-    finished_lines, next_state, summarize, turns_failed, webhook_update, BackendRecorded, Recorded,
-    ATTEMPT_ROWS_PER_INSERT, DELIVERED, IDS_PER_UPDATE, INSERT_ATTEMPTS, NOT_DELIVERED,
-    ON_ATTEMPT_CONFLICT, SET_NEXT_PROBE,
+    finished_lines, next_state, refills_wanted, summarize, turns_failed, webhook_update,
+    BackendRecorded, Recorded, ATTEMPT_ROWS_PER_INSERT, DELIVERED, IDS_PER_UPDATE, INSERT_ATTEMPTS,
+    NOT_DELIVERED, ON_ATTEMPT_CONFLICT, SET_NEXT_PROBE,
 };
 use crate::connect::{Durability, Store, WriteTx};
 use crate::decode;
@@ -17,7 +17,7 @@ use crate::dialect::{keep_prepared, placeholders};
 use crate::error::StoreError;
 use crate::model::{AttemptRecord, FailureRules};
 use crate::ordering::{key_lock, lock_keys_sql, SuccessorClaim, RELEASE_NEXT};
-use crate::postgres::queue::claimed_row;
+use crate::postgres::queue::{claimed_row, refill};
 use crate::stats::{slot, Counters, ADD_COUNTERS};
 
 /// Records one batch in one transaction.
@@ -62,8 +62,27 @@ pub(crate) async fn run(
             }
         }
     }
+    let mut refills = Vec::new();
+    if let Some(claim) = successor {
+        for (webhook, wanted) in refills_wanted(records, &claimed) {
+            let rows = refill(
+                &mut tx,
+                webhook,
+                wanted,
+                &claim.owner,
+                now,
+                claim.lease_until,
+            )
+            .await?;
+            refills.extend(rows.into_iter().map(|row| (webhook, row)));
+        }
+    }
     tx.commit().await?;
-    Ok((Recorded::new(became_failed, released), claimed))
+    Ok(BackendRecorded {
+        recorded: Recorded::new(became_failed, released),
+        successors: claimed,
+        refills,
+    })
 }
 
 async fn update_webhooks(

@@ -64,6 +64,19 @@ pub(crate) async fn claim(
     Ok(claimed)
 }
 
+/// The ordinary claim within a recording transaction: `webhook`'s next due deliveries, into
+/// the slots its results free ([`crate::model::AttemptRecord::refill`]).
+pub(crate) async fn refill(
+    tx: &mut WriteTx,
+    webhook: WebhookId,
+    limit: usize,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Vec<ClaimedRow>, StoreError> {
+    claim_in(tx, CLAIM_POSTGRES, webhook, limit, owner, now, lease_until).await
+}
+
 /// The claim statement within a transaction.
 async fn claim_in(
     tx: &mut WriteTx,

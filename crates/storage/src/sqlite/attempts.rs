@@ -1,20 +1,22 @@
 //! SQLite's recording of attempt results, on the writer thread: the shared statements of
 //! [`crate::attempts`], prepared once, one row at a time (no round trip per statement there).
 
-use lwh_domain::{NextStep, Timestamp, WebhookStatus};
+use lwh_domain::{NextStep, Timestamp, WebhookId, WebhookStatus};
 use rusqlite::params;
 use rusqlite::types::Value;
 
 use crate::attempts::{
-    finished_lines, next_state, summarize, turns_failed, webhook_update, BackendRecorded, Recorded,
-    DELIVERED, INSERT_ATTEMPTS, NOT_DELIVERED, ON_ATTEMPT_CONFLICT, SET_NEXT_PROBE,
+    finished_lines, next_state, refills_wanted, summarize, turns_failed, webhook_update,
+    BackendRecorded, Recorded, DELIVERED, INSERT_ATTEMPTS, NOT_DELIVERED, ON_ATTEMPT_CONFLICT,
+    SET_NEXT_PROBE,
 };
 use crate::connect::Durability;
 use crate::dialect::Backend;
 use crate::error::StoreError;
 use crate::model::{AttemptRecord, FailureRules};
 use crate::ordering::{SuccessorClaim, RELEASE_NEXT};
-use crate::sqlite::queue::claimed_row;
+use crate::queue::ClaimedRow;
+use crate::sqlite::queue::{claimed_row, refill};
 use crate::sqlite::writer::SqliteWriter;
 use crate::stats::{slot, Counters, ADD_COUNTERS};
 use crate::webhooks::set_status_sqlite;
@@ -110,14 +112,40 @@ pub(crate) fn record(
             ])?;
         }
     }
+    let (released, claimed) = release_lines(tx, records, now, successor)?;
+    let mut refills = Vec::new();
+    if let Some(claim) = successor {
+        for (webhook, wanted) in refills_wanted(records, &claimed) {
+            let rows = refill(tx, webhook, wanted, &claim.owner, now, claim.lease_until)?;
+            refills.extend(rows.into_iter().map(|row| (webhook, row)));
+        }
+    }
+    Ok(BackendRecorded {
+        recorded: Recorded::new(became_failed, released),
+        successors: claimed,
+        refills,
+    })
+}
+
+/// What releasing the batch's lines did: the webhooks whose queue got work, and the rows
+/// claimed for the recording worker.
+type ReleasedLines = (Vec<WebhookId>, Vec<(WebhookId, ClaimedRow)>);
+
+/// The next delivery of every line the batch finished, made due or claimed for `successor`.
+fn release_lines(
+    tx: &rusqlite::Transaction<'_>,
+    records: &[AttemptRecord],
+    now: Timestamp,
+    successor: Option<&SuccessorClaim>,
+) -> Result<ReleasedLines, StoreError> {
     let mut released = Vec::new();
     let mut claimed = Vec::new();
     let lines = finished_lines(records);
     if lines.is_empty() {
         // No ordering-key line in the batch: the usual case costs nothing more.
-        return Ok((Recorded::new(became_failed, released), claimed));
+        return Ok((released, claimed));
     }
-    let mut release = tx.prepare_cached(sql(RELEASE_NEXT))?;
+    let mut release = tx.prepare_cached(Backend::Sqlite.sql(RELEASE_NEXT))?;
     let owner = successor.map(|s| s.owner.as_str());
     let lease_until = successor.map(|s| s.lease_until.millis());
     for (webhook, key, take_next) in lines {
@@ -137,7 +165,7 @@ pub(crate) fn record(
             }
         }
     }
-    Ok((Recorded::new(became_failed, released), claimed))
+    Ok((released, claimed))
 }
 
 /// Adds pending counters to their rows ([`crate::stats`]).
@@ -192,6 +220,7 @@ mod tests {
             },
             ordering_key: None,
             take_next: false,
+            refill: false,
         }
     }
 

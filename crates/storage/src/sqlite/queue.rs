@@ -59,6 +59,19 @@ pub(crate) async fn claim(
         .await
 }
 
+/// The ordinary claim within a recording transaction: `webhook`'s next due deliveries, into
+/// the slots its results free ([`crate::model::AttemptRecord::refill`]).
+pub(crate) fn refill(
+    tx: &rusqlite::Transaction<'_>,
+    webhook: WebhookId,
+    limit: usize,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<Vec<ClaimedRow>, StoreError> {
+    claim_in(tx, CLAIM_SQLITE, webhook, limit, owner, now, lease_until)
+}
+
 /// The claim statement within a transaction.
 fn claim_in(
     tx: &rusqlite::Transaction<'_>,
