@@ -62,21 +62,13 @@ pub(crate) async fn run(
             }
         }
     }
-    let mut refills = Vec::new();
-    if let Some(claim) = successor {
-        for (webhook, wanted) in refills_wanted(records, &claimed) {
-            let rows = refill(
-                &mut tx,
-                webhook,
-                wanted,
-                &claim.owner,
-                now,
-                claim.lease_until,
-            )
-            .await?;
-            refills.extend(rows.into_iter().map(|row| (webhook, row)));
+    let refills = match successor {
+        Some(claim) => {
+            let wanted = refills_wanted(records, &claimed);
+            refill(&mut tx, &wanted, &claim.owner, now, claim.lease_until).await?
         }
-    }
+        None => Vec::new(),
+    };
     tx.commit().await?;
     Ok(BackendRecorded {
         recorded: Recorded::new(became_failed, released),

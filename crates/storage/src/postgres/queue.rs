@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 
 use crate::connect::{Durability, Store, WriteTx};
 use crate::decode;
+use crate::dialect::Backend;
 use crate::error::StoreError;
 use crate::queue::{ClaimedRow, PaceStep, PacedRows, MOVE_CLOCK};
 
@@ -64,17 +65,53 @@ pub(crate) async fn claim(
     Ok(claimed)
 }
 
-/// The ordinary claim within a recording transaction: `webhook`'s next due deliveries, into
-/// the slots its results free ([`crate::model::AttemptRecord::refill`]).
+/// Webhooks per refill statement: each list length is one statement shape, kept prepared.
+const REFILLS_PER_STATEMENT: usize = 64;
+
+/// [`CLAIM_POSTGRES`] for several webhooks in one statement (one round trip for a batch of
+/// results at fan-out 10): for each (webhook, n) of the `VALUES` list from `$4` on, its next
+/// `n` due deliveries, earliest due first, if it is Active and unthrottled.
+fn refill_sql(webhooks: usize) -> String {
+    let wanted: Vec<String> = (0..webhooks)
+        .map(|i| format!("(${}::text, ${}::bigint)", 4 + 2 * i, 5 + 2 * i))
+        .collect();
+    format!(
+        "WITH wanted (webhook_id, n) AS (VALUES {}), \
+         due AS (SELECT c.id FROM wanted w CROSS JOIN LATERAL (SELECT d.id FROM deliveries d \
+           WHERE d.webhook_id = w.webhook_id AND d.due_at IS NOT NULL AND d.due_at <= $1 \
+           AND EXISTS (SELECT 1 FROM webhooks WHERE id = w.webhook_id AND status = 'active' \
+             AND max_per_second IS NULL) \
+           ORDER BY d.due_at LIMIT w.n FOR UPDATE SKIP LOCKED) c) \
+         UPDATE deliveries d SET due_at = $2, claimed_by = $3 FROM due WHERE d.id = due.id \
+         RETURNING d.webhook_id, d.id, d.event_id, d.attempts, d.series_start, d.ordering_key",
+        wanted.join(", ")
+    )
+}
+
+/// The ordinary claim within a recording transaction: each webhook's next `n` due
+/// deliveries, into the slots its results free ([`crate::model::AttemptRecord::refill`]).
 pub(crate) async fn refill(
     tx: &mut WriteTx,
-    webhook: WebhookId,
-    limit: usize,
+    wanted: &[(WebhookId, usize)],
     owner: &str,
     now: Timestamp,
     lease_until: Timestamp,
-) -> Result<Vec<ClaimedRow>, StoreError> {
-    claim_in(tx, CLAIM_POSTGRES, webhook, limit, owner, now, lease_until).await
+) -> Result<Vec<(WebhookId, ClaimedRow)>, StoreError> {
+    let mut claimed = Vec::new();
+    for chunk in wanted.chunks(REFILLS_PER_STATEMENT) {
+        let sql = Backend::Postgres.sql_owned(refill_sql(chunk.len()));
+        let mut query = sqlx::query(sql)
+            .bind(now.millis())
+            .bind(lease_until.millis())
+            .bind(owner);
+        for (webhook, n) in chunk {
+            query = query.bind(webhook.to_string()).bind(*n as i64);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            claimed.push((decode::parsed(&row, "webhook_id")?, claimed_row(&row)?));
+        }
+    }
+    Ok(claimed)
 }
 
 /// The claim statement within a transaction.
