@@ -171,8 +171,10 @@ pub struct DeliveryLock {
 pub(crate) enum Durability {
     /// On disk before the commit returns (fsync): accepted events, admin changes.
     Full,
-    /// Survives a process crash, may be lost with the machine's power: claims and attempt
-    /// results, whose loss only means a delivery is attempted again (at-least-once holds).
+    /// Survives a process crash, may be lost with the machine's power (or, on PostgreSQL, a
+    /// crash of the server): claims and attempt results, whose loss only means a delivery is
+    /// attempted again (at-least-once holds). SQLite: `synchronous = NORMAL`; PostgreSQL:
+    /// `synchronous_commit = off` for the transaction.
     Relaxed,
 }
 
@@ -361,10 +363,25 @@ impl Store {
                     _gate: Some(gate),
                 }
             }
-            Backend::Postgres => WriteTx {
-                inner: WriteInner::Postgres(self.pool.begin().await?),
-                _gate: None,
-            },
+            Backend::Postgres => {
+                let tx = match durability {
+                    Durability::Full => self.pool.begin().await?,
+                    // The commit does not wait for the WAL's flush (one round trip, as BEGIN
+                    // alone): PostgreSQL keeps it if this process dies; a crash of the server
+                    // or the machine can lose the last fraction of a second of such commits
+                    // (up to 3 × wal_writer_delay), never an accepted event — whose commit
+                    // flushes the WAL up to it.
+                    Durability::Relaxed => {
+                        self.pool
+                            .begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
+                            .await?
+                    }
+                };
+                WriteTx {
+                    inner: WriteInner::Postgres(tx),
+                    _gate: None,
+                }
+            }
         })
     }
 
@@ -446,6 +463,39 @@ mod tests {
             Backend::Postgres
         );
         assert!(DatabaseTarget::from_settings("mysql://x", dir).is_err());
+    }
+
+    /// Claims and results on PostgreSQL do not wait for the WAL's flush; accepted events and
+    /// admin changes do (the suite's server, as `scripts/test` runs it, keeps the default `on`).
+    #[tokio::test]
+    async fn only_relaxed_postgresql_commits_skip_the_wal_flush() {
+        let url = std::env::var("LEARNOMY_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let store = Store::open(&DatabaseTarget::Postgres(url))
+            .await
+            .expect("the suite's PostgreSQL (scripts/test starts it)");
+        for (durability, expected) in [
+            (Durability::Relaxed, "off"),
+            (Durability::Full, "on"),
+            (Durability::Relaxed, "off"),
+        ] {
+            let mut tx = store.begin_write_with(durability).await.expect("begin");
+            let row = sqlx::query("SHOW synchronous_commit")
+                .fetch_one(&mut *tx)
+                .await
+                .expect("show");
+            let setting: String = sqlx::Row::try_get(&row, 0).expect("text");
+            assert_eq!(setting, expected, "{durability:?}");
+            tx.commit().await.expect("commit");
+        }
+        // SET LOCAL ends with its transaction: the pooled connection is back to the default.
+        let mut conn = store.pool.acquire().await.expect("connection");
+        let row = sqlx::query("SHOW synchronous_commit")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("show");
+        let setting: String = sqlx::Row::try_get(&row, 0).expect("text");
+        assert_eq!(setting, "on");
     }
 
     #[test]
