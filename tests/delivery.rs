@@ -864,7 +864,7 @@ both_backends!(the_delivery_log_is_pro_only, |backend| async move {
 both_backends!(
     a_busy_slot_takes_its_next_delivery_with_its_result,
     |backend| async move {
-        use common::process::{free_port, metric_sum, ProcessEnv};
+        use common::process::{free_port, metric_sum, scrape_metrics, ProcessEnv};
         let dir = tempfile::tempdir().unwrap();
         let db = common::TestDb::create(backend).await;
         let mut env = ProcessEnv::new(dir.path(), db.postgres_url()).release();
@@ -903,16 +903,7 @@ both_backends!(
             .collect();
         seen.sort_unstable();
         assert_eq!(seen, (0..60).collect::<Vec<_>>(), "each event once");
-        let scrape = || async {
-            client
-                .get(format!("{base}/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        };
+        let scrape = || scrape_metrics(port);
         let started = Instant::now();
         let mut text = scrape().await;
         while metric_sum(
@@ -946,7 +937,7 @@ both_backends!(
 both_backends!(
     metrics_count_this_service_s_own_work,
     |backend| async move {
-        use common::process::{free_port, metric_sum, ProcessEnv};
+        use common::process::{free_port, metric_sum, scrape_metrics, ProcessEnv};
         let dir = tempfile::tempdir().unwrap();
         let db = common::TestDb::create(backend).await;
         let env = ProcessEnv::new(dir.path(), db.postgres_url()).release();
@@ -977,16 +968,7 @@ both_backends!(
         }
         // One 500, then the retry and the two others delivered.
         rx.wait_for(4, WAIT).await;
-        let scrape = || async {
-            client
-                .get(format!("{base}/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        };
+        let scrape = || scrape_metrics(port);
         // The queue is counted in the background (never at scrape time): the first scrape
         // starts a count, a later one shows it; the attempts are counted once recorded.
         let started = Instant::now();

@@ -500,6 +500,79 @@ async fn throttled_claims_share_one_clock_on_postgresql() {
     paced_claims(Backend::Postgres).await;
 }
 
+/// A webhook on `student_enrolled` with a made-up https URL, unthrottled, in this order.
+async fn insert_plain_webhook(
+    store: &Store,
+    id: WebhookId,
+    ordering: lwh_domain::ordering::DeliveryOrder,
+) {
+    store
+        .insert_webhook(
+            &NewWebhook {
+                id,
+                url: format!("https://hook-{id}.example/hook"),
+                events: vec!["student_enrolled".into()],
+                secret_ciphertext: vec![2; 8],
+                headers_ciphertext: None,
+                throttle: None,
+                format: Default::default(),
+                template: None,
+                ordering,
+                now: at(0),
+            },
+            None,
+        )
+        .await
+        .expect("insert webhook");
+}
+
+/// Each claimed delivery's first attempt, delivered at 40 ms; `flags` gives each one's
+/// (take_next, refill).
+fn delivered(
+    claimed: &[lwh_storage::ClaimedDelivery],
+    flags: impl Fn(usize) -> (bool, bool),
+) -> Vec<AttemptRecord> {
+    claimed
+        .iter()
+        .enumerate()
+        .map(|(i, d)| AttemptRecord {
+            delivery_id: d.id,
+            webhook_id: d.webhook_id,
+            number: d.attempts + 1,
+            started_at: at(40),
+            outcome: outcome(Some(204), None, None),
+            next: NextStep::Delivered,
+            ordering_key: d.ordering_key.clone(),
+            take_next: flags(i).0,
+            refill: flags(i).1,
+        })
+        .collect()
+}
+
+/// Records `records` at 50 ms, what they release or refill claimed for worker `owner`.
+async fn record_for(
+    store: &Store,
+    records: &[AttemptRecord],
+    owner: &str,
+) -> lwh_storage::Recorded {
+    let worker = lwh_storage::SuccessorClaim {
+        owner: owner.into(),
+        lease_until: at(90_000),
+    };
+    store
+        .record_attempts(
+            records,
+            FailureRules {
+                failed_after_ms: 60_000,
+                probe_interval_ms: 5_000,
+            },
+            at(50),
+            Some(&worker),
+        )
+        .await
+        .expect("record")
+}
+
 /// One batch of results at three webhooks with queued deliveries, on one backend, the results
 /// asking for their slots to be refilled except one: the Active webhook's results get its next
 /// due deliveries, oldest first, one per result that asked, claimed for the recording worker
@@ -511,24 +584,7 @@ async fn slots_refilled_by_one_batch(backend: Backend) -> (Vec<String>, Vec<Stri
     store.migrate().await.expect("migrate");
     let (active, paused, throttled) = (webhook_id(41), webhook_id(42), webhook_id(43));
     for id in [active, paused, throttled] {
-        store
-            .insert_webhook(
-                &NewWebhook {
-                    id,
-                    url: format!("https://refill-{id}.example/hook"),
-                    events: vec!["student_enrolled".into()],
-                    secret_ciphertext: vec![2; 8],
-                    headers_ciphertext: None,
-                    throttle: None,
-                    format: Default::default(),
-                    template: None,
-                    ordering: Default::default(),
-                    now: at(0),
-                },
-                None,
-            )
-            .await
-            .expect("insert webhook");
+        insert_plain_webhook(&store, id, Default::default()).await;
     }
     // Five events, each queued for all three webhooks, ingested milliseconds apart both in the
     // stored times and on the clock that orders delivery ids (so "oldest first" has one
@@ -564,37 +620,8 @@ async fn slots_refilled_by_one_batch(backend: Backend) -> (Vec<String>, Vec<Stri
         .await
         .expect("throttle");
     // Every result asks for a refill but the Active webhook's second one.
-    let records: Vec<AttemptRecord> = sent
-        .iter()
-        .enumerate()
-        .map(|(i, d)| AttemptRecord {
-            delivery_id: d.id,
-            webhook_id: d.webhook_id,
-            number: d.attempts + 1,
-            started_at: at(40),
-            outcome: outcome(Some(204), None, None),
-            next: NextStep::Delivered,
-            ordering_key: None,
-            take_next: false,
-            refill: i != 1,
-        })
-        .collect();
-    let worker = lwh_storage::SuccessorClaim {
-        owner: "wrk_refill".into(),
-        lease_until: at(90_000),
-    };
-    let recorded = store
-        .record_attempts(
-            &records,
-            FailureRules {
-                failed_after_ms: 60_000,
-                probe_interval_ms: 5_000,
-            },
-            at(50),
-            Some(&worker),
-        )
-        .await
-        .expect("record");
+    let records = delivered(&sent, |i| (false, i != 1));
+    let recorded = record_for(&store, &records, "wrk_refill").await;
     assert!(recorded.successors.is_empty(), "no line in this batch");
     let refills: Vec<String> = recorded
         .refills
@@ -657,24 +684,8 @@ async fn lines_released_by_one_batch(backend: Backend) -> (Vec<String>, Vec<Stri
     store.migrate().await.expect("migrate");
     let (sending, paused) = (webhook_id(21), webhook_id(22));
     for id in [sending, paused] {
-        store
-            .insert_webhook(
-                &NewWebhook {
-                    id,
-                    url: format!("https://lines-{id}.example/hook"),
-                    events: vec!["student_enrolled".into()],
-                    secret_ciphertext: vec![2; 8],
-                    headers_ciphertext: None,
-                    throttle: None,
-                    format: Default::default(),
-                    template: None,
-                    ordering: lwh_domain::ordering::DeliveryOrder::ByKey,
-                    now: at(0),
-                },
-                None,
-            )
-            .await
-            .expect("insert webhook");
+        let by_key = lwh_domain::ordering::DeliveryOrder::ByKey;
+        insert_plain_webhook(&store, id, by_key).await;
     }
     // Three events for each of keys a and b, interleaved: each webhook gets two lines of three.
     let events: Vec<NewEvent> = (1..=6)
@@ -699,36 +710,8 @@ async fn lines_released_by_one_batch(backend: Backend) -> (Vec<String>, Vec<Stri
     }
     assert_eq!(heads.len(), 4, "{backend:?}: one head per line: {heads:?}");
     set_status(&store, paused, WebhookStatus::Paused, at(30)).await;
-    let records: Vec<AttemptRecord> = heads
-        .iter()
-        .map(|d| AttemptRecord {
-            delivery_id: d.id,
-            webhook_id: d.webhook_id,
-            number: d.attempts + 1,
-            started_at: at(40),
-            outcome: outcome(Some(204), None, None),
-            next: NextStep::Delivered,
-            ordering_key: d.ordering_key.clone(),
-            take_next: true,
-            refill: false,
-        })
-        .collect();
-    let successor = lwh_storage::SuccessorClaim {
-        owner: "wrk_lines".into(),
-        lease_until: at(90_000),
-    };
-    let recorded = store
-        .record_attempts(
-            &records,
-            FailureRules {
-                failed_after_ms: 60_000,
-                probe_interval_ms: 5_000,
-            },
-            at(50),
-            Some(&successor),
-        )
-        .await
-        .expect("record");
+    let records = delivered(&heads, |_| (true, false));
+    let recorded = record_for(&store, &records, "wrk_lines").await;
     let mut successors: Vec<String> = recorded
         .successors
         .iter()

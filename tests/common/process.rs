@@ -267,9 +267,9 @@ pub fn metric_sum(text: &str, series: &str) -> f64 {
         .sum()
 }
 
-/// How many attempts the process listening on `port` has recorded (its own `/metrics`).
-pub async fn attempts_recorded(port: u16) -> f64 {
-    let text = reqwest::Client::builder()
+/// The `/metrics` text of the process listening on `port`.
+pub async fn scrape_metrics(port: u16) -> String {
+    reqwest::Client::builder()
         .no_proxy()
         .build()
         .expect("client")
@@ -279,8 +279,15 @@ pub async fn attempts_recorded(port: u16) -> f64 {
         .expect("scrape /metrics")
         .text()
         .await
-        .expect("metrics text");
-    metric_sum(&text, "learnomy_webhooks_attempts_total")
+        .expect("metrics text")
+}
+
+/// How many attempts the process listening on `port` has recorded (its own `/metrics`).
+pub async fn attempts_recorded(port: u16) -> f64 {
+    metric_sum(
+        &scrape_metrics(port).await,
+        "learnomy_webhooks_attempts_total",
+    )
 }
 
 /// Panics unless `child` is still running: a worker that died on its own (at start, say)
