@@ -858,33 +858,71 @@ both_backends!(the_delivery_log_is_pro_only, |backend| async move {
     .await
 });
 
+/// A service process of a test's own (its `/metrics` count only its work) on a database of
+/// its own, with `vars` added to its environment and a token that manages webhooks and sends
+/// events.
+struct OwnService {
+    serve: common::process::Running,
+    port: u16,
+    token: String,
+    db: common::TestDb,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnService {
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the process, then drops its database.
+    async fn finish(self) {
+        drop(self.serve);
+        self.db.drop_all().await;
+    }
+}
+
+async fn own_service(backend: lwh_storage::Backend, vars: &[(&str, &str)]) -> OwnService {
+    use common::process::{free_port, ProcessEnv};
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::TestDb::create(backend).await;
+    let mut env = ProcessEnv::new(dir.path(), db.postgres_url()).release();
+    for (k, v) in vars {
+        env.vars.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    let token = env.run(&[
+        "token",
+        "create",
+        "--scope",
+        "webhooks:manage",
+        "--scope",
+        "events:write",
+    ]);
+    let port = free_port();
+    let serve = env.serve(port).await;
+    OwnService {
+        serve,
+        port,
+        token,
+        db,
+        _dir: dir,
+    }
+}
+
 // A busy slot is given its webhook's next due delivery by the transaction that records its
 // result, rather than freed for a claim round: 60 events at once for a webhook with 2 slots,
 // through a service process of this test's own (its metrics count only its work).
 both_backends!(
     a_busy_slot_takes_its_next_delivery_with_its_result,
     |backend| async move {
-        use common::process::{free_port, metric_sum, scrape_metrics, ProcessEnv};
-        let dir = tempfile::tempdir().unwrap();
-        let db = common::TestDb::create(backend).await;
-        let mut env = ProcessEnv::new(dir.path(), db.postgres_url()).release();
-        env.vars.push((
-            "LEARNOMY_WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK".into(),
-            "2".into(),
-        ));
-        let token = env.run(&[
-            "token",
-            "create",
-            "--scope",
-            "webhooks:manage",
-            "--scope",
-            "events:write",
-        ]);
+        use common::process::metric_sum;
+        let own = own_service(
+            backend,
+            &[("LEARNOMY_WEBHOOKS_MAX_IN_FLIGHT_PER_WEBHOOK", "2")],
+        )
+        .await;
+        let (token, base) = (own.token.clone(), own.base());
         let rx = Receiver::start().await;
         rx.always(Answer::SlowOk(3));
-        let port = free_port();
-        let serve = env.serve(port).await;
-        let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         common::process::create_webhook(&client, &base, &token, &rx.url("/busy")).await;
         let batch = json!({"events": (0..60).map(|n| json!({"event": "course_completed", "data": {"n": n}})).collect::<Vec<_>>()});
@@ -903,7 +941,7 @@ both_backends!(
             .collect();
         seen.sort_unstable();
         assert_eq!(seen, (0..60).collect::<Vec<_>>(), "each event once");
-        let scrape = || scrape_metrics(port);
+        let scrape = || common::process::scrape_metrics(own.port);
         let started = Instant::now();
         let mut text = scrape().await;
         while metric_sum(
@@ -927,8 +965,7 @@ both_backends!(
             "refilled {refilled} of 58 queued: {text}"
         );
         assert_eq!(rx.count(), 60, "nothing sent twice");
-        drop(serve);
-        db.drop_all().await;
+        own.finish().await;
     }
 );
 
@@ -937,23 +974,11 @@ both_backends!(
 both_backends!(
     metrics_count_this_service_s_own_work,
     |backend| async move {
-        use common::process::{free_port, metric_sum, scrape_metrics, ProcessEnv};
-        let dir = tempfile::tempdir().unwrap();
-        let db = common::TestDb::create(backend).await;
-        let env = ProcessEnv::new(dir.path(), db.postgres_url()).release();
-        let token = env.run(&[
-            "token",
-            "create",
-            "--scope",
-            "webhooks:manage",
-            "--scope",
-            "events:write",
-        ]);
+        use common::process::metric_sum;
+        let own = own_service(backend, &[]).await;
+        let (token, base) = (own.token.clone(), own.base());
         let rx = Receiver::start().await;
         rx.script(&[Answer::Status(500)]);
-        let port = free_port();
-        let serve = env.serve(port).await;
-        let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         common::process::create_webhook(&client, &base, &token, &rx.url("/m")).await;
         for i in 0..3 {
@@ -968,7 +993,7 @@ both_backends!(
         }
         // One 500, then the retry and the two others delivered.
         rx.wait_for(4, WAIT).await;
-        let scrape = || scrape_metrics(port);
+        let scrape = || common::process::scrape_metrics(own.port);
         // The queue is counted in the background (never at scrape time): the first scrape
         // starts a count, a later one shows it; the attempts are counted once recorded.
         let started = Instant::now();
@@ -1022,8 +1047,7 @@ both_backends!(
         assert!(text.contains("learnomy_webhooks_oldest_due_age_seconds"));
         assert!(text.contains("learnomy_webhooks_attempt_duration_seconds_bucket"));
         assert!(!text.contains(&rx.url("/m")), "no URLs in metrics");
-        drop(serve);
-        db.drop_all().await;
+        own.finish().await;
     }
 );
 

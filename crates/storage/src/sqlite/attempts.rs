@@ -16,7 +16,7 @@ use crate::error::StoreError;
 use crate::model::{AttemptRecord, FailureRules};
 use crate::ordering::{SuccessorClaim, RELEASE_NEXT};
 use crate::queue::ClaimedRow;
-use crate::sqlite::queue::{claimed_row, refill};
+use crate::sqlite::queue::{claim_due_in, claimed_row};
 use crate::sqlite::writer::SqliteWriter;
 use crate::stats::{slot, Counters, ADD_COUNTERS};
 use crate::webhooks::set_status_sqlite;
@@ -116,7 +116,7 @@ pub(crate) fn record(
     let mut refills = Vec::new();
     if let Some(claim) = successor {
         for (webhook, wanted) in refills_wanted(records, &claimed) {
-            let rows = refill(tx, webhook, wanted, &claim.owner, now, claim.lease_until)?;
+            let rows = claim_due_in(tx, webhook, wanted, &claim.owner, now, claim.lease_until)?;
             refills.extend(rows.into_iter().map(|row| (webhook, row)));
         }
     }

@@ -54,14 +54,14 @@ pub(crate) async fn claim(
     let owner = owner.to_owned();
     writer
         .transaction(Durability::Relaxed, move |tx| {
-            claim_in(tx, CLAIM_SQLITE, webhook, limit, &owner, now, lease_until)
+            claim_due_in(tx, webhook, limit, &owner, now, lease_until)
         })
         .await
 }
 
-/// The ordinary claim within a recording transaction: `webhook`'s next due deliveries, into
-/// the slots its results free ([`crate::model::AttemptRecord::refill`]).
-pub(crate) fn refill(
+/// The ordinary claim within a transaction: its own ([`claim`]), or a recording one that
+/// refills the slots its results free ([`crate::model::AttemptRecord::refill`]).
+pub(crate) fn claim_due_in(
     tx: &rusqlite::Transaction<'_>,
     webhook: WebhookId,
     limit: usize,
