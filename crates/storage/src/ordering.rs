@@ -19,27 +19,55 @@ use crate::error::StoreError;
 /// `pending`, with `waiting`).
 pub(crate) const WAITING: &str = "waiting";
 
+/// The condition of `deliveries_by_key` after `ordering_key IS NOT NULL`: the delivery is
+/// unfinished. SQLite uses a partial index only for a statement that repeats its condition
+/// in the same form, and builds a temporary B-tree for an `IN` list of three values each
+/// time it evaluates one (for the old and the new row of every write of a keyed delivery):
+/// ORs are compared in place (migration 0014). PostgreSQL proves its own index (`IN`) from
+/// them.
+macro_rules! unfinished {
+    () => {
+        "(status = 'pending' OR status = 'retrying' OR status = 'waiting')"
+    };
+    ($alias:literal) => {
+        concat!(
+            "(",
+            $alias,
+            ".status = 'pending' OR ",
+            $alias,
+            ".status = 'retrying' OR ",
+            $alias,
+            ".status = 'waiting')"
+        )
+    };
+}
+
 /// The highest number among key $2's unfinished deliveries at webhook $1 (NULL: the key is
 /// free).
-pub(crate) const LAST_OF_KEY: &str = "SELECT MAX(ordering_seq) AS last FROM deliveries \
-     WHERE webhook_id = $1 AND ordering_key = $2 AND ordering_key IS NOT NULL \
-     AND status IN ('pending', 'retrying', 'waiting')";
+pub(crate) const LAST_OF_KEY: &str = concat!(
+    "SELECT MAX(ordering_seq) AS last FROM deliveries \
+     WHERE webhook_id = $1 AND ordering_key = $2 AND ordering_key IS NOT NULL AND ",
+    unfinished!()
+);
 
 /// Makes the first unfinished delivery of key $2 at webhook $1 pending if it is waiting (run
 /// after one of the key finished; a no-op when the first is already due or in flight): claimed
 /// at once by worker $4 until $5 when one is named and the webhook is Active and unthrottled —
 /// the worker that sent its predecessor sends it next, with no claim — else due at $3.
-pub(crate) const RELEASE_NEXT: &str = "UPDATE deliveries SET status = 'pending', \
+pub(crate) const RELEASE_NEXT: &str = concat!(
+    "UPDATE deliveries SET status = 'pending', \
      due_at = CASE WHEN $4 IS NOT NULL AND EXISTS (SELECT 1 FROM webhooks WHERE id = $1 \
        AND status = 'active' AND max_per_second IS NULL) THEN $5 ELSE $3 END, \
      claimed_by = CASE WHEN $4 IS NOT NULL AND EXISTS (SELECT 1 FROM webhooks WHERE id = $1 \
        AND status = 'active' AND max_per_second IS NULL) THEN $4 ELSE NULL END, \
      updated_at = $3 \
      WHERE id = (SELECT id FROM deliveries WHERE webhook_id = $1 AND ordering_key = $2 \
-       AND ordering_key IS NOT NULL AND status IN ('pending', 'retrying', 'waiting') \
-       ORDER BY ordering_seq LIMIT 1) \
+       AND ordering_key IS NOT NULL AND ",
+    unfinished!(),
+    " ORDER BY ordering_seq LIMIT 1) \
      AND status = 'waiting' \
-     RETURNING id, event_id, attempts, series_start, ordering_key, claimed_by";
+     RETURNING id, event_id, attempts, series_start, ordering_key, claimed_by"
+);
 
 /// Who takes the deliveries a recorded batch releases from their lines: the recording
 /// process's worker, until the end of a lease.
@@ -53,25 +81,30 @@ pub struct SuccessorClaim {
 
 /// Webhook $1 is no longer `by_key`: every waiting delivery is pending and due at $2, and no
 /// delivery of it belongs to a line any more.
-const LEAVE_LINES: &str = "UPDATE deliveries SET \
+const LEAVE_LINES: &str = concat!(
+    "UPDATE deliveries SET \
      due_at = CASE WHEN status = 'waiting' THEN $2 ELSE due_at END, \
      status = CASE WHEN status = 'waiting' THEN 'pending' ELSE status END, \
      ordering_key = NULL, ordering_seq = NULL \
-     WHERE webhook_id = $1 AND ordering_key IS NOT NULL \
-     AND status IN ('pending', 'retrying', 'waiting')";
+     WHERE webhook_id = $1 AND ordering_key IS NOT NULL AND ",
+    unfinished!()
+);
 
 /// Waiting deliveries that head their line (the one they waited for was deleted by retention,
 /// say) are made pending and due at $1. A safety net run with retention; the recorder's
 /// release is the normal path.
-const RELEASE_STRANDED: &str = "UPDATE deliveries SET status = 'pending', due_at = $1, \
+const RELEASE_STRANDED: &str = concat!(
+    "UPDATE deliveries SET status = 'pending', due_at = $1, \
      updated_at = $1 \
-     WHERE id IN (SELECT d.id FROM deliveries d WHERE d.ordering_key IS NOT NULL \
-       AND d.status IN ('pending', 'retrying', 'waiting') AND d.status = 'waiting' \
+     WHERE id IN (SELECT d.id FROM deliveries d WHERE d.ordering_key IS NOT NULL AND ",
+    unfinished!("d"),
+    " AND d.status = 'waiting' \
        AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook_id = d.webhook_id \
-         AND e.ordering_key = d.ordering_key AND e.ordering_key IS NOT NULL \
-         AND e.status IN ('pending', 'retrying', 'waiting') \
-         AND e.ordering_seq < d.ordering_seq)) \
-     AND status = 'waiting'";
+         AND e.ordering_key = d.ordering_key AND e.ordering_key IS NOT NULL AND ",
+    unfinished!("e"),
+    " AND e.ordering_seq < d.ordering_seq)) \
+     AND status = 'waiting'"
+);
 
 /// The advisory-lock class of key lines (PostgreSQL), beside webhook creation's 727001.
 const KEY_LOCK_CLASS: i32 = 727_002;
@@ -176,6 +209,63 @@ mod tests {
             assert!(plan.contains("INDEX deliveries_by_key ("), "{plan}");
             assert!(!plan.contains("SCAN deliveries"), "{plan}");
         }
+    }
+
+    #[test]
+    fn leaving_and_repairing_lines_search_the_partial_index_too() {
+        let db = sqlite_schema();
+        let leave = plan(&db, LEAVE_LINES, rusqlite::params!["w", 0]);
+        assert!(leave.contains("INDEX deliveries_by_key ("), "{leave}");
+        let stranded = plan(&db, RELEASE_STRANDED, rusqlite::params![0]);
+        assert!(
+            stranded.contains("INDEX deliveries_by_key"),
+            "the safety net reads unfinished keyed deliveries only: {stranded}"
+        );
+    }
+
+    /// Whether SQLite's program for `sql` builds a temporary B-tree.
+    fn opens_ephemeral(
+        db: &rusqlite::Connection,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> bool {
+        let mut program = db.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        let ops: Vec<String> = program
+            .query_map(params, |r| r.get(1))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        ops.iter().any(|op| op == "OpenEphemeral")
+    }
+
+    #[test]
+    fn writing_a_keyed_delivery_checks_the_partial_index_without_a_temporary_btree() {
+        // The index's condition is evaluated for every insert and update of a delivery; an
+        // `IN` list of three values there cost a temporary B-tree each time (migration 0014).
+        let db = sqlite_schema();
+        let insert = format!(
+            "{}(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            crate::ingest::DELIVERIES_INSERT
+        );
+        assert!(!opens_ephemeral(
+            &db,
+            &insert,
+            rusqlite::params!["d", "w", "e", 0, "me", 0, 0, "k", 1, "waiting"]
+        ));
+        let delivered = format!(
+            "{} WHERE id = ?3 AND status IN ('pending', 'retrying')",
+            Backend::Sqlite.sql(crate::attempts::DELIVERED)
+        );
+        assert!(!opens_ephemeral(
+            &db,
+            &delivered,
+            rusqlite::params![200, 0, "d"]
+        ));
+        assert!(!opens_ephemeral(
+            &db,
+            Backend::Sqlite.sql(crate::attempts::NOT_DELIVERED),
+            rusqlite::params!["d", "retrying", 0, 500, "boom", 0]
+        ));
     }
 
     #[test]
