@@ -3,10 +3,11 @@
 //! headless Chromium, against the real service binary and loopback receivers: the seed page's
 //! walk-through (usage counter, Add New Webhook with Select all and the pre-filled secret,
 //! Regenerate, Copy, the row at once, Edit keeping the secret, Test in the row, Delete after a
-//! confirmation, the Pro notice at the Free limit), the SSRF refusal beside the field, forged and
-//! unprivileged requests that change nothing, the Pro Delivery Log (filters and pages without a
-//! reload, details, Redeliver), the keyboard, and a 375 px wide screen. The secret never appears
-//! in a page after it was saved, and WordPress's debug log stays empty.
+//! confirmation, the Pro notice at the Free limit), the body format and the delivery order, the
+//! SSRF refusal beside the field, forged and unprivileged requests that change nothing, the Pro
+//! Delivery Log (filters and pages without a reload, details, Redeliver), the keyboard, and a
+//! 375 px wide screen. The secret never appears in a page after it was saved, and WordPress's
+//! debug log stays empty.
 
 mod common;
 
@@ -772,7 +773,11 @@ async fn the_add_form_works_with_the_keyboard_and_on_a_375_px_screen() {
     let (focused, visible) = focus_outline(&b).await;
     assert_eq!(focused, "lrn-webhooks-format", "past every event box");
     assert!(visible, "the focused Body format has a visible outline");
-    b.press(&tab.repeat(3)).await; // the preview's event, the preview itself, the secret
+    b.press(&tab.repeat(3)).await; // the preview's event, the preview itself, the order
+    let (focused, visible) = focus_outline(&b).await;
+    assert_eq!(focused, "lrn-webhooks-ordering");
+    assert!(visible, "the focused Delivery order has a visible outline");
+    b.press(&tab).await;
     let (focused, visible) = focus_outline(&b).await;
     assert_eq!(focused, "lrn-webhooks-secret");
     assert!(visible);
@@ -899,6 +904,46 @@ async fn a_chat_format_and_a_template_from_wp_admin() {
     let webhooks = service.webhooks().await;
     assert_eq!(webhooks[0]["format"], "discord");
     assert_eq!(webhooks[0]["template"], Value::Null);
+
+    b.close().await;
+    wp.assert_clean_debug_log();
+    drop(wp);
+    service.finish().await;
+}
+
+/// An admin who needs one learner's events in order turns it on in wp-admin, as in the
+/// console: the form sends `ordering`, and the Edit form shows and changes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delivery_order_from_wp_admin() {
+    let service = Service::start(Backend::Sqlite, "free").await;
+    let rx = Receiver::start().await;
+    let wp = WordPress::start(&service.base(), &service.token).await;
+    let b = Browser::start(Backend::Sqlite).await;
+    sign_in(&b, &wp, ADMIN_USER, ADMIN_PASSWORD).await;
+    open(&b, &wp, "").await;
+    assert_eq!(
+        b.value("#lrn-webhooks-ordering").await,
+        "none",
+        "no order promised unless asked for"
+    );
+    let help = b.text("#lrn-webhooks-ordering-help").await;
+    assert!(help.contains("one at a time"), "{help}");
+    b.js("document.getElementById('lrn-webhooks-ordering').value = 'by_key'; return true;")
+        .await;
+    add_webhook(&b, &rx.url("/crm"), &["course_completed"]).await;
+    b.wait_text(".lrn-webhooks-flash", "Webhook added").await;
+    let webhooks = service.webhooks().await;
+    assert_eq!(webhooks.len(), 1);
+    assert_eq!(webhooks[0]["ordering"], "by_key", "{}", webhooks[0]);
+
+    let id = webhooks[0]["id"].as_str().unwrap().to_owned();
+    open(&b, &wp, &format!("&edit={id}")).await;
+    assert_eq!(b.value("#lrn-webhooks-ordering").await, "by_key");
+    b.js("document.getElementById('lrn-webhooks-ordering').value = 'none'; return true;")
+        .await;
+    click(&b, "#lrn-webhooks-submit").await;
+    b.wait_text(".lrn-webhooks-flash", "Webhook updated").await;
+    assert_eq!(service.webhooks().await[0]["ordering"], "none");
 
     b.close().await;
     wp.assert_clean_debug_log();

@@ -258,13 +258,16 @@ class Learnomy_Webhooks_Api {
 	 * @param string $format   The body format (`learnomy`, `slack`, `discord`, `teams`,
 	 *                         `google_chat` or `template`).
 	 * @param string $template The template, with the `template` format.
+	 * @param string $ordering The delivery order: `none` or `by_key` (one learner's events in
+	 *                         order).
 	 * @return array|WP_Error The new webhook.
 	 */
-	public static function create( $url, $events, $secret, $format = 'learnomy', $template = '' ) {
+	public static function create( $url, $events, $secret, $format = 'learnomy', $template = '', $ordering = 'none' ) {
 		$request = array(
-			'url'    => $url,
-			'events' => array_values( $events ),
-			'format' => '' === $format ? 'learnomy' : $format,
+			'url'      => $url,
+			'events'   => array_values( $events ),
+			'format'   => '' === $format ? 'learnomy' : $format,
+			'ordering' => '' === $ordering ? 'none' : $ordering,
 		);
 		if ( '' !== $secret ) {
 			$request['secret'] = $secret;
@@ -285,7 +288,7 @@ class Learnomy_Webhooks_Api {
 	 * Changes a webhook's URL, events or status (only the fields given).
 	 *
 	 * @param string $id     Webhook id.
-	 * @param array  $fields `url`, `events`, `status`.
+	 * @param array  $fields `url`, `events`, `status`, `format`, `template`, `ordering`.
 	 * @return array|WP_Error The webhook.
 	 */
 	public static function update( $id, $fields ) {

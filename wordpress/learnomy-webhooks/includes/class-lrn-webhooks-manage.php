@@ -65,6 +65,28 @@ class Learnomy_Webhooks_Manage {
 	}
 
 	/**
+	 * The delivery orders the service offers, by name, with their labels.
+	 *
+	 * @return array<string,string>
+	 */
+	public static function orderings() {
+		return array(
+			'none'   => __( 'No order (fastest)', 'learnomy-webhooks' ),
+			'by_key' => __( 'In order per learner', 'learnomy-webhooks' ),
+		);
+	}
+
+	/**
+	 * The delivery order posted: a known name, else none.
+	 *
+	 * @return string
+	 */
+	private static function posted_ordering() {
+		$ordering = self::posted( 'ordering' );
+		return array_key_exists( $ordering, self::orderings() ) ? $ordering : 'none';
+	}
+
+	/**
 	 * The template of the POST body, as typed (line breaks and quotes kept: the service checks
 	 * it and answers what is wrong, with the line).
 	 *
@@ -244,6 +266,7 @@ class Learnomy_Webhooks_Manage {
 			'events'   => isset( $state['events'] ) && is_array( $state['events'] ) ? $state['events'] : array(),
 			'format'   => isset( $state['format'] ) && is_string( $state['format'] ) ? $state['format'] : 'learnomy',
 			'template' => isset( $state['template'] ) && is_string( $state['template'] ) ? $state['template'] : '',
+			'ordering' => isset( $state['ordering'] ) && is_string( $state['ordering'] ) ? $state['ordering'] : 'none',
 			'errors'   => isset( $state['errors'] ) && is_array( $state['errors'] ) ? $state['errors'] : array(),
 			'general'  => isset( $state['general'] ) && is_string( $state['general'] ) ? $state['general'] : '',
 		);
@@ -278,6 +301,9 @@ class Learnomy_Webhooks_Manage {
 					__( 'Events: %s.', 'learnomy-webhooks' ),
 					rtrim( $message, '.' )
 				);
+			} elseif ( 'ordering' === $field ) {
+				$key  = 'ordering';
+				$text = ucfirst( rtrim( $message, '.' ) ) . '.';
 			} elseif ( 'format' === $field || 'template' === $field ) {
 				$key = $field;
 				/* translators: %s: what is wrong, e.g. "line 2: unexpected end of input" */
@@ -329,6 +355,7 @@ class Learnomy_Webhooks_Manage {
 			'events'   => $events,
 			'format'   => self::posted_format(),
 			'template' => self::posted_template(),
+			'ordering' => self::posted_ordering(),
 			'errors'   => array(),
 			'general'  => '',
 		);
@@ -337,7 +364,7 @@ class Learnomy_Webhooks_Manage {
 			self::keep_form( $state );
 			self::redirect( self::url( array(), 'lrn-webhooks-form-panel' ) );
 		}
-		$created = Learnomy_Webhooks_Api::create( $url, $events, $secret, $state['format'], $state['template'] );
+		$created = Learnomy_Webhooks_Api::create( $url, $events, $secret, $state['format'], $state['template'], $state['ordering'] );
 		if ( is_wp_error( $created ) ) {
 			if ( 'plan_limit_reached' === Learnomy_Webhooks_Api::problem_code( $created ) ) {
 				Learnomy_Webhooks_Admin::flash( 'error', $created->get_error_message() . ' ' . __( 'Upgrade to Learnomy Pro for unlimited webhooks.', 'learnomy-webhooks' ) );
@@ -379,11 +406,13 @@ class Learnomy_Webhooks_Manage {
 				$events = wp_list_pluck( $catalogue, 'slug' );
 			}
 		}
-		$format = self::posted_format();
-		$fields = array(
-			'url'    => $url,
-			'events' => $events,
-			'format' => $format,
+		$format   = self::posted_format();
+		$ordering = self::posted_ordering();
+		$fields   = array(
+			'url'      => $url,
+			'events'   => $events,
+			'format'   => $format,
+			'ordering' => $ordering,
 		);
 		if ( 'template' === $format ) {
 			$fields['template'] = self::posted_template();
@@ -404,6 +433,7 @@ class Learnomy_Webhooks_Manage {
 					'events'   => $events,
 					'format'   => $format,
 					'template' => self::posted_template(),
+					'ordering' => $ordering,
 					'errors'   => $sorted['errors'],
 					'general'  => $sorted['general'],
 				)
@@ -796,9 +826,11 @@ class Learnomy_Webhooks_Manage {
 		if ( null !== $state ) {
 			$format   = $state['format'];
 			$template = $state['template'];
+			$ordering = $state['ordering'];
 		} else {
 			$format   = null !== $editing && isset( $editing['format'] ) && is_string( $editing['format'] ) ? $editing['format'] : 'learnomy';
 			$template = null !== $editing && isset( $editing['template'] ) && is_string( $editing['template'] ) ? $editing['template'] : '';
+			$ordering = null !== $editing && isset( $editing['ordering'] ) && is_string( $editing['ordering'] ) ? $editing['ordering'] : 'none';
 		}
 		$error = function ( $field ) use ( $errs ) {
 			return isset( $errs[ $field ] ) && is_string( $errs[ $field ] ) ? $errs[ $field ] : '';
@@ -861,6 +893,7 @@ class Learnomy_Webhooks_Manage {
 		echo '</div></fieldset></td></tr>';
 
 		self::render_format_row( $format, $template, $error( 'format' ), $error( 'template' ), $catalogue, $ticks );
+		self::render_ordering_row( $ordering, $error( 'ordering' ) );
 
 		// Secret Key.
 		echo '<tr><th scope="row">';
@@ -893,6 +926,25 @@ class Learnomy_Webhooks_Manage {
 		}
 		echo '</p>';
 		echo '</form></section>';
+	}
+
+	/**
+	 * The Delivery order row: any order, or one learner's events one at a time in the order
+	 * they happened (the service's `ordering`; the plugin keys each event by its learner).
+	 *
+	 * @param string $ordering The order chosen.
+	 * @param string $error    What is wrong with it ('' if nothing).
+	 */
+	private static function render_ordering_row( $ordering, $error ) {
+		echo '<tr><th scope="row"><label for="lrn-webhooks-ordering">' . esc_html__( 'Delivery order', 'learnomy-webhooks' ) . '</label></th><td>';
+		echo '<select id="lrn-webhooks-ordering" name="ordering" aria-describedby="lrn-webhooks-ordering-help' . ( '' !== $error ? ' lrn-webhooks-ordering-error' : '' ) . '"' . ( '' !== $error ? ' aria-invalid="true"' : '' ) . '>';
+		foreach ( self::orderings() as $name => $label ) {
+			echo '<option value="' . esc_attr( $name ) . '"' . selected( $ordering, $name, false ) . '>' . esc_html( $label ) . '</option>';
+		}
+		echo '</select>';
+		self::field_error( 'lrn-webhooks-ordering-error', $error );
+		echo '<p class="description" id="lrn-webhooks-ordering-help">' . esc_html__( 'In order per learner: the events about one learner are sent one at a time, in the order they happened, each after the previous one was delivered (or failed for good), so a CRM sees an enrolment before its completion. Events about different learners still go out side by side. Choose it only if your receiver needs it: one failing event holds back that learner\'s later events until it is retried.', 'learnomy-webhooks' ) . '</p>';
+		echo '</td></tr>';
 	}
 
 	/**
