@@ -1040,6 +1040,7 @@ both_backends!(
             ("learnomy_webhooks_attempt_duration_seconds_count", 4.0),
             ("learnomy_webhooks_webhooks{status=\"active\"}", 1.0),
             ("learnomy_webhooks_queue_due", 0.0),
+            ("learnomy_webhooks_queue_waiting", 0.0),
         ] {
             assert!(text.contains(series), "{series} missing from {text}");
             assert_eq!(metric_sum(&text, series), value, "{series} in {text}");

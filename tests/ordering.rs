@@ -215,6 +215,31 @@ both_backends!(
                 assert_eq!(d["ordering_key"], "user:0");
                 assert_eq!(d["next_attempt_at"], Value::Null);
             }
+            // Operators see them in /metrics (counted in the background: the first scrape
+            // starts the count).
+            let started = std::time::Instant::now();
+            loop {
+                let text = s
+                    .client
+                    .get(s.url("/metrics"))
+                    .send()
+                    .await
+                    .expect("metrics")
+                    .text()
+                    .await
+                    .expect("text");
+                if text
+                    .lines()
+                    .any(|l| l == "learnomy_webhooks_queue_waiting 2")
+                {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "the two waiting deliveries never showed: {text}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             let console = s.console_session().await;
             let log = console.page(&format!("/admin/webhooks/{id}/log")).await;
             assert_eq!(

@@ -125,6 +125,8 @@ pub async fn scrape(state: AppState, figures: Arc<QueueFigures>) -> impl IntoRes
             ));
             text.push_str("# HELP learnomy_webhooks_queue_due Deliveries due now or overdue.\n# TYPE learnomy_webhooks_queue_due gauge\n");
             text.push_str(&format!("learnomy_webhooks_queue_due {}\n", q.due_now));
+            text.push_str("# HELP learnomy_webhooks_queue_waiting Deliveries waiting behind an earlier delivery of their ordering key (by_key webhooks).\n# TYPE learnomy_webhooks_queue_waiting gauge\n");
+            text.push_str(&format!("learnomy_webhooks_queue_waiting {}\n", q.waiting));
             text.push_str("# HELP learnomy_webhooks_oldest_due_age_seconds Age of the oldest due delivery.\n# TYPE learnomy_webhooks_oldest_due_age_seconds gauge\n");
             text.push_str(&format!(
                 "learnomy_webhooks_oldest_due_age_seconds {:.3}\n",

@@ -332,6 +332,9 @@ pub struct QueueStats {
     pub due_now: i64,
     /// Age of the oldest due delivery in milliseconds.
     pub oldest_due_age_ms: i64,
+    /// Deliveries waiting behind an earlier one of their ordering key (by_key webhooks): not
+    /// due until it finishes, so not in `scheduled`.
+    pub waiting: i64,
     /// Webhooks per status name.
     pub webhooks_by_status: Vec<(String, i64)>,
 }

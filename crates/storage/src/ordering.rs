@@ -69,6 +69,14 @@ pub(crate) const RELEASE_NEXT: &str = concat!(
      RETURNING id, event_id, attempts, series_start, ordering_key, claimed_by"
 );
 
+/// How many deliveries wait behind an earlier one of their line, everywhere (the partial
+/// index holds them, among the unfinished keyed ones only).
+pub(crate) const COUNT_WAITING: &str = concat!(
+    "SELECT COUNT(*) AS n FROM deliveries WHERE ordering_key IS NOT NULL AND ",
+    unfinished!(),
+    " AND status = 'waiting'"
+);
+
 /// Who takes the deliveries a recorded batch releases from their lines: the recording
 /// process's worker, until the end of a lease.
 #[derive(Debug, Clone)]
@@ -212,7 +220,7 @@ mod tests {
     }
 
     #[test]
-    fn leaving_and_repairing_lines_search_the_partial_index_too() {
+    fn leaving_repairing_and_counting_lines_search_the_partial_index_too() {
         let db = sqlite_schema();
         let leave = plan(&db, LEAVE_LINES, rusqlite::params!["w", 0]);
         assert!(leave.contains("INDEX deliveries_by_key ("), "{leave}");
@@ -220,6 +228,11 @@ mod tests {
         assert!(
             stranded.contains("INDEX deliveries_by_key"),
             "the safety net reads unfinished keyed deliveries only: {stranded}"
+        );
+        let waiting = plan(&db, COUNT_WAITING, rusqlite::params![]);
+        assert!(
+            waiting.contains("INDEX deliveries_by_key"),
+            "the metrics count reads unfinished keyed deliveries only: {waiting}"
         );
     }
 

@@ -382,6 +382,9 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         let oldest = decode::opt_int(&row, "oldest")?;
+        let waiting = sqlx::query(self.backend.sql(crate::ordering::COUNT_WAITING))
+            .fetch_one(&self.pool)
+            .await?;
         let by_status = sqlx::query("SELECT status, COUNT(*) AS n FROM webhooks GROUP BY status")
             .fetch_all(&self.pool)
             .await?;
@@ -389,6 +392,7 @@ impl Store {
             scheduled: decode::int(&row, "scheduled")?,
             due_now: decode::int(&row, "due_now")?,
             oldest_due_age_ms: oldest.map_or(0, |o| (now.millis() - o).max(0)),
+            waiting: decode::int(&waiting, "n")?,
             webhooks_by_status: by_status
                 .iter()
                 .map(|r| Ok((decode::text(r, "status")?, decode::int(r, "n")?)))
