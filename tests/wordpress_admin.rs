@@ -113,6 +113,26 @@ async fn open(b: &Browser, wp: &WordPress, query: &str) {
         .unwrap();
 }
 
+/// The Webhooks page of a Free site, open in a browser signed in as its admin: the service, a
+/// receiver, WordPress and the browser.
+async fn webhooks_page_on_free() -> (Service, Receiver, WordPress, Browser) {
+    let service = Service::start(Backend::Sqlite, "free").await;
+    let rx = Receiver::start().await;
+    let wp = WordPress::start(&service.base(), &service.token).await;
+    let b = Browser::start(Backend::Sqlite).await;
+    sign_in(&b, &wp, ADMIN_USER, ADMIN_PASSWORD).await;
+    open(&b, &wp, "").await;
+    (service, rx, wp, b)
+}
+
+/// Closes the browser, checks WordPress's debug log stayed empty, and stops the service.
+async fn finish(b: Browser, wp: WordPress, service: Service) {
+    b.close().await;
+    wp.assert_clean_debug_log();
+    drop(wp);
+    service.finish().await;
+}
+
 /// Fills the Add New Webhook form (URL, then a click on each event) and submits it.
 async fn add_webhook(b: &Browser, url: &str, events: &[&str]) {
     b.fill("#lrn-webhooks-delivery-url", url).await;
@@ -391,10 +411,7 @@ both_backends!(webhooks_page_walkthrough_on_free, |backend| async move {
         .contains("Webhooks / Delivery Log"));
     assert!(!source(&b).await.contains(&secret), "not in the log page");
 
-    b.close().await;
-    wp.assert_clean_debug_log();
-    drop(wp);
-    service.finish().await;
+    finish(b, wp, service).await;
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -735,20 +752,12 @@ both_backends!(delivery_log_on_pro, |backend| async move {
         "the redelivery reached the receiver"
     );
 
-    b.close().await;
-    wp.assert_clean_debug_log();
-    drop(wp);
-    service.finish().await;
+    finish(b, wp, service).await;
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_add_form_works_with_the_keyboard_and_on_a_375_px_screen() {
-    let service = Service::start(Backend::Sqlite, "free").await;
-    let rx = Receiver::start().await;
-    let wp = WordPress::start(&service.base(), &service.token).await;
-    let b = Browser::start(Backend::Sqlite).await;
-    sign_in(&b, &wp, ADMIN_USER, ADMIN_PASSWORD).await;
-    open(&b, &wp, "").await;
+    let (service, rx, wp, b) = webhooks_page_on_free().await;
 
     // Every control of the page has a label.
     let unlabelled = b
@@ -812,10 +821,7 @@ async fn the_add_form_works_with_the_keyboard_and_on_a_375_px_screen() {
         "horizontal scrolling at 375 px: {widths}"
     );
 
-    b.close().await;
-    wp.assert_clean_debug_log();
-    drop(wp);
-    service.finish().await;
+    finish(b, wp, service).await;
 }
 
 /// Chooses `format` in the form's Body format, as a user's change would.
@@ -829,12 +835,7 @@ async fn choose_format(b: &Browser, format: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_format_and_a_template_from_wp_admin() {
-    let service = Service::start(Backend::Sqlite, "free").await;
-    let rx = Receiver::start().await;
-    let wp = WordPress::start(&service.base(), &service.token).await;
-    let b = Browser::start(Backend::Sqlite).await;
-    sign_in(&b, &wp, ADMIN_USER, ADMIN_PASSWORD).await;
-    open(&b, &wp, "").await;
+    let (service, rx, wp, b) = webhooks_page_on_free().await;
 
     // The preview is there with the page (asked of the service by PHP), then follows the
     // format through admin-ajax.
@@ -905,22 +906,14 @@ async fn a_chat_format_and_a_template_from_wp_admin() {
     assert_eq!(webhooks[0]["format"], "discord");
     assert_eq!(webhooks[0]["template"], Value::Null);
 
-    b.close().await;
-    wp.assert_clean_debug_log();
-    drop(wp);
-    service.finish().await;
+    finish(b, wp, service).await;
 }
 
 /// An admin who needs one learner's events in order turns it on in wp-admin, as in the
 /// console: the form sends `ordering`, and the Edit form shows and changes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_delivery_order_from_wp_admin() {
-    let service = Service::start(Backend::Sqlite, "free").await;
-    let rx = Receiver::start().await;
-    let wp = WordPress::start(&service.base(), &service.token).await;
-    let b = Browser::start(Backend::Sqlite).await;
-    sign_in(&b, &wp, ADMIN_USER, ADMIN_PASSWORD).await;
-    open(&b, &wp, "").await;
+    let (service, rx, wp, b) = webhooks_page_on_free().await;
     assert_eq!(
         b.value("#lrn-webhooks-ordering").await,
         "none",
@@ -945,10 +938,7 @@ async fn the_delivery_order_from_wp_admin() {
     b.wait_text(".lrn-webhooks-flash", "Webhook updated").await;
     assert_eq!(service.webhooks().await[0]["ordering"], "none");
 
-    b.close().await;
-    wp.assert_clean_debug_log();
-    drop(wp);
-    service.finish().await;
+    finish(b, wp, service).await;
 }
 
 #[test]
