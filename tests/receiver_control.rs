@@ -494,8 +494,20 @@ async fn throttle_holds_across_processes(backend: lwh_storage::Backend) {
         "{rate:.1}/s over {span:.2} s"
     );
     let busiest = lwh_domain::throttle::most_within_a_second(&arrivals);
-    eprintln!("{backend:?}: {rate:.2}/s over {span:.2} s, at most {busiest} in one second");
-    assert!(busiest as f64 <= RATE * 1.1, "{busiest} in one second");
+    let busiest_two = lwh_domain::throttle::most_within(&arrivals, Duration::from_secs(2));
+    eprintln!(
+        "{backend:?}: {rate:.2}/s over {span:.2} s, at most {busiest} in one second, \
+         {busiest_two} in two"
+    );
+    // No burst: the busiest two seconds stay within the 10 % the design allows (over a
+    // minute). Over one second, a stall of ~100 ms on a loaded 2-core machine (the sender's or
+    // the receiver's) delivers five or six late ones beside the next on-time ones: seen at
+    // 56-57 in one second with 50.6-50.8/s overall. A throttle that let 50 go at once would
+    // still show here (150 in two seconds).
+    assert!(
+        busiest_two as f64 <= 2.0 * RATE * 1.1,
+        "{busiest_two} in two seconds ({busiest} in one)"
+    );
     // The neighbour was not held back: it had everything long before the throttled one.
     let neighbour_done = unthrottled[EVENTS - 1].at;
     assert!(

@@ -104,10 +104,17 @@ impl Pacing {
 /// throttled webhook sees at the busiest, which the limit bounds (the benchmark and the
 /// throttle's tests measure it).
 pub fn most_within_a_second(instants: &[std::time::Instant]) -> usize {
+    most_within(instants, Duration::from_secs(1))
+}
+
+/// The most of `instants` (sorted) that fall within any one `window`: over a few seconds, a
+/// stall of the machine that makes a few deliveries arrive together no longer counts as a
+/// burst, while a throttle that lets a burst through still shows.
+pub fn most_within(instants: &[std::time::Instant], window: Duration) -> usize {
     let mut most = 0;
     let mut start = 0;
     for (end, at) in instants.iter().enumerate() {
-        while at.duration_since(instants[start]) >= Duration::from_secs(1) {
+        while at.duration_since(instants[start]) >= window {
             start += 1;
         }
         most = most.max(end - start + 1);
@@ -133,6 +140,8 @@ mod tests {
         assert_eq!(most_within_a_second(&even), 50);
         let burst: Vec<_> = [0, 1, 2, 3, 1500].into_iter().map(at).collect();
         assert_eq!(most_within_a_second(&burst), 4);
+        assert_eq!(most_within(&even, Duration::from_secs(2)), 100);
+        assert_eq!(most_within(&burst, Duration::from_secs(2)), 5);
     }
 
     #[test]
