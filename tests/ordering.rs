@@ -219,15 +219,7 @@ both_backends!(
             // starts the count).
             let started = std::time::Instant::now();
             loop {
-                let text = s
-                    .client
-                    .get(s.url("/metrics"))
-                    .send()
-                    .await
-                    .expect("metrics")
-                    .text()
-                    .await
-                    .expect("text");
+                let text = s.api_text("/metrics").await;
                 if text
                     .lines()
                     .any(|l| l == "learnomy_webhooks_queue_waiting 2")
